@@ -1,0 +1,20 @@
+//! Core traits and types shared by every Gatehouse crate.
+//!
+//! An *exchange* is one request/response pair with its [`Context`]. Everything the gateway
+//! serves is a [`Handler`]; [`Filter`]s wrap handlers and may short-circuit. Failures of the
+//! gateway itself are [`Error`]s, mapped to an HTTP status in one place at the edge.
+
+mod body;
+mod context;
+mod error;
+mod handler;
+
+pub use body::{Body, BodyError};
+pub use context::{ClientInfo, Context, Session};
+pub use error::{Error, ErrorKind, Result, Side};
+pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
+
+/// The request type every handler receives.
+pub type Request = http::Request<Body>;
+/// The response type every handler returns.
+pub type Response = http::Response<Body>;

@@ -1,0 +1,166 @@
+//! The parsed form of an expression. Names are resolved at parse time: roots, functions and
+//! methods are enums, literal regular expressions are compiled once.
+
+use std::sync::Arc;
+
+use regex::Regex;
+
+/// An expression node.
+#[derive(Debug)]
+pub(crate) enum Node {
+    Lit(Lit),
+    Root(Root),
+    Prop(Box<Node>, Box<str>),
+    Index(Box<Node>, Box<Node>),
+    Method(Box<Node>, Method, Vec<Node>, Option<Arc<Regex>>),
+    Call(Func, Vec<Node>, Option<Arc<Regex>>),
+    Neg(Box<Node>),
+    Not(Box<Node>),
+    Empty(Box<Node>),
+    Binary(BinOp, Box<Node>, Box<Node>),
+    And(Box<Node>, Box<Node>),
+    Or(Box<Node>, Box<Node>),
+    Cond(Box<Node>, Box<Node>, Box<Node>),
+}
+
+/// A literal, including constants folded from route properties.
+#[derive(Debug)]
+pub(crate) enum Lit {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Box<str>),
+    Json(serde_json::Value),
+}
+
+/// The top-level names an expression can start from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Root {
+    Request,
+    Response,
+    Attributes,
+    Session,
+    Contexts,
+    Env,
+    System,
+    /// A name nothing defines: evaluates to null.
+    Unknown,
+}
+
+/// Binary operators other than the short-circuit ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BinOp {
+    Eq,
+    Ne,
+    Lt,
+    Gt,
+    Le,
+    Ge,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum $name { $($variant),* }
+        impl $name {
+            pub(crate) fn from_name(name: &str) -> Option<Self> {
+                match name { $($text => Some(Self::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// Built-in functions, called as `name(args)`.
+    Func {
+        Array = "array", Bool = "bool", Contains = "contains", DecodeBase64 = "decodeBase64",
+        DecodeBase64Url = "decodeBase64url", EncodeBase64 = "encodeBase64", EncodeBase64Url = "encodeBase64url",
+        Find = "find", FindGroups = "findGroups", IndexOf = "indexOf", Integer = "integer",
+        IntegerWithRadix = "integerWithRadix", Join = "join", KeyMatch = "keyMatch", Length = "length",
+        Matches = "matches", MatchesWithRegex = "matchesWithRegex", MatchingGroups = "matchingGroups",
+        Split = "split", ToLowerCase = "toLowerCase", ToString = "toString", ToUpperCase = "toUpperCase",
+        Trim = "trim", UrlDecode = "urlDecode", UrlEncode = "urlEncode",
+        UrlEncodeQueryParameterNameOrValue = "urlEncodeQueryParameterNameOrValue",
+        UrlDecodeQueryParameterNameOrValue = "urlDecodeQueryParameterNameOrValue",
+        UrlEncodePathElement = "urlEncodePathElement", UrlDecodePathElement = "urlDecodePathElement",
+        FormEncodeParameterNameOrValue = "formEncodeParameterNameOrValue",
+        FormDecodeParameterNameOrValue = "formDecodeParameterNameOrValue",
+    }
+);
+
+named_enum!(
+    /// Methods callable on values, as `value.name(args)`.
+    Method {
+        Concat = "concat", Length = "length", ToLowerCase = "toLowerCase", ToUpperCase = "toUpperCase",
+        StartsWith = "startsWith", EndsWith = "endsWith", Contains = "contains", Substring = "substring",
+        Split = "split", EqualsIgnoreCase = "equalsIgnoreCase", Equals = "equals", Trim = "trim",
+        IndexOf = "indexOf", LastIndexOf = "lastIndexOf", Replace = "replace", ReplaceAll = "replaceAll",
+        Matches = "matches", IsEmpty = "isEmpty", ToString = "toString", CharAt = "charAt",
+        Size = "size", Get = "get", ContainsKey = "containsKey",
+        IsSuccessful = "isSuccessful", IsClientError = "isClientError", IsServerError = "isServerError",
+        IsRedirection = "isRedirection", IsInformational = "isInformational",
+    }
+);
+
+impl Func {
+    /// Which argument, if any, is a regular expression, and whether it must match whole.
+    pub(crate) fn regex_arg(self) -> Option<(usize, bool)> {
+        match self {
+            Func::Find | Func::Matches | Func::MatchingGroups | Func::FindGroups | Func::Split => Some((1, false)),
+            Func::KeyMatch | Func::MatchesWithRegex => Some((1, true)),
+            _ => None,
+        }
+    }
+}
+
+impl Method {
+    /// Which argument, if any, is a regular expression, and whether it must match whole.
+    pub(crate) fn regex_arg(self) -> Option<(usize, bool)> {
+        match self {
+            Method::Split | Method::ReplaceAll => Some((0, false)),
+            Method::Matches => Some((0, true)),
+            _ => None,
+        }
+    }
+}
+
+impl Node {
+    /// Calls `f` on this node and every node below it.
+    pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
+        f(self);
+        match self {
+            Node::Lit(_) | Node::Root(_) => {}
+            Node::Prop(a, _) | Node::Neg(a) | Node::Not(a) | Node::Empty(a) => a.walk(f),
+            Node::Index(a, b) | Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            Node::Method(a, _, args, _) => {
+                a.walk(f);
+                args.iter().for_each(|n| n.walk(f));
+            }
+            Node::Call(_, args, _) => args.iter().for_each(|n| n.walk(f)),
+            Node::Cond(a, b, c) => {
+                a.walk(f);
+                b.walk(f);
+                c.walk(f);
+            }
+        }
+    }
+}
+
+/// Compiles a regular expression, anchored at both ends when `whole` is set.
+pub(crate) fn compile_regex(pattern: &str, whole: bool) -> Result<Regex, regex::Error> {
+    if whole {
+        Regex::new(&format!("^(?:{pattern})$"))
+    } else {
+        Regex::new(pattern)
+    }
+}

@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
-use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::combinators::BoxBody;
 use http_body_util::BodyExt;
 use pin_project_lite::pin_project;
 
@@ -32,7 +32,7 @@ pin_project! {
         },
         /// Any other stream.
         Boxed {
-            #[pin] inner: UnsyncBoxBody<Bytes, BodyError>,
+            #[pin] inner: BoxBody<Bytes, BodyError>,
         },
     }
 }
@@ -56,11 +56,11 @@ impl Body {
     /// Wraps any body stream.
     pub fn boxed<B>(body: B) -> Self
     where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: Into<BodyError>,
     {
         Body::Boxed {
-            inner: body.map_err(Into::into).boxed_unsync(),
+            inner: body.map_err(Into::into).boxed(),
         }
     }
 

@@ -79,8 +79,8 @@ impl Context {
         }
     }
 
-    /// A context for tests and benchmarks: loopback client, fixed id.
-    pub fn for_test() -> Self {
+    /// A context with no connection: config-time evaluation, tests and benchmarks.
+    pub fn detached() -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         Context::new(
             Arc::from("test"),

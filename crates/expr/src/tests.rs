@@ -24,7 +24,7 @@ fn eval_with(src: &str, cx: &Context, req: &Request) -> serde_json::Value {
 }
 
 fn eval(src: &str) -> serde_json::Value {
-    let mut cx = Context::for_test();
+    let mut cx = Context::detached();
     cx.attributes.insert("n".into(), json!(5));
     cx.attributes.insert("list".into(), json!(["x", "y"]));
     cx.attributes.insert("m".into(), json!({"k": {"deep": true}}));
@@ -99,7 +99,7 @@ fn templates_concatenate_and_null_is_empty_text() {
 fn the_guides_session_entity_renders() {
     let src = "${session.authUsername != null?'Hello, '.concat(session.authUsername).concat(' !'):'Session.authUsername is not defined'}! (instance2)";
     assert_eq!(eval(src), json!("Hello, Sam Carter !! (instance2)"));
-    let cx = Context::for_test();
+    let cx = Context::detached();
     assert_eq!(eval_with(src, &cx, &request("http://h/")), json!("Session.authUsername is not defined! (instance2)"));
 }
 
@@ -107,7 +107,7 @@ fn the_guides_session_entity_renders() {
 fn the_guides_dispatch_conditions_hold() {
     let one = "${find(request.uri.path, '/webapp/browsing') and (contains(request.uri.query, 'one') or empty(request.uri.query))}";
     assert_eq!(eval(one), json!(true));
-    let cx = Context::for_test();
+    let cx = Context::detached();
     assert_eq!(eval_with(one, &cx, &request("http://h/webapp/browsing")), json!(true));
     assert_eq!(eval_with(one, &cx, &request("http://h/webapp/browsing?two")), json!(false));
     assert_eq!(eval_with("${request.uri.path == '/jwt-session-encrypt'}", &cx, &request("http://h/jwt-session-encrypt")), json!(true));
@@ -169,7 +169,7 @@ fn maps_nest_and_index() {
 
 #[test]
 fn conditions_hold_only_for_boolean_true() {
-    let cx = Context::for_test();
+    let cx = Context::detached();
     let req = request("http://h/");
     for (src, expected) in [("${true}", true), ("${'true'}", false), ("${null}", false), ("${1}", false), ("${nope}", false)] {
         let e = Expression::parse(src, &ParseEnv::default()).unwrap();
@@ -204,7 +204,7 @@ fn properties_fold_into_constants() {
     props.insert("backend".into(), json!("http://app:8081"));
     let env = ParseEnv { constants: Some(&props) };
     let e = Expression::parse("${backend}/x", &env).unwrap();
-    let cx = Context::for_test();
+    let cx = Context::detached();
     let req = request("http://h/");
     assert_eq!(e.eval(&Scope::request(&cx, &req)).to_json(), json!("http://app:8081/x"));
     assert!(e.warnings().is_empty());
@@ -214,7 +214,7 @@ fn properties_fold_into_constants() {
 #[test]
 fn assignments_write_attributes_session_and_headers() {
     let env = ParseEnv::default();
-    let mut cx = Context::for_test();
+    let mut cx = Context::detached();
     let mut req = request("http://h/");
     let assign = |src: &str, value: serde_json::Value, cx: &mut Context, req: &mut Request| {
         let lv = LValue::parse(src, &env).unwrap();
@@ -242,7 +242,7 @@ fn assignments_write_attributes_session_and_headers() {
 
 #[test]
 fn response_scope_reads_status() {
-    let cx = Context::for_test();
+    let cx = Context::detached();
     let resp: Response = http::Response::builder().status(404).header("X-A", "1").body(Body::empty()).unwrap();
     let env = ParseEnv::default();
     let e = Expression::parse("${response.status.code == 404 and not response.status.isSuccessful()}", &env).unwrap();

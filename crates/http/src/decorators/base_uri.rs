@@ -1,0 +1,36 @@
+//! `BaseUriDecorator` (the default object `baseURI`): rebases the request URI on the way in.
+
+use std::sync::Arc;
+
+use gatehouse_config::{BuildCtx, ConfigError, Decorator, Node, Object};
+use gatehouse_core::{BoxFuture, Context, Handler, Request, Response, Result};
+
+use crate::uri::BaseUri;
+
+struct BaseUriDecorator;
+
+pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
+    cx.config(node)?.finish()?;
+    Ok(Object::Decorator(Arc::new(BaseUriDecorator)))
+}
+
+impl Decorator for BaseUriDecorator {
+    fn decorate_handler(&self, handler: Arc<dyn Handler>, config: &Node, cx: &BuildCtx<'_>) -> Result<Arc<dyn Handler>, ConfigError> {
+        Ok(Arc::new(Rebased { base: BaseUri::build(cx, config)?, inner: handler }))
+    }
+}
+
+/// A handler whose requests are rebased first.
+pub struct Rebased {
+    base: BaseUri,
+    inner: Arc<dyn Handler>,
+}
+
+impl Handler for Rebased {
+    fn handle<'a>(&'a self, cx: &'a mut Context, mut req: Request) -> BoxFuture<'a, Result<Response>> {
+        Box::pin(async move {
+            self.base.apply(cx, &mut req)?;
+            self.inner.handle(cx, req).await
+        })
+    }
+}

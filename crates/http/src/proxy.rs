@@ -1,0 +1,16 @@
+//! `ReverseProxyHandler` and `ClientHandler`: send the request to its URI (set by a route's
+//! or binding's `baseURI`) over pooled connections and stream the answer back.
+
+mod client;
+mod hop;
+
+use gatehouse_config::Registry;
+
+pub use client::{ProxyHandler, ProxyKind};
+
+pub(crate) fn register(registry: &mut Registry) {
+    registry.register(&["ReverseProxyHandler"], client::build_reverse_proxy);
+    registry.register(&["ClientHandler"], client::build_client);
+    registry.default_object("ReverseProxyHandler", "ReverseProxyHandler");
+    registry.default_object("ClientHandler", "ClientHandler");
+}

@@ -70,6 +70,8 @@ pub enum Mode {
 
 /// What every build of one gateway can see.
 pub struct Loader {
+    /// Errors reported by parts that keep going (a route that fails to load).
+    errors: std::sync::Mutex<Vec<ConfigError>>,
     /// Type names to builders.
     pub registry: Registry,
     /// The instance directory.
@@ -81,6 +83,24 @@ pub struct Loader {
 }
 
 impl Loader {
+    /// A loader for the instance at `instance_dir`.
+    pub fn new(registry: Registry, instance_dir: PathBuf, mode: Mode) -> Self {
+        let config_dir = instance_dir.join("config");
+        Loader { errors: std::sync::Mutex::new(Vec::new()), registry, instance_dir, config_dir, mode }
+    }
+
+    /// Logs an error that does not stop the load (the old version keeps serving), and keeps
+    /// it for `gatehouse check`.
+    pub fn report(&self, error: ConfigError) {
+        tracing::error!("{error}");
+        self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(error);
+    }
+
+    /// The errors reported so far, emptied.
+    pub fn take_errors(&self) -> Vec<ConfigError> {
+        std::mem::take(&mut *self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
     /// The properties every heap starts with: IG's `openig` object and built-in tokens.
     pub fn base_properties(&self) -> serde_json::Map<String, serde_json::Value> {
         let instance = self.instance_dir.display().to_string();

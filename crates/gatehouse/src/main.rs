@@ -1,1 +1,81 @@
-fn main() {}
+//! `gatehouse`: the command line.
+//!
+//! ```text
+//! gatehouse start [INSTANCE]   run in the foreground (default instance: $HOME/.gatehouse)
+//! gatehouse stop  [INSTANCE]   SIGTERM the running gateway through its PID file, and wait
+//! gatehouse check [INSTANCE]   load every file without serving; exit 1 on any error
+//! ```
+
+mod cli;
+mod logging;
+mod stop;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+use gatehouse_config::Registry;
+use gatehouse_server::Instance;
+
+use cli::{Cli, Command};
+
+/// Every type the gateway knows, from every crate: the one place that knows them all.
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    gatehouse_http::register(&mut registry);
+    gatehouse_server::register(&mut registry);
+    registry
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, cli.log_level.as_deref());
+    match cli.command {
+        Command::Start { instance } => {
+            let dir = instance.unwrap_or_else(Instance::default_dir);
+            match Instance::create_default(&dir) {
+                Ok(true) => tracing::info!("created a new instance with a welcome route in {}", dir.display()),
+                Ok(false) => {}
+                Err(e) => {
+                    eprintln!("error: cannot create the instance directory {}: {e}", dir.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(gatehouse_server::run(Instance::new(dir), registry())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check { instance } => {
+            let dir = instance.unwrap_or_else(Instance::default_dir);
+            if !dir.is_dir() {
+                eprintln!("error: {} is not a directory", dir.display());
+                return ExitCode::FAILURE;
+            }
+            let errors = gatehouse_server::check(&Instance::new(&dir), registry());
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            if errors.is_empty() {
+                println!("{}: configuration OK", dir.display());
+                ExitCode::SUCCESS
+            } else {
+                eprintln!("{}: {} error(s)", dir.display(), errors.len());
+                ExitCode::FAILURE
+            }
+        }
+        Command::Stop { instance, timeout } => {
+            let dir = instance.unwrap_or_else(Instance::default_dir);
+            stop::stop(&Instance::new(dir), timeout)
+        }
+    }
+}

@@ -1,1 +1,96 @@
-//! placeholder
+//! The Gatehouse server: it loads an instance directory and serves it.
+//!
+//! [`run`] loads admin.json and config.json, takes the PID file, binds the connectors,
+//! prints the started line, and serves until SIGTERM or SIGINT, when in-flight exchanges
+//! get their grace period. [`check`] loads everything without serving and returns every
+//! error with its file, line and column.
+
+mod access_log;
+mod admin;
+mod admin_config;
+mod edge;
+mod gateway;
+mod instance;
+mod listener;
+mod metrics;
+mod pidfile;
+pub mod router;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gatehouse_config::{ConfigError, Mode, Registry};
+
+pub use admin_config::{AdminConfig, Connector, RunMode};
+pub use gateway::Gateway;
+pub use instance::Instance;
+pub use pidfile::{is_live_gatehouse, read_pid, PidFile, PidFileMode};
+
+/// Registers the types of this crate (`Router`).
+pub fn register(registry: &mut Registry) {
+    registry.register(&["Router", "RouterHandler"], router::build);
+}
+
+/// Runs the gateway in the foreground until SIGTERM or SIGINT.
+pub async fn run(instance: Instance, registry: Registry) -> Result<(), String> {
+    let started = Instant::now();
+    instance.ensure_runtime_dirs().map_err(|e| format!("cannot create logs/ and tmp/ in {}: {e}", instance.dir.display()))?;
+    let gateway = Gateway::load(&instance, registry, Mode::Run).map_err(|e| e.to_string())?;
+    let pid_file = PidFile::acquire(&instance.pid_file(), gateway.admin.pid_file_mode)?;
+    let bound = listener::bind(&gateway.admin.connectors).await?;
+
+    let metrics = Arc::new(metrics::Metrics::default());
+    let access_path = instance.logs_dir().join("access.log");
+    let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone())
+        .map_err(|e| format!("cannot open {}: {e}", access_path.display()))?;
+    let admin = admin::Admin::new(&gateway.admin.prefix, gateway.admin.run_mode, metrics.clone());
+    let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log));
+
+    let ports: Vec<String> = bound.ports().iter().map(u16::to_string).collect();
+    let line = format!(
+        "Gatehouse {} started in {}ms on ports : [{}]",
+        env!("CARGO_PKG_VERSION"),
+        started.elapsed().as_millis(),
+        ports.join(" ")
+    );
+    tracing::info!(instance = %instance.dir.display(), "{line}");
+    println!("{line}");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: draining in-flight exchanges");
+        let _ = stop_tx.send(true);
+    });
+    listener::serve(bound, edge, stop_rx).await;
+    drop(gateway);
+    // The access log senders live in the edge and the exchanges; all are gone now.
+    writer.finish();
+    drop(pid_file);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            tracing::error!("cannot listen for signals; stop with SIGKILL");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Loads the whole instance without serving: every error, with file, line and column.
+pub fn check(instance: &Instance, registry: Registry) -> Vec<ConfigError> {
+    match Gateway::load(instance, registry, Mode::Check) {
+        Ok(gateway) => gateway.loader.take_errors(),
+        Err(e) => vec![e],
+    }
+}

@@ -1,0 +1,58 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Gatehouse: an identity gateway in one binary.
+#[derive(Parser)]
+#[command(name = "gatehouse", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format on standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Log filter, e.g. `info` or `gatehouse=debug` (default: $RUST_LOG, else info).
+    #[arg(long, global = true)]
+    pub log_level: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The log line format.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the gateway in the foreground on an instance directory.
+    Start {
+        /// The instance directory (default: $GATEHOUSE_BASE, else $HOME/.gatehouse, created
+        /// with a welcome route when missing).
+        instance: Option<PathBuf>,
+    },
+    /// Stop the gateway running on an instance directory and wait for it to exit.
+    Stop {
+        /// The instance directory.
+        instance: Option<PathBuf>,
+        /// How long to wait for the gateway to exit.
+        #[arg(long, value_parser = parse_timeout, default_value = "60s")]
+        timeout: Duration,
+    },
+    /// Load every configuration file without serving; exit 1 on any error.
+    Check {
+        /// The instance directory.
+        instance: Option<PathBuf>,
+    },
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    gatehouse_config::parse_duration(s)?.ok_or_else(|| "the timeout cannot be unlimited".to_string())
+}

@@ -1,0 +1,86 @@
+//! Loading a whole instance: admin.json, then config.json (or its built-in default).
+
+use std::sync::Arc;
+
+use gatehouse_config::{defaults_heap, read_json, tokens, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Registry};
+use gatehouse_core::Handler;
+
+use crate::admin_config::AdminConfig;
+use crate::instance::Instance;
+
+/// The configuration IG uses when there is no config.json: a Router over config/routes,
+/// with a welcome page on `GET /`, 405 for other methods on `/`, and 404 for the rest.
+const DEFAULT_CONFIG: &str = r#"{
+  "heap": [ {
+    "name": "_router",
+    "type": "Router",
+    "config": {
+      "scanInterval": "&{ig.router.scan.interval|10 seconds}",
+      "directory": "${openig.configDirectory}/routes",
+      "defaultHandler": {
+        "type": "DispatchHandler",
+        "config": { "bindings": [
+          { "condition": "${request.method == 'GET' and request.uri.path == '/'}", "handler": { "type": "WelcomeHandler" } },
+          { "condition": "${request.uri.path == '/'}",
+            "handler": { "type": "StaticResponseHandler", "config": { "status": 405, "headers": { "Allow": [ "GET" ] } } } },
+          { "handler": { "type": "StaticResponseHandler", "config": { "status": 404 } } }
+        ] }
+      }
+    }
+  } ],
+  "handler": "_router"
+}"#;
+
+/// IG keys of config.json that Gatehouse accepts and ignores, with a warning.
+const IGNORED: &[&str] = &["temporaryStorage", "globalDecorators", "audit", "auditService", "mode"];
+
+/// A loaded instance.
+pub struct Gateway {
+    /// admin.json.
+    pub admin: AdminConfig,
+    /// The handler every non-admin request goes to.
+    pub root: Arc<dyn Handler>,
+    /// config.json's heap (kept alive while the gateway runs).
+    pub heap: Arc<Heap>,
+    /// The loader, which collects the errors of routes that failed to load.
+    pub loader: Arc<Loader>,
+}
+
+impl Gateway {
+    /// Loads the instance. admin.json and config.json errors fail the load; route errors
+    /// are reported to the loader and the route is skipped.
+    pub fn load(instance: &Instance, registry: Registry, mode: Mode) -> Result<Gateway, ConfigError> {
+        let loader = Arc::new(Loader::new(registry, instance.dir.clone(), mode));
+        let defaults = defaults_heap(&loader)?;
+
+        let admin_path = instance.config_file("admin.json");
+        let admin_node = admin_path.exists().then(|| read_json(&admin_path)).transpose()?;
+        let admin = AdminConfig::load(&loader, &defaults, Arc::from(admin_path.display().to_string()), admin_node)?;
+
+        let config_path = instance.config_file("config.json");
+        let (file, mut node): (Arc<str>, Node) = if config_path.exists() {
+            (Arc::from(config_path.display().to_string()), read_json(&config_path)?)
+        } else {
+            let file: Arc<str> = Arc::from("<default config.json>");
+            let node = gatehouse_config::json::parse(DEFAULT_CONFIG).map_err(|e| ConfigError::at(&file, e.pos, e.message))?;
+            (file, node)
+        };
+        let props_json = node.get("properties").map(Node::to_json);
+        let props = props_json.as_ref().and_then(|p| p.as_object()).cloned().unwrap_or_default();
+        let base = defaults.properties().clone();
+        tokens::resolve(&mut node, &tokens::TokenSource { properties: &[&props, &base] }, &file)?;
+        let heap = Heap::new(Some(defaults), loader.clone(), file, node.get("heap"), Some(&props))?;
+        let cx = BuildCtx::new(&heap, "config.json", "config.json");
+        let config = cx.config(&node)?;
+        config.get("heap");
+        config.get("properties");
+        if let Some(s) = config.get("session") {
+            return Err(cx.err(s, "sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet"));
+        }
+        config.ignore(IGNORED);
+        let root = cx.handler(config.require("handler")?)?;
+        config.finish()?;
+        heap.build_all()?;
+        Ok(Gateway { admin, root, heap, loader })
+    }
+}

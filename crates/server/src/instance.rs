@@ -1,0 +1,106 @@
+//! The instance directory, laid out as IG's:
+//!
+//! ```text
+//! INSTANCE/config/admin.json      connectors, admin prefix, PID file mode, admin heap
+//! INSTANCE/config/config.json     the root handler (default: a Router over config/routes)
+//! INSTANCE/config/routes/*.json   routes, reloaded while the gateway runs
+//! INSTANCE/logs/                  access log
+//! INSTANCE/tmp/                   temporary files
+//! ```
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The paths of one instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// The instance directory.
+    pub dir: PathBuf,
+}
+
+/// The route a new default instance starts with.
+const WELCOME_ROUTE: &str = r#"{
+  "name": "00-welcome",
+  "condition": "${request.method == 'GET' and request.uri.path == '/'}",
+  "handler": {
+    "type": "StaticResponseHandler",
+    "config": {
+      "status": 200,
+      "headers": { "Content-Type": [ "text/html; charset=utf-8" ] },
+      "entity": [
+        "<!DOCTYPE html>",
+        "<html><head><meta charset=\"utf-8\"><title>Gatehouse</title></head>",
+        "<body><h1>Welcome to Gatehouse</h1>",
+        "<p>This page is served by the route <code>${openig.configDirectory}/routes/00-welcome.json</code>.",
+        "Edit it, or add routes beside it: they are picked up while the gateway runs.</p>",
+        "</body></html>"
+      ]
+    }
+  }
+}
+"#;
+
+impl Instance {
+    /// The instance at `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Instance { dir: dir.into() }
+    }
+
+    /// `$GATEHOUSE_BASE`, else `$HOME/.gatehouse`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(base) = std::env::var_os("GATEHOUSE_BASE") {
+            return PathBuf::from(base);
+        }
+        let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        home.join(".gatehouse")
+    }
+
+    /// `INSTANCE/config`.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+
+    /// `INSTANCE/config/routes`.
+    pub fn routes_dir(&self) -> PathBuf {
+        self.config_dir().join("routes")
+    }
+
+    /// `INSTANCE/logs`.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// `INSTANCE/tmp`.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
+    /// `INSTANCE/gatehouse.pid`.
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("gatehouse.pid")
+    }
+
+    /// `INSTANCE/config/<name>`.
+    pub fn config_file(&self, name: &str) -> PathBuf {
+        self.config_dir().join(name)
+    }
+
+    /// Creates `logs/` and `tmp/` when missing.
+    pub fn ensure_runtime_dirs(&self) -> io::Result<()> {
+        std::fs::create_dir_all(self.logs_dir())?;
+        std::fs::create_dir_all(self.tmp_dir())
+    }
+
+    /// Creates a new instance with a welcome route, unless `dir` already exists.
+    /// Returns whether it created one.
+    pub fn create_default(dir: &Path) -> io::Result<bool> {
+        if dir.exists() {
+            return Ok(false);
+        }
+        let instance = Instance::new(dir);
+        std::fs::create_dir_all(instance.routes_dir())?;
+        std::fs::write(instance.routes_dir().join("00-welcome.json"), WELCOME_ROUTE)?;
+        instance.ensure_runtime_dirs()?;
+        Ok(true)
+    }
+}

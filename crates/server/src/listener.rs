@@ -1,0 +1,107 @@
+//! Connectors: bind, accept, serve HTTP/1.1 and HTTP/2 (h2c), and drain on stop.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_core::ClientInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin_config::Connector;
+use crate::edge::Edge;
+
+/// Listening sockets, bound but not yet serving.
+pub struct Bound {
+    listeners: Vec<(TcpListener, Connector)>,
+}
+
+impl Bound {
+    /// The actual ports, in connector order (a configured 0 shows the port picked).
+    pub fn ports(&self) -> Vec<u16> {
+        self.listeners.iter().filter_map(|(l, _)| l.local_addr().ok()).map(|a| a.port()).collect()
+    }
+}
+
+/// Binds every port of every connector.
+pub async fn bind(connectors: &[Connector]) -> Result<Bound, String> {
+    let mut listeners = Vec::new();
+    for c in connectors {
+        for port in &c.ports {
+            let addr = SocketAddr::new(c.host, *port);
+            let l = TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            listeners.push((l, c.clone()));
+        }
+    }
+    Ok(Bound { listeners })
+}
+
+/// Serves until `stop` turns true, then lets in-flight exchanges finish within each
+/// connector's grace period.
+pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>) {
+    let tasks: Vec<_> = bound
+        .listeners
+        .into_iter()
+        .map(|(l, c)| tokio::spawn(accept_loop(l, c, edge.clone(), stop.clone())))
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge>, mut stop: watch::Receiver<bool>) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        // hyper answers 431 when the head outgrows this buffer; it cannot go below 8 KiB.
+        .max_buf_size(connector.max_total_headers_size.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(connector.max_total_headers_size).unwrap_or(u32::MAX));
+    let graceful = GracefulShutdown::new();
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        let (stream, remote_addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let local_addr = stream.local_addr().unwrap_or(remote_addr);
+        let client = Arc::new(ClientInfo { remote_addr, local_addr, secure: false, server_name: None });
+        let edge_for_conn = edge.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let edge = edge_for_conn.clone();
+            let client = client.clone();
+            async move { Ok::<_, Infallible>(edge.serve(req, &client).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        let metrics = edge.metrics().clone();
+        metrics.connection_opened();
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {remote_addr} ended: {e}");
+            }
+            metrics.connection_closed();
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(connector.grace_period, graceful.shutdown()).await.is_err() {
+        tracing::warn!("grace period of {:?} over: closing the remaining connections", connector.grace_period);
+    }
+}

@@ -1,0 +1,71 @@
+//! Counters for the Prometheus endpoint. Relaxed atomics: each is independent.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+/// Process-wide counters.
+#[derive(Default)]
+pub struct Metrics {
+    responses: [AtomicU64; 6],
+    in_flight: AtomicI64,
+    bytes_sent: AtomicU64,
+    connections_total: AtomicU64,
+    connections_open: AtomicI64,
+    access_log_dropped: AtomicU64,
+}
+
+impl Metrics {
+    /// An exchange started.
+    pub fn exchange_started(&self) {
+        self.in_flight.fetch_add(1, Relaxed);
+    }
+
+    /// An exchange ended with `status` after sending `bytes` of body.
+    pub fn exchange_ended(&self, status: u16, bytes: u64) {
+        self.in_flight.fetch_sub(1, Relaxed);
+        let class = usize::from(status / 100).min(5);
+        self.responses[class].fetch_add(1, Relaxed);
+        self.bytes_sent.fetch_add(bytes, Relaxed);
+    }
+
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        self.connections_total.fetch_add(1, Relaxed);
+        self.connections_open.fetch_add(1, Relaxed);
+    }
+
+    /// A connection closed.
+    pub fn connection_closed(&self) {
+        self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    /// An access log line was dropped because the writer fell behind.
+    pub fn access_log_dropped(&self) {
+        self.access_log_dropped.fetch_add(1, Relaxed);
+    }
+
+    /// The counters in the Prometheus text format (0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP gatehouse_responses_total Responses sent, by status class.\n# TYPE gatehouse_responses_total counter\n");
+        for (i, c) in self.responses.iter().enumerate().skip(1) {
+            let _ = writeln!(out, "gatehouse_responses_total{{class=\"{i}xx\"}} {}", c.load(Relaxed));
+        }
+        let gauges = [
+            ("gatehouse_exchanges_in_flight", "Exchanges in progress.", "gauge", self.in_flight.load(Relaxed)),
+            ("gatehouse_connections_open", "Downstream connections open.", "gauge", self.connections_open.load(Relaxed)),
+        ];
+        for (name, help, kind, v) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+        let counters = [
+            ("gatehouse_connections_total", "Downstream connections accepted.", self.connections_total.load(Relaxed)),
+            ("gatehouse_response_body_bytes_total", "Response body bytes sent.", self.bytes_sent.load(Relaxed)),
+            ("gatehouse_access_log_dropped_total", "Access log lines dropped under overload.", self.access_log_dropped.load(Relaxed)),
+        ];
+        for (name, help, v) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+        out
+    }
+}

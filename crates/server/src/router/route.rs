@@ -1,0 +1,80 @@
+//! One route file: `name`, `condition`, `baseURI`, `heap`, `properties`, `handler`, and
+//! decorator keys such as `capture`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use gatehouse_config::{read_json, tokens, BuildCtx, ConfigError, Heap, Object};
+use gatehouse_core::Handler;
+use gatehouse_expr::Expression;
+
+/// A loaded route.
+pub struct Route {
+    /// The route's name (default: the file name without `.json`); routes are tried in
+    /// the order of their names.
+    pub name: Arc<str>,
+    /// The file it came from.
+    pub file: Arc<str>,
+    /// When it applies; absent means always.
+    pub condition: Option<Expression>,
+    /// The decorated top-level handler.
+    pub handler: Arc<dyn Handler>,
+    /// The route's heap, kept alive as long as the route serves.
+    pub heap: Arc<Heap>,
+}
+
+/// Top-level keys with a meaning of their own; every other key is a decorator.
+const RESERVED: &[&str] = &["name", "condition", "heap", "handler", "session", "properties", "_id", "comment"];
+/// IG keys Gatehouse accepts and ignores, with a warning.
+const IGNORED: &[&str] = &["monitor", "auditService", "globalDecorators"];
+
+impl Route {
+    /// Loads the route in `path`; its heap is a child of `parent`.
+    pub fn load(path: &Path, parent: &Arc<Heap>) -> Result<Route, ConfigError> {
+        let file: Arc<str> = Arc::from(path.display().to_string());
+        let mut node = read_json(path)?;
+        if node.entries().is_none() {
+            return Err(ConfigError::at(&file, node.pos, "a route must be a JSON object"));
+        }
+        // Properties first: tokens in the rest of the file may use them.
+        let mut props_node = node.get("properties").cloned();
+        let parent_props = parent.properties().clone();
+        if let Some(p) = props_node.as_mut() {
+            tokens::resolve(p, &tokens::TokenSource { properties: &[&parent_props] }, &file)?;
+        }
+        let props = match props_node.as_ref().map(|p| (p, p.to_json())) {
+            Some((_, serde_json::Value::Object(m))) => m,
+            Some((p, _)) => return Err(ConfigError::at(&file, p.pos, "'properties' must be an object")),
+            None => serde_json::Map::new(),
+        };
+        tokens::resolve(&mut node, &tokens::TokenSource { properties: &[&props, &parent_props] }, &file)?;
+
+        let heap = Heap::new(Some(parent.clone()), parent.loader().clone(), file.clone(), node.get("heap"), Some(&props))?;
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name: Arc<str> = match node.get("name") {
+            Some(n) => Arc::from(n.as_str().ok_or_else(|| ConfigError::at(&file, n.pos, "'name' must be a string"))?),
+            None => Arc::from(stem),
+        };
+        let cx = BuildCtx::new(&heap, &name, "route");
+        let condition = node.get("condition").map(|c| cx.expr(c)).transpose()?;
+        if let Some(s) = node.get("session") {
+            return Err(cx.err(s, "route sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet"));
+        }
+        let handler_node = node.get("handler").ok_or_else(|| ConfigError::at(&file, node.pos, "a route needs a 'handler'"))?;
+        let handler = cx.handler(handler_node)?;
+        let entries = node.entries().unwrap_or(&[]);
+        for (key, _) in entries.iter().filter(|(k, _)| IGNORED.contains(&k.name.as_str())) {
+            tracing::warn!("{file}:{}: '{}' is not supported by Gatehouse and is ignored", key.pos, key.name);
+        }
+        let decorations = entries
+            .iter()
+            .filter(|(k, _)| !RESERVED.contains(&k.name.as_str()) && !IGNORED.contains(&k.name.as_str()));
+        let handler = match heap.decorate(Object::Handler(handler), decorations, &name)? {
+            Object::Handler(h) => h,
+            _ => return Err(ConfigError::at(&file, handler_node.pos, "a decorator turned the handler into something else")),
+        };
+        heap.build_all()?;
+        Ok(Route { name, file, condition, handler, heap })
+    }
+}
+

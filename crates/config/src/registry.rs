@@ -92,7 +92,9 @@ impl Loader {
     /// Logs an error that does not stop the load (the old version keeps serving), and keeps
     /// it for `gatehouse check`.
     pub fn report(&self, error: ConfigError) {
-        tracing::error!("{error}");
+        if self.mode == Mode::Run {
+            tracing::error!("{error}");
+        }
         self.errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(error);
     }
 

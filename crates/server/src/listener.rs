@@ -100,7 +100,9 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
             metrics.connection_closed();
         });
     }
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     drop(listener);
+    tracing::info!("connector {addr} closed; draining its connections");
     if tokio::time::timeout(connector.grace_period, graceful.shutdown()).await.is_err() {
         tracing::warn!("grace period of {:?} over: closing the remaining connections", connector.grace_period);
     }

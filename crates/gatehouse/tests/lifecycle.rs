@@ -1,0 +1,136 @@
+//! Start, PID file modes, graceful stop, `gatehouse stop`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{eventually, get, parse_response, wait_exit, Gateway, TempInstance, BIN};
+
+/// A PID that belonged to a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn start_prints_the_ports_and_writes_a_pid_file_that_stop_removes() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", r#"{ "connectors": [ { "port": [0, 0], "host": "127.0.0.1" } ] }"#);
+    let mut gw = Gateway::start(&t.dir);
+    assert_eq!(gw.ports.len(), 2, "{}", gw.stdout_line);
+    assert!(gw.stdout_line.contains(&format!("on ports : [{} {}]", gw.ports[0], gw.ports[1])), "{}", gw.stdout_line);
+    for port in &gw.ports {
+        assert_eq!(get(*port, "/openig/ping").status, 200);
+    }
+    let pid: u32 = std::fs::read_to_string(t.path("gatehouse.pid")).unwrap().trim().parse().unwrap();
+    assert_eq!(pid, gw.child.id());
+    assert_eq!(gw.terminate(), Some(0));
+    assert!(!t.path("gatehouse.pid").exists());
+}
+
+#[test]
+fn a_second_start_on_a_running_instance_fails_clearly() {
+    let t = TempInstance::new();
+    let _gw = Gateway::start(&t.dir);
+    let err = Gateway::try_start(&t.dir, &[("IG_PID_FILE_MODE", "override")]).err().unwrap();
+    assert!(err.contains("already running"), "{err}");
+    assert!(err.contains("exit Some(1)"), "{err}");
+}
+
+#[test]
+fn a_stale_pid_file_fails_unless_the_mode_is_override() {
+    let t = TempInstance::new();
+    std::fs::write(t.path("gatehouse.pid"), format!("{}\n", dead_pid())).unwrap();
+    let err = Gateway::try_start(&t.dir, &[]).err().unwrap();
+    assert!(err.contains("pidFileMode") && err.contains("IG_PID_FILE_MODE=override"), "{err}");
+
+    let mut gw = Gateway::start_with(&t.dir, &[("IG_PID_FILE_MODE", "override")]);
+    assert_eq!(get(gw.port(), "/openig/ping").status, 200);
+    assert_eq!(gw.terminate(), Some(0));
+
+    std::fs::write(t.path("gatehouse.pid"), format!("{}\n", dead_pid())).unwrap();
+    t.write("config/admin.json", r#"{ "pidFileMode": "override", "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#);
+    let gw = Gateway::start(&t.dir);
+    assert_eq!(get(gw.port(), "/openig/ping").status, 200);
+}
+
+fn in_flight(port: u16) -> i64 {
+    get(port, "/openig/metrics/prometheus")
+        .body
+        .lines()
+        .find_map(|l| l.strip_prefix("gatehouse_exchanges_in_flight "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(-1)
+}
+
+#[test]
+fn stop_lets_in_flight_exchanges_finish_then_exits() {
+    let t = TempInstance::new();
+    t.route(
+        "echo.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "got ${request.entity.string}" } } }"#,
+    );
+    let mut gw = Gateway::start(&t.dir);
+    let port = gw.port();
+
+    // An exchange in flight: the head and half the body are sent.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\nConnection: close\r\n\r\nhalf").unwrap();
+    // The metrics request counts itself, so 2 means ours is being handled.
+    eventually("the exchange is in flight", || in_flight(port) == 2);
+
+    let stop = Command::new(BIN).arg("stop").arg(&t.dir).spawn().unwrap();
+    gw.wait_for_log("closed; draining its connections");
+    assert!(get_fails(port), "no new exchanges once stopping");
+
+    s.write_all(b"done").unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let resp = parse_response(&raw).unwrap();
+    assert_eq!((resp.status, resp.body.as_str()), (200, "got halfdone"));
+
+    let mut stop = stop;
+    assert_eq!(wait_exit(&mut stop, Duration::from_secs(30)), Some(0), "gatehouse stop reports success");
+    assert_eq!(wait_exit(&mut gw.child, Duration::from_secs(30)), Some(0));
+    assert!(!t.path("gatehouse.pid").exists());
+}
+
+/// Whether a request on a new connection fails (the listener may linger in the backlog).
+fn get_fails(port: u16) -> bool {
+    support::request(port, "GET", "/openig/ping", &[], "").is_err()
+}
+
+#[test]
+fn stop_without_a_running_gateway_fails_clearly() {
+    let t = TempInstance::new();
+    let out = Command::new(BIN).arg("stop").arg(&t.dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not running"));
+}
+
+#[test]
+fn start_without_an_instance_creates_a_welcome_instance_in_home() {
+    let home = TempInstance::bare();
+    let instance = home.dir.join(".gatehouse");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("start").env("HOME", &home.dir).env_remove("GATEHOUSE_BASE");
+    // It listens on 8080, as IG does; on a machine where 8080 is taken it fails to bind,
+    // after creating the instance. Either way the instance is there.
+    let first = Gateway::spawn(cmd);
+    assert!(instance.join("config/routes/00-welcome.json").exists());
+    assert!(instance.join("logs").is_dir() && instance.join("tmp").is_dir());
+    match first {
+        Ok(gw) => {
+            assert!(gw.stdout_line.contains("on ports : [8080]"), "{}", gw.stdout_line);
+            assert!(get(8080, "/").body.contains("Welcome to Gatehouse"));
+        }
+        Err(e) => assert!(e.contains("cannot listen on 0.0.0.0:8080"), "{e}"),
+    }
+}

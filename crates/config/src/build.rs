@@ -198,7 +198,12 @@ impl<'n> ObjConfig<'n, '_> {
     pub fn ignore(&self, keys: &[&str]) {
         for key in keys {
             if let Some(n) = self.get(key) {
-                tracing::warn!("{}:{}: '{key}' of {} is not supported by Gatehouse and is ignored", self.cx.file(), n.pos, self.cx.type_name);
+                tracing::warn!(
+                    "{}:{}: '{key}' of {} is not supported by Gatehouse and is ignored",
+                    self.cx.file(),
+                    n.pos,
+                    self.cx.type_name
+                );
             }
         }
     }

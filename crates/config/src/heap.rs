@@ -54,7 +54,12 @@ pub trait Decorator: Send + Sync + 'static {
     ) -> Result<Arc<dyn Handler>, ConfigError>;
 
     /// Decorates a filter; by default the filter is left as it is.
-    fn decorate_filter(&self, filter: Arc<dyn Filter>, _config: &Node, _cx: &BuildCtx<'_>) -> Result<Arc<dyn Filter>, ConfigError> {
+    fn decorate_filter(
+        &self,
+        filter: Arc<dyn Filter>,
+        _config: &Node,
+        _cx: &BuildCtx<'_>,
+    ) -> Result<Arc<dyn Filter>, ConfigError> {
         Ok(filter)
     }
 }
@@ -106,7 +111,11 @@ impl Heap {
                 return Err(ConfigError::at(&file, name.pos, "a heap object's 'name' must be a string"));
             };
             if item.get("type").and_then(Node::as_str).is_none() {
-                return Err(ConfigError::at(&file, item.pos, format!("heap object '{name_str}' needs a string 'type'")));
+                return Err(ConfigError::at(
+                    &file,
+                    item.pos,
+                    format!("heap object '{name_str}' needs a string 'type'"),
+                ));
             }
             if decls.iter().any(|(n, _)| n == name_str) {
                 return Err(ConfigError::at(&file, name.pos, format!("duplicate heap object name '{name_str}'")));
@@ -184,7 +193,11 @@ impl Heap {
     }
 
     /// The object declared here as `name`, built on first use.
-    fn get_local(self: &Arc<Self>, name: &str, from: Option<(&Node, &Arc<str>)>) -> Result<Option<Object>, ConfigError> {
+    fn get_local(
+        self: &Arc<Self>,
+        name: &str,
+        from: Option<(&Node, &Arc<str>)>,
+    ) -> Result<Option<Object>, ConfigError> {
         let Some((_, decl)) = self.decls.iter().find(|(n, _)| n == name) else { return Ok(None) };
         {
             let mut state = self.lock();
@@ -193,7 +206,11 @@ impl Heap {
             }
             if state.building.iter().any(|n| n == name) {
                 let (at, file) = from.map_or((decl.pos, &self.file), |(n, f)| (n.pos, f));
-                return Err(ConfigError::at(file, at, format!("heap object '{name}' refers to itself (circular reference)")));
+                return Err(ConfigError::at(
+                    file,
+                    at,
+                    format!("heap object '{name}' refers to itself (circular reference)"),
+                ));
             }
             state.building.push(name.to_string());
         }
@@ -207,15 +224,15 @@ impl Heap {
 
     /// Builds a declaration (named or inline) and applies its decorators.
     fn build_decl(self: &Arc<Self>, name: &str, decl: &Node) -> Result<Object, ConfigError> {
-        let type_node = decl
-            .get("type")
-            .ok_or_else(|| ConfigError::at(&self.file, decl.pos, "an inline object needs a 'type'"))?;
-        let type_name = type_node
-            .as_str()
-            .ok_or_else(|| ConfigError::at(&self.file, type_node.pos, "'type' must be a string"))?;
-        let builder = self.loader.registry.get(type_name).ok_or_else(|| {
-            ConfigError::at(&self.file, type_node.pos, format!("unknown type '{type_name}'"))
-        })?;
+        let type_node =
+            decl.get("type").ok_or_else(|| ConfigError::at(&self.file, decl.pos, "an inline object needs a 'type'"))?;
+        let type_name =
+            type_node.as_str().ok_or_else(|| ConfigError::at(&self.file, type_node.pos, "'type' must be a string"))?;
+        let builder = self
+            .loader
+            .registry
+            .get(type_name)
+            .ok_or_else(|| ConfigError::at(&self.file, type_node.pos, format!("unknown type '{type_name}'")))?;
         let empty = Node { pos: decl.pos, kind: Kind::Object(Vec::new()) };
         let config = decl.get("config").unwrap_or(&empty);
         let display_name = if name.is_empty() { type_name } else { name };

@@ -91,7 +91,9 @@ impl Node {
             Kind::Number(n) => serde_json::Value::Number(n.clone()),
             Kind::String(s) => serde_json::Value::String(s.clone()),
             Kind::Array(a) => serde_json::Value::Array(a.iter().map(Node::to_json).collect()),
-            Kind::Object(m) => serde_json::Value::Object(m.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+            Kind::Object(m) => {
+                serde_json::Value::Object(m.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -257,7 +259,10 @@ impl JsonParser<'_> {
                     _ => return Err(SyntaxError { pos, message: "invalid escape in string".into() }),
                 },
                 Some(c) if (c as u32) < 0x20 => {
-                    return Err(SyntaxError { pos, message: "control character in string (line breaks must be written \\n)".into() })
+                    return Err(SyntaxError {
+                        pos,
+                        message: "control character in string (line breaks must be written \\n)".into(),
+                    })
                 }
                 Some(c) => out.push(c),
             }

@@ -33,12 +33,8 @@ pub fn read_json(path: &Path) -> Result<Node, ConfigError> {
 /// The heap of built-in default objects (`ReverseProxyHandler`, `ClientHandler`, `capture`,
 /// ...), the parent of every top-level heap.
 pub fn defaults_heap(loader: &Arc<Loader>) -> Result<Arc<Heap>, ConfigError> {
-    let decls: Vec<serde_json::Value> = loader
-        .registry
-        .defaults()
-        .iter()
-        .map(|(name, ty)| serde_json::json!({ "name": name, "type": ty }))
-        .collect();
+    let decls: Vec<serde_json::Value> =
+        loader.registry.defaults().iter().map(|(name, ty)| serde_json::json!({ "name": name, "type": ty })).collect();
     let node = Node::from_json(&serde_json::Value::Array(decls));
     Heap::new(None, loader.clone(), Arc::from("<defaults>"), Some(&node), Some(&loader.base_properties()))
 }

@@ -46,10 +46,8 @@ fn lookup_property(props: &Map<String, Value>, name: &str) -> Option<String> {
 /// Resolves every token in every string of `node`, and applies `$type` transformations.
 pub fn resolve(node: &mut Node, src: &TokenSource<'_>, file: &Arc<str>) -> Result<(), ConfigError> {
     match &mut node.kind {
-        Kind::String(s) => {
-            if s.contains("&{") {
-                *s = resolve_str(s, src).map_err(|m| ConfigError::at(file, node.pos, m))?;
-            }
+        Kind::String(s) if s.contains("&{") => {
+            *s = resolve_str(s, src).map_err(|m| ConfigError::at(file, node.pos, m))?;
         }
         Kind::Array(items) => {
             for item in items {
@@ -172,7 +170,9 @@ fn transform(name: &str, inner: &Node) -> Result<Option<Kind>, String> {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text()?.trim())
                 .map_err(|_| "'$decodeBase64' takes base64 text".to_string())?;
-            Kind::String(String::from_utf8(bytes).map_err(|_| "'$decodeBase64' decoded to non-UTF-8 bytes".to_string())?)
+            Kind::String(
+                String::from_utf8(bytes).map_err(|_| "'$decodeBase64' decoded to non-UTF-8 bytes".to_string())?,
+            )
         }
         _ => return Ok(None),
     };
@@ -220,7 +220,10 @@ mod tests {
         let p = props();
         let src = TokenSource { properties: &[&p] };
         let file: Arc<str> = Arc::from("t.json");
-        let mut n = crate::json::parse(r#"{"a": {"$bool": "&{x|true}"}, "b": {"$int": "&{app.port}"}, "c": {"$list": "a, b"}}"#).unwrap();
+        let mut n = crate::json::parse(
+            r#"{"a": {"$bool": "&{x|true}"}, "b": {"$int": "&{app.port}"}, "c": {"$list": "a, b"}}"#,
+        )
+        .unwrap();
         resolve(&mut n, &src, &file).unwrap();
         assert_eq!(n.to_json(), serde_json::json!({"a": true, "b": 8081, "c": ["a", "b"]}));
         let mut bad = crate::json::parse("{\n \"a\": \"&{missing.token}\"}").unwrap();

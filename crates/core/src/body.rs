@@ -59,9 +59,7 @@ impl Body {
         B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: Into<BodyError>,
     {
-        Body::Boxed {
-            inner: body.map_err(Into::into).boxed(),
-        }
+        Body::Boxed { inner: body.map_err(Into::into).boxed() }
     }
 
     /// The buffered content when the body is already in memory (empty or full), else `None`.
@@ -102,6 +100,7 @@ impl Body {
     }
 }
 
+#[allow(clippy::derivable_impls)] // pin-project-lite enums take no `#[default]` variant
 impl Default for Body {
     fn default() -> Self {
         Body::Empty
@@ -147,10 +146,7 @@ impl http_body::Body for Body {
     type Data = Bytes;
     type Error = BodyError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.project() {
             BodyProj::Empty => Poll::Ready(None),
             BodyProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),

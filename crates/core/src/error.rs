@@ -52,11 +52,7 @@ impl Error {
     }
 
     /// An error with the lower-level error that caused it.
-    pub fn with_cause(
-        kind: ErrorKind,
-        side: Side,
-        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
+    pub fn with_cause(kind: ErrorKind, side: Side, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Error { kind, side, cause: Some(cause.into()) }
     }
 
@@ -83,9 +79,10 @@ impl Error {
             (ErrorKind::PayloadTooLarge, Side::Downstream) => S::PAYLOAD_TOO_LARGE,
             (ErrorKind::BodyRead, Side::Downstream) => S::BAD_REQUEST,
             (ErrorKind::Timeout, Side::Upstream) => S::GATEWAY_TIMEOUT,
-            (ErrorKind::Connect | ErrorKind::Protocol | ErrorKind::BodyRead | ErrorKind::PayloadTooLarge, Side::Upstream) => {
-                S::BAD_GATEWAY
-            }
+            (
+                ErrorKind::Connect | ErrorKind::Protocol | ErrorKind::BodyRead | ErrorKind::PayloadTooLarge,
+                Side::Upstream,
+            ) => S::BAD_GATEWAY,
             (ErrorKind::Canceled, _) => S::BAD_REQUEST,
             _ => S::INTERNAL_SERVER_ERROR,
         }

@@ -85,7 +85,10 @@ impl LValue {
             LRoot::Request | LRoot::Response => match path.first() {
                 Some(Seg::Key(k)) => matches!(
                     (&**k, path.len(), root),
-                    ("headers", 2, _) | ("entity", 1, _) | ("uri" | "method", 1, LRoot::Request) | ("status", 1, LRoot::Response)
+                    ("headers", 2, _)
+                        | ("entity", 1, _)
+                        | ("uri" | "method", 1, LRoot::Request)
+                        | ("status", 1, LRoot::Response)
                 ),
                 _ => false,
             },

@@ -253,12 +253,10 @@ fn compare(a: &Value<'_>, b: &Value<'_>) -> Result<Option<Ordering>, EvalError> 
     match (a, b) {
         (V::Null, _) | (_, V::Null) => Ok(None),
         (V::Str(x), V::Str(y)) => Ok(Some(x.cmp(y))),
-        (V::Float(_) | V::Int(_), _) | (_, V::Float(_) | V::Int(_)) => {
-            match (to_number(a)?, to_number(b)?) {
-                (V::Int(x), V::Int(y)) => Ok(Some(x.cmp(&y))),
-                (x, y) => Ok(as_f64(&x).partial_cmp(&as_f64(&y))),
-            }
-        }
+        (V::Float(_) | V::Int(_), _) | (_, V::Float(_) | V::Int(_)) => match (to_number(a)?, to_number(b)?) {
+            (V::Int(x), V::Int(y)) => Ok(Some(x.cmp(&y))),
+            (x, y) => Ok(as_f64(&x).partial_cmp(&as_f64(&y))),
+        },
         _ => err("values are not comparable"),
     }
 }

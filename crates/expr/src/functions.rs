@@ -16,8 +16,19 @@ use crate::value::Value;
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 /// Characters a path element may also keep (sub-delims, ':' and '@').
 const PATH_ELEMENT: &AsciiSet = &COMPONENT
-    .remove(b'!').remove(b'$').remove(b'&').remove(b'\'').remove(b'(').remove(b')')
-    .remove(b'*').remove(b'+').remove(b',').remove(b';').remove(b'=').remove(b':').remove(b'@');
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
 
 /// Calls function `f`. `re` is the compiled literal regular expression, when there is one.
 pub(crate) fn call<'a>(f: Func, mut args: Vec<Value<'a>>, re: Option<&Regex>) -> EvalResult<'a> {
@@ -29,7 +40,9 @@ pub(crate) fn call<'a>(f: Func, mut args: Vec<Value<'a>>, re: Option<&Regex>) ->
         }
     };
     match f {
-        Func::Array => Ok(Value::List(args.into_iter().map(|a| Value::Str(Cow::Owned(a.to_text().into_owned()))).collect())),
+        Func::Array => {
+            Ok(Value::List(args.into_iter().map(|a| Value::Str(Cow::Owned(a.to_text().into_owned()))).collect()))
+        }
         Func::Bool => {
             arity(1)?;
             Ok(Value::Bool(args[0].as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case("true"))))
@@ -72,7 +85,9 @@ pub(crate) fn call<'a>(f: Func, mut args: Vec<Value<'a>>, re: Option<&Regex>) ->
             let items = match &args[0] {
                 Value::Null => return Ok(Value::Null),
                 Value::List(l) => l.iter().map(|v| v.to_text().into_owned()).collect::<Vec<_>>(),
-                Value::Json(serde_json::Value::Array(a)) => a.iter().map(|v| Value::from_json_ref(v).to_text().into_owned()).collect(),
+                Value::Json(serde_json::Value::Array(a)) => {
+                    a.iter().map(|v| Value::from_json_ref(v).to_text().into_owned()).collect()
+                }
                 other => vec![other.to_text().into_owned()],
             };
             Ok(Value::Str(Cow::Owned(items.join(&sep))))
@@ -135,11 +150,15 @@ pub(crate) fn call<'a>(f: Func, mut args: Vec<Value<'a>>, re: Option<&Regex>) ->
             };
             Ok(bytes.ok().and_then(|b| String::from_utf8(b).ok()).map_or(Value::Null, |s| Value::Str(Cow::Owned(s))))
         }
-        Func::UrlEncode | Func::FormEncodeParameterNameOrValue => encode(&mut args, |s| form_urlencoded::byte_serialize(s.as_bytes()).collect()),
+        Func::UrlEncode | Func::FormEncodeParameterNameOrValue => {
+            encode(&mut args, |s| form_urlencoded::byte_serialize(s.as_bytes()).collect())
+        }
         Func::UrlDecode | Func::FormDecodeParameterNameOrValue => encode(&mut args, |s| {
             form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default()
         }),
-        Func::UrlEncodeQueryParameterNameOrValue => encode(&mut args, |s| utf8_percent_encode(s, COMPONENT).to_string()),
+        Func::UrlEncodeQueryParameterNameOrValue => {
+            encode(&mut args, |s| utf8_percent_encode(s, COMPONENT).to_string())
+        }
         Func::UrlEncodePathElement => encode(&mut args, |s| utf8_percent_encode(s, PATH_ELEMENT).to_string()),
         Func::UrlDecodeQueryParameterNameOrValue | Func::UrlDecodePathElement => {
             encode(&mut args, |s| percent_decode_str(s).decode_utf8_lossy().into_owned())
@@ -156,7 +175,12 @@ fn encode<'a>(args: &mut [Value<'a>], f: impl Fn(&str) -> String) -> EvalResult<
 }
 
 /// Runs `f` with the literal regex, or compiles the dynamic one; an invalid regex gives `None`.
-pub(crate) fn with_regex<T>(re: Option<&Regex>, pattern: &Value<'_>, whole: bool, f: impl FnOnce(&Regex) -> T) -> Option<T> {
+pub(crate) fn with_regex<T>(
+    re: Option<&Regex>,
+    pattern: &Value<'_>,
+    whole: bool,
+    f: impl FnOnce(&Regex) -> T,
+) -> Option<T> {
     if let Some(r) = re {
         return Some(f(r));
     }
@@ -191,8 +215,12 @@ pub(crate) fn contains(container: &Value<'_>, item: &Value<'_>) -> bool {
     match container {
         Value::Str(s) => item.as_str().is_some_and(|i| s.contains(i)),
         Value::List(l) => l.iter().any(|v| equals(v, item).unwrap_or(false)),
-        Value::Json(serde_json::Value::Array(a)) => a.iter().any(|v| equals(&Value::from_json_ref(v), item).unwrap_or(false)),
-        Value::Owned(serde_json::Value::Array(a)) => a.iter().any(|v| equals(&Value::from_json_ref(v), item).unwrap_or(false)),
+        Value::Json(serde_json::Value::Array(a)) => {
+            a.iter().any(|v| equals(&Value::from_json_ref(v), item).unwrap_or(false))
+        }
+        Value::Owned(serde_json::Value::Array(a)) => {
+            a.iter().any(|v| equals(&Value::from_json_ref(v), item).unwrap_or(false))
+        }
         Value::Json(serde_json::Value::Object(_)) | Value::Owned(serde_json::Value::Object(_)) | Value::Obj(_) => {
             !property(container.clone(), &item.to_text()).is_null()
         }

@@ -125,10 +125,7 @@ impl<'t, 'e> Parser<'t, 'e> {
     }
 
     fn multiplicative(&mut self) -> Result<Node, ParseError> {
-        self.binary_level(
-            &[(Tok::Star, BinOp::Mul), (Tok::Slash, BinOp::Div), (Tok::Percent, BinOp::Rem)],
-            Self::unary,
-        )
+        self.binary_level(&[(Tok::Star, BinOp::Mul), (Tok::Slash, BinOp::Div), (Tok::Percent, BinOp::Rem)], Self::unary)
     }
 
     fn unary(&mut self) -> Result<Node, ParseError> {
@@ -159,7 +156,9 @@ impl<'t, 'e> Parser<'t, 'e> {
                     let name = match self.bump() {
                         Tok::Ident(n) => n,
                         // Keywords are fine as property names after a dot (`x.empty`).
-                        t => keyword_text(&t).ok_or_else(|| ParseError::new(at, "expected a property name after '.'"))?.to_string(),
+                        t => keyword_text(&t)
+                            .ok_or_else(|| ParseError::new(at, "expected a property name after '.'"))?
+                            .to_string(),
                     };
                     if self.peek() == &Tok::LParen {
                         let method = Method::from_name(&name)
@@ -257,9 +256,9 @@ fn literal_regex(
 ) -> Result<Option<Arc<regex::Regex>>, ParseError> {
     let Some((index, whole)) = spec else { return Ok(None) };
     match args.get(index) {
-        Some(Node::Lit(Lit::Str(p))) => compile_regex(p, whole)
-            .map(|r| Some(Arc::new(r)))
-            .map_err(|e| ParseError::new(at, format!("invalid regular expression '{p}': {}", first_line(&e.to_string())))),
+        Some(Node::Lit(Lit::Str(p))) => compile_regex(p, whole).map(|r| Some(Arc::new(r))).map_err(|e| {
+            ParseError::new(at, format!("invalid regular expression '{p}': {}", first_line(&e.to_string())))
+        }),
         _ => Ok(None),
     }
 }

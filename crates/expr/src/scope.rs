@@ -92,10 +92,8 @@ impl<'a> Obj<'a> {
                 _ => Value::Null,
             },
             Obj::Params(r, with_body) => {
-                let list: Vec<Value<'a>> = params(r, with_body)
-                    .filter(|(n, _)| n == key)
-                    .map(|(_, v)| Value::Str(v))
-                    .collect();
+                let list: Vec<Value<'a>> =
+                    params(r, with_body).filter(|(n, _)| n == key).map(|(_, v)| Value::Str(v)).collect();
                 if list.is_empty() {
                     Value::Null
                 } else {
@@ -164,7 +162,10 @@ impl<'a> Obj<'a> {
             Obj::Headers(h) => {
                 let mut m = serde_json::Map::new();
                 for name in h.keys() {
-                    let values = h.get_all(name).iter().map(|v| Json::String(String::from_utf8_lossy(v.as_bytes()).into_owned()));
+                    let values = h
+                        .get_all(name)
+                        .iter()
+                        .map(|v| Json::String(String::from_utf8_lossy(v.as_bytes()).into_owned()));
                     m.insert(name.as_str().to_string(), Json::Array(values.collect()));
                 }
                 Json::Object(m)
@@ -208,9 +209,9 @@ fn uri_property<'a>(u: &'a http::Uri, key: &str) -> Value<'a> {
         "rawQuery" => borrowed(u.query()),
         "authority" | "rawAuthority" => borrowed(u.authority().map(|a| a.as_str())),
         "fragment" | "rawFragment" | "userInfo" | "rawUserInfo" => Value::Null,
-        "pathElements" => Value::List(
-            u.path().split('/').filter(|s| !s.is_empty()).map(|s| Value::Str(percent_decode(s))).collect(),
-        ),
+        "pathElements" => {
+            Value::List(u.path().split('/').filter(|s| !s.is_empty()).map(|s| Value::Str(percent_decode(s))).collect())
+        }
         _ => Value::Null,
     }
 }
@@ -221,11 +222,8 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
 
 /// The values of header `name` as a list of strings, or null when absent.
 fn header_values<'a>(h: &'a HeaderMap, name: &str) -> Value<'a> {
-    let values: Vec<Value<'a>> = h
-        .get_all(name)
-        .iter()
-        .map(|v| Value::Str(String::from_utf8_lossy(v.as_bytes())))
-        .collect();
+    let values: Vec<Value<'a>> =
+        h.get_all(name).iter().map(|v| Value::Str(String::from_utf8_lossy(v.as_bytes()))).collect();
     if values.is_empty() {
         Value::Null
     } else {
@@ -235,16 +233,14 @@ fn header_values<'a>(h: &'a HeaderMap, name: &str) -> Value<'a> {
 
 /// The `name=value` pairs of every `Cookie` header.
 pub(crate) fn cookies(h: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    h.get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| {
+    h.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).filter_map(
+        |pair| {
             let (n, v) = pair.split_once('=')?;
             let v = v.trim();
             let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
             Some((n.trim(), v))
-        })
+        },
+    )
 }
 
 /// Query parameters, then (when `with_body` and the body is a buffered form) body parameters.

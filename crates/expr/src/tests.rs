@@ -110,7 +110,10 @@ fn the_guides_dispatch_conditions_hold() {
     let cx = Context::detached();
     assert_eq!(eval_with(one, &cx, &request("http://h/webapp/browsing")), json!(true));
     assert_eq!(eval_with(one, &cx, &request("http://h/webapp/browsing?two")), json!(false));
-    assert_eq!(eval_with("${request.uri.path == '/jwt-session-encrypt'}", &cx, &request("http://h/jwt-session-encrypt")), json!(true));
+    assert_eq!(
+        eval_with("${request.uri.path == '/jwt-session-encrypt'}", &cx, &request("http://h/jwt-session-encrypt")),
+        json!(true)
+    );
 }
 
 #[test]
@@ -171,7 +174,9 @@ fn maps_nest_and_index() {
 fn conditions_hold_only_for_boolean_true() {
     let cx = Context::detached();
     let req = request("http://h/");
-    for (src, expected) in [("${true}", true), ("${'true'}", false), ("${null}", false), ("${1}", false), ("${nope}", false)] {
+    for (src, expected) in
+        [("${true}", true), ("${'true'}", false), ("${null}", false), ("${1}", false), ("${nope}", false)]
+    {
         let e = Expression::parse(src, &ParseEnv::default()).unwrap();
         assert_eq!(e.eval_bool(&Scope::request(&cx, &req)), expected, "{src}");
     }

@@ -18,9 +18,8 @@ fn the_guides_three_instances_dispatch_as_the_guide_shows() {
     i3.route("instance3-retrieve-session-username.json", INSTANCE3);
     let (g2, g3) = (Gateway::start(&i2.dir), Gateway::start(&i3.dir));
     let i1 = TempInstance::new();
-    let route = INSTANCE1
-        .replace("INSTANCE2_PORT", &g2.port().to_string())
-        .replace("INSTANCE3_PORT", &g3.port().to_string());
+    let route =
+        INSTANCE1.replace("INSTANCE2_PORT", &g2.port().to_string()).replace("INSTANCE3_PORT", &g3.port().to_string());
     i1.route("instance1-loadbalancer.json", &route);
     let g1 = Gateway::start(&i1.dir);
     assert!(g1.stdout_line.contains("started in"), "{}", g1.stdout_line);
@@ -30,7 +29,8 @@ fn the_guides_three_instances_dispatch_as_the_guide_shows() {
     assert!(login.contains("content-type: text/html; charset=UTF-8"), "{login}");
     assert!(login.ends_with("<html><body>Sam Carter logged IN. (JWT session generated)</body></html>"), "{login}");
 
-    let expected = |n: u8| format!("<html>\n  <body>\n    Session.authUsername is not defined! (instance{n})\n  </body>\n</html>");
+    let expected =
+        |n: u8| format!("<html>\n  <body>\n    Session.authUsername is not defined! (instance{n})\n  </body>\n</html>");
     assert_eq!(curl(&[&g1.url("/webapp/browsing?one")]), expected(2));
     assert_eq!(curl(&[&g1.url("/webapp/browsing")]), expected(2), "an empty query goes to instance 2");
     assert_eq!(curl(&[&g1.url("/webapp/browsing?two")]), expected(3));

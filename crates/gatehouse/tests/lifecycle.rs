@@ -55,7 +55,10 @@ fn a_stale_pid_file_fails_unless_the_mode_is_override() {
     assert_eq!(gw.terminate(), Some(0));
 
     std::fs::write(t.path("gatehouse.pid"), format!("{}\n", dead_pid())).unwrap();
-    t.write("config/admin.json", r#"{ "pidFileMode": "override", "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#);
+    t.write(
+        "config/admin.json",
+        r#"{ "pidFileMode": "override", "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#,
+    );
     let gw = Gateway::start(&t.dir);
     assert_eq!(get(gw.port(), "/openig/ping").status, 200);
 }

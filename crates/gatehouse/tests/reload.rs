@@ -53,7 +53,10 @@ fn routes_reload_under_load_without_a_failed_request() {
     t.route("changing.json", &route("/changing", "v2"));
     eventually("the changed route serves v2", || get(port, "/changing").body == "v2");
 
-    t.route("changing.json", "{\n  \"handler\": {\n    \"type\": \"StaticResponseHandler\",\n    \"config\": { \"status\": 200 \n}");
+    t.route(
+        "changing.json",
+        "{\n  \"handler\": {\n    \"type\": \"StaticResponseHandler\",\n    \"config\": { \"status\": 200 \n}",
+    );
     gw.wait_for_log("changing.json:5:2:");
     gw.wait_for_log("keeping the previous version of the route");
     assert_eq!(get(port, "/changing").body, "v2", "a broken file keeps its previous version serving");

@@ -17,8 +17,11 @@ fn routes_are_tried_in_the_order_of_their_names_not_their_files() {
     let t = TempInstance::new();
     t.route("a.json", &static_route("20-second", "${true}", "second"));
     t.route("b.json", &static_route("10-first", "${request.uri.path == '/first'}", "first"));
-    t.route("c.json", r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "named by its file" } },
-                           "condition": "${request.uri.path == '/c'}" }"#);
+    t.route(
+        "c.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "named by its file" } },
+                           "condition": "${request.uri.path == '/c'}" }"#,
+    );
     let gw = Gateway::start(&t.dir);
     assert_eq!(get(gw.port(), "/first").body, "first");
     assert_eq!(get(gw.port(), "/other").body, "second");
@@ -100,7 +103,14 @@ fn chain_assignment_and_header_filters_shape_the_exchange() {
 }"#,
     );
     let gw = Gateway::start(&t.dir);
-    let r = request(gw.port(), "POST", "/x", &["X-Secret: s", "Content-Type: application/x-www-form-urlencoded"], "user=sam").unwrap();
+    let r = request(
+        gw.port(),
+        "POST",
+        "/x",
+        &["X-Secret: s", "Content-Type: application/x-www-form-urlencoded"],
+        "user=sam",
+    )
+    .unwrap();
     assert_eq!(r.status, 200);
     assert_eq!(r.body, "Bonjour, SAM (yes, true)");
     assert_eq!(r.header("X-Status"), Some("200"));
@@ -149,7 +159,9 @@ fn capture_logs_the_exchange_with_secrets_redacted() {
               "status": 200, "headers": { "Set-Cookie": [ "sid=server-secret" ] }, "entity": "ok" } } }"#,
     );
     let gw = Gateway::start(&t.dir);
-    let r = request(gw.port(), "GET", "/captured", &["Cookie: sid=client-secret", "Authorization: Bearer tok-secret"], "").unwrap();
+    let r =
+        request(gw.port(), "GET", "/captured", &["Cookie: sid=client-secret", "Authorization: Bearer tok-secret"], "")
+            .unwrap();
     assert_eq!(r.status, 200);
     gw.wait_for_log("<<< 200 OK");
     let logs = gw.logs();
@@ -164,7 +176,10 @@ fn capture_logs_the_exchange_with_secrets_redacted() {
 #[test]
 fn unknown_decorator_keys_warn_with_file_and_key() {
     let t = TempInstance::new();
-    t.route("w.json", r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200 } }, "mystery-key": 1 }"#);
+    t.route(
+        "w.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200 } }, "mystery-key": 1 }"#,
+    );
     let gw = Gateway::start(&t.dir);
     assert_eq!(get(gw.port(), "/").status, 200);
     gw.wait_for_log("unknown key 'mystery-key'");

@@ -20,8 +20,9 @@ impl HeaderTemplates {
     pub fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Self, ConfigError> {
         let mut entries = Vec::new();
         for (key, values) in cx.object(node)? {
-            let name = HeaderName::from_bytes(key.name.as_bytes())
-                .map_err(|_| gatehouse_config::ConfigError::at(cx.file(), key.pos, format!("invalid header name '{}'", key.name)))?;
+            let name = HeaderName::from_bytes(key.name.as_bytes()).map_err(|_| {
+                gatehouse_config::ConfigError::at(cx.file(), key.pos, format!("invalid header name '{}'", key.name))
+            })?;
             let items = match values.as_str() {
                 Some(_) => std::slice::from_ref(values),
                 None => cx.array(values)?,
@@ -64,7 +65,9 @@ impl HeaderTemplates {
                             Ok(v) => {
                                 out.append(name.clone(), v);
                             }
-                            Err(_) => tracing::debug!(header = %name, "expression gave an invalid header value; skipped"),
+                            Err(_) => {
+                                tracing::debug!(header = %name, "expression gave an invalid header value; skipped")
+                            }
                         }
                     }
                 }

@@ -64,7 +64,8 @@ impl Admin {
             }
             "metrics/prometheus" | "metrics/prometheus/0.0.4" => {
                 let mut r = Response::new(Body::from(self.metrics.render()));
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+                r.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
                 r
             }
             _ => status(StatusCode::NOT_FOUND),

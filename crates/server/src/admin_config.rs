@@ -67,8 +67,14 @@ const IGNORED: &[&str] = &[
 
 impl AdminConfig {
     /// Loads admin.json (`node` is `None` when the file is absent).
-    pub fn load(loader: &Arc<Loader>, defaults: &Arc<Heap>, file: Arc<str>, node: Option<Node>) -> Result<Self, ConfigError> {
-        let mut node = node.unwrap_or_else(|| Node::from_json(&serde_json::json!({ "connectors": [{ "port": 8080 }] })));
+    pub fn load(
+        loader: &Arc<Loader>,
+        defaults: &Arc<Heap>,
+        file: Arc<str>,
+        node: Option<Node>,
+    ) -> Result<Self, ConfigError> {
+        let mut node =
+            node.unwrap_or_else(|| Node::from_json(&serde_json::json!({ "connectors": [{ "port": 8080 }] })));
         let properties = node.get("properties").map(Node::to_json);
         let props = properties.as_ref().and_then(|p| p.as_object()).cloned().unwrap_or_default();
         let base = defaults.properties().clone();
@@ -100,10 +106,12 @@ impl AdminConfig {
         let pid_file_mode = match config.get("pidFileMode") {
             Some(n) => {
                 let s = cx.string(n)?;
-                PidFileMode::parse(&s).ok_or_else(|| cx.err(n, format!("pidFileMode must be fail or override, not '{s}'")))?
+                PidFileMode::parse(&s)
+                    .ok_or_else(|| cx.err(n, format!("pidFileMode must be fail or override, not '{s}'")))?
             }
             None => match token("ig.pid.file.mode") {
-                Some(s) => PidFileMode::parse(&s).ok_or_else(|| cx.err(&node, format!("IG_PID_FILE_MODE must be fail or override, not '{s}'")))?,
+                Some(s) => PidFileMode::parse(&s)
+                    .ok_or_else(|| cx.err(&node, format!("IG_PID_FILE_MODE must be fail or override, not '{s}'")))?,
                 None => PidFileMode::Fail,
             },
         };

@@ -29,8 +29,9 @@ impl Edge {
     /// An edge in front of `root`.
     pub fn new(root: Arc<dyn Handler>, admin: Admin, metrics: Arc<Metrics>, access_log: AccessLog) -> Self {
         // A per-process prefix keeps ids unique across restarts and instances.
-        let id_prefix = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
-            ^ std::process::id().rotate_left(16);
+        let id_prefix =
+            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+                ^ std::process::id().rotate_left(16);
         Edge { root, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1) }
     }
 
@@ -43,7 +44,8 @@ impl Edge {
     pub async fn serve(&self, req: hyper::Request<Incoming>, client: &Arc<ClientInfo>) -> hyper::Response<LoggedBody> {
         let started = Instant::now();
         self.metrics.exchange_started();
-        let id: Arc<str> = Arc::from(format!("{:08x}-{}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)));
+        let id: Arc<str> =
+            Arc::from(format!("{:08x}-{}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)));
         let (mut parts, body) = req.into_parts();
         let mut record = Record {
             remote: client.remote_addr.ip(),

@@ -62,7 +62,8 @@ impl Gateway {
             (Arc::from(config_path.display().to_string()), read_json(&config_path)?)
         } else {
             let file: Arc<str> = Arc::from("<default config.json>");
-            let node = gatehouse_config::json::parse(DEFAULT_CONFIG).map_err(|e| ConfigError::at(&file, e.pos, e.message))?;
+            let node =
+                gatehouse_config::json::parse(DEFAULT_CONFIG).map_err(|e| ConfigError::at(&file, e.pos, e.message))?;
             (file, node)
         };
         let props_json = node.get("properties").map(Node::to_json);
@@ -75,7 +76,9 @@ impl Gateway {
         config.get("heap");
         config.get("properties");
         if let Some(s) = config.get("session") {
-            return Err(cx.err(s, "sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet"));
+            return Err(
+                cx.err(s, "sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet")
+            );
         }
         config.ignore(IGNORED);
         let root = cx.handler(config.require("handler")?)?;

@@ -34,7 +34,9 @@ pub fn register(registry: &mut Registry) {
 /// Runs the gateway in the foreground until SIGTERM or SIGINT.
 pub async fn run(instance: Instance, registry: Registry) -> Result<(), String> {
     let started = Instant::now();
-    instance.ensure_runtime_dirs().map_err(|e| format!("cannot create logs/ and tmp/ in {}: {e}", instance.dir.display()))?;
+    instance
+        .ensure_runtime_dirs()
+        .map_err(|e| format!("cannot create logs/ and tmp/ in {}: {e}", instance.dir.display()))?;
     let gateway = Gateway::load(&instance, registry, Mode::Run).map_err(|e| e.to_string())?;
     let pid_file = PidFile::acquire(&instance.pid_file(), gateway.admin.pid_file_mode)?;
     let bound = listener::bind(&gateway.admin.connectors).await?;

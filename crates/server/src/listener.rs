@@ -43,11 +43,8 @@ pub async fn bind(connectors: &[Connector]) -> Result<Bound, String> {
 /// Serves until `stop` turns true, then lets in-flight exchanges finish within each
 /// connector's grace period.
 pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>) {
-    let tasks: Vec<_> = bound
-        .listeners
-        .into_iter()
-        .map(|(l, c)| tokio::spawn(accept_loop(l, c, edge.clone(), stop.clone())))
-        .collect();
+    let tasks: Vec<_> =
+        bound.listeners.into_iter().map(|(l, c)| tokio::spawn(accept_loop(l, c, edge.clone(), stop.clone()))).collect();
     for t in tasks {
         let _ = t.await;
     }

@@ -53,7 +53,12 @@ impl Metrics {
         }
         let gauges = [
             ("gatehouse_exchanges_in_flight", "Exchanges in progress.", "gauge", self.in_flight.load(Relaxed)),
-            ("gatehouse_connections_open", "Downstream connections open.", "gauge", self.connections_open.load(Relaxed)),
+            (
+                "gatehouse_connections_open",
+                "Downstream connections open.",
+                "gauge",
+                self.connections_open.load(Relaxed),
+            ),
         ];
         for (name, help, kind, v) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
@@ -61,7 +66,11 @@ impl Metrics {
         let counters = [
             ("gatehouse_connections_total", "Downstream connections accepted.", self.connections_total.load(Relaxed)),
             ("gatehouse_response_body_bytes_total", "Response body bytes sent.", self.bytes_sent.load(Relaxed)),
-            ("gatehouse_access_log_dropped_total", "Access log lines dropped under overload.", self.access_log_dropped.load(Relaxed)),
+            (
+                "gatehouse_access_log_dropped_total",
+                "Access log lines dropped under overload.",
+                self.access_log_dropped.load(Relaxed),
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

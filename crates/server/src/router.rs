@@ -133,7 +133,10 @@ impl Router {
             let previous = state.files.get(path).and_then(|(_, r)| r.clone());
             let loaded = Route::load(path, parent).and_then(|route| {
                 // Two files may not share a route name: the one already serving keeps it.
-                let clash = state.files.iter().find(|(p, (_, r))| *p != path && r.as_ref().is_some_and(|r| r.name == route.name));
+                let clash = state
+                    .files
+                    .iter()
+                    .find(|(p, (_, r))| *p != path && r.as_ref().is_some_and(|r| r.name == route.name));
                 match clash {
                     Some((other, _)) => Err(ConfigError::file(
                         &route.file,
@@ -197,4 +200,3 @@ impl Handler for Router {
         })
     }
 }
-

@@ -15,7 +15,12 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
 }
 
 impl Decorator for BaseUriDecorator {
-    fn decorate_handler(&self, handler: Arc<dyn Handler>, config: &Node, cx: &BuildCtx<'_>) -> Result<Arc<dyn Handler>, ConfigError> {
+    fn decorate_handler(
+        &self,
+        handler: Arc<dyn Handler>,
+        config: &Node,
+        cx: &BuildCtx<'_>,
+    ) -> Result<Arc<dyn Handler>, ConfigError> {
         Ok(Arc::new(Rebased { base: BaseUri::build(cx, config)?, inner: handler }))
     }
 }

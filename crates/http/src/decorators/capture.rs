@@ -66,7 +66,12 @@ fn points(cx: &BuildCtx<'_>, config: &Node) -> Result<(bool, bool), ConfigError>
 }
 
 impl Decorator for CaptureDecorator {
-    fn decorate_handler(&self, handler: Arc<dyn Handler>, config: &Node, cx: &BuildCtx<'_>) -> Result<Arc<dyn Handler>, ConfigError> {
+    fn decorate_handler(
+        &self,
+        handler: Arc<dyn Handler>,
+        config: &Node,
+        cx: &BuildCtx<'_>,
+    ) -> Result<Arc<dyn Handler>, ConfigError> {
         let (request, response) = points(cx, config)?;
         if !request && !response {
             return Ok(handler);
@@ -126,7 +131,9 @@ impl Handler for CaptureHandler {
                         "[{}] {} <<< {}{}{}",
                         cx.request_id, self.name, resp.status(), redacted(resp.headers()), self.entity_text(resp.body())
                     ),
-                    Err(e) => tracing::info!(target: "gatehouse::capture", "[{}] {} <<< error: {e}", cx.request_id, self.name),
+                    Err(e) => {
+                        tracing::info!(target: "gatehouse::capture", "[{}] {} <<< error: {e}", cx.request_id, self.name)
+                    }
                 }
             }
             result

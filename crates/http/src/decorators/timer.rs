@@ -15,7 +15,12 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
 }
 
 impl Decorator for TimerDecorator {
-    fn decorate_handler(&self, handler: Arc<dyn Handler>, config: &Node, cx: &BuildCtx<'_>) -> Result<Arc<dyn Handler>, ConfigError> {
+    fn decorate_handler(
+        &self,
+        handler: Arc<dyn Handler>,
+        config: &Node,
+        cx: &BuildCtx<'_>,
+    ) -> Result<Arc<dyn Handler>, ConfigError> {
         if !cx.bool(config)? {
             return Ok(handler);
         }

@@ -33,7 +33,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         bindings.push(Binding { condition, handler, base_uri });
     }
     config.finish()?;
-    let needs_request_entity = bindings.iter().any(|b| b.condition.as_ref().is_some_and(Expression::needs_request_entity));
+    let needs_request_entity =
+        bindings.iter().any(|b| b.condition.as_ref().is_some_and(Expression::needs_request_entity));
     Ok(Object::Handler(Arc::new(DispatchHandler { bindings, needs_request_entity })))
 }
 

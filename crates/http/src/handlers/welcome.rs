@@ -11,7 +11,9 @@ pub struct WelcomeHandler;
 const PAGE: &str = concat!(
     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Gatehouse</title></head>\n",
     "<body><h1>Welcome to Gatehouse</h1>\n",
-    "<p>Gatehouse ", env!("CARGO_PKG_VERSION"), " is running. Add routes to <code>config/routes/</code> in the instance directory; ",
+    "<p>Gatehouse ",
+    env!("CARGO_PKG_VERSION"),
+    " is running. Add routes to <code>config/routes/</code> in the instance directory; ",
     "they are picked up while the gateway runs.</p>\n</body></html>\n"
 );
 
@@ -24,7 +26,8 @@ impl Handler for WelcomeHandler {
     fn handle<'a>(&'a self, _cx: &'a mut Context, _req: Request) -> BoxFuture<'a, Result<Response>> {
         Box::pin(async move {
             let mut resp = Response::new(Body::from(PAGE));
-            resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+            resp.headers_mut()
+                .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
             Ok(resp)
         })
     }

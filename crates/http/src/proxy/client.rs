@@ -60,7 +60,15 @@ fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, Conf
         },
         None => false,
     } || config.get("http2PriorKnowledge").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
-    config.ignore(&["temporaryStorage", "asyncBehavior", "numberOfWorkers", "vertx", "waitQueueSize", "connectionTimeToLive", "propagateDisconnection"]);
+    config.ignore(&[
+        "temporaryStorage",
+        "asyncBehavior",
+        "numberOfWorkers",
+        "vertx",
+        "waitQueueSize",
+        "connectionTimeToLive",
+        "propagateDisconnection",
+    ]);
     config.finish()?;
 
     let mut connector = HttpConnector::new();

@@ -49,7 +49,8 @@ impl Route {
         };
         tokens::resolve(&mut node, &tokens::TokenSource { properties: &[&props, &parent_props] }, &file)?;
 
-        let heap = Heap::new(Some(parent.clone()), parent.loader().clone(), file.clone(), node.get("heap"), Some(&props))?;
+        let heap =
+            Heap::new(Some(parent.clone()), parent.loader().clone(), file.clone(), node.get("heap"), Some(&props))?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let name: Arc<str> = match node.get("name") {
             Some(n) => Arc::from(n.as_str().ok_or_else(|| ConfigError::at(&file, n.pos, "'name' must be a string"))?),
@@ -58,23 +59,31 @@ impl Route {
         let cx = BuildCtx::new(&heap, &name, "route");
         let condition = node.get("condition").map(|c| cx.expr(c)).transpose()?;
         if let Some(s) = node.get("session") {
-            return Err(cx.err(s, "route sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet"));
+            return Err(cx.err(
+                s,
+                "route sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet",
+            ));
         }
-        let handler_node = node.get("handler").ok_or_else(|| ConfigError::at(&file, node.pos, "a route needs a 'handler'"))?;
+        let handler_node =
+            node.get("handler").ok_or_else(|| ConfigError::at(&file, node.pos, "a route needs a 'handler'"))?;
         let handler = cx.handler(handler_node)?;
         let entries = node.entries().unwrap_or(&[]);
         for (key, _) in entries.iter().filter(|(k, _)| IGNORED.contains(&k.name.as_str())) {
             tracing::warn!("{file}:{}: '{}' is not supported by Gatehouse and is ignored", key.pos, key.name);
         }
-        let decorations = entries
-            .iter()
-            .filter(|(k, _)| !RESERVED.contains(&k.name.as_str()) && !IGNORED.contains(&k.name.as_str()));
+        let decorations =
+            entries.iter().filter(|(k, _)| !RESERVED.contains(&k.name.as_str()) && !IGNORED.contains(&k.name.as_str()));
         let handler = match heap.decorate(Object::Handler(handler), decorations, &name)? {
             Object::Handler(h) => h,
-            _ => return Err(ConfigError::at(&file, handler_node.pos, "a decorator turned the handler into something else")),
+            _ => {
+                return Err(ConfigError::at(
+                    &file,
+                    handler_node.pos,
+                    "a decorator turned the handler into something else",
+                ))
+            }
         };
         heap.build_all()?;
         Ok(Route { name, file, condition, handler, heap })
     }
 }
-

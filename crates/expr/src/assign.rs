@@ -67,6 +67,10 @@ impl LValue {
                     });
                     node = *base;
                 }
+                Node::Req(access) => {
+                    path.extend(access.path().into_iter().rev().map(|k| Seg::Key(k.into())));
+                    break LRoot::Request;
+                }
                 Node::Root(Root::Attributes) => break LRoot::Attributes,
                 Node::Root(Root::Session) => break LRoot::Session,
                 Node::Root(Root::Request) => break LRoot::Request,

@@ -10,6 +10,9 @@ use regex::Regex;
 pub(crate) enum Node {
     Lit(Lit),
     Root(Root),
+    /// A request property path folded at parse time (`request.uri.path`, `request.method`,
+    /// `request.headers['X'][0]`): one step instead of a walk through generic properties.
+    Req(ReqAccess),
     Prop(Box<Node>, Box<str>),
     Index(Box<Node>, Box<Node>),
     Method(Box<Node>, Method, Vec<Node>, Option<Arc<Regex>>),
@@ -46,6 +49,40 @@ pub(crate) enum Root {
     System,
     /// A name nothing defines: evaluates to null.
     Unknown,
+}
+
+/// Request properties read in one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ReqAccess {
+    Method,
+    UriPath,
+    UriRawPath,
+    UriQuery,
+    UriRawQuery,
+    UriHost,
+    UriScheme,
+    /// All values of a header, as a list.
+    Header(http::HeaderName),
+    /// The first value of a header.
+    HeaderFirst(http::HeaderName),
+}
+
+impl ReqAccess {
+    /// The property path below `request` this access stands for.
+    pub(crate) fn path(&self) -> Vec<String> {
+        let uri = |k: &str| vec!["uri".to_string(), k.to_string()];
+        match self {
+            ReqAccess::Method => vec!["method".into()],
+            ReqAccess::UriPath => uri("path"),
+            ReqAccess::UriRawPath => uri("rawPath"),
+            ReqAccess::UriQuery => uri("query"),
+            ReqAccess::UriRawQuery => uri("rawQuery"),
+            ReqAccess::UriHost => uri("host"),
+            ReqAccess::UriScheme => uri("scheme"),
+            ReqAccess::Header(n) => vec!["headers".into(), n.as_str().to_string()],
+            ReqAccess::HeaderFirst(n) => vec!["headers".into(), n.as_str().to_string(), "0".into()],
+        }
+    }
 }
 
 /// Binary operators other than the short-circuit ones.
@@ -136,7 +173,7 @@ impl Node {
     pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
         f(self);
         match self {
-            Node::Lit(_) | Node::Root(_) => {}
+            Node::Lit(_) | Node::Root(_) | Node::Req(_) => {}
             Node::Prop(a, _) | Node::Neg(a) | Node::Not(a) | Node::Empty(a) => a.walk(f),
             Node::Index(a, b) | Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
                 a.walk(f);
@@ -163,4 +200,32 @@ pub(crate) fn compile_regex(pattern: &str, whole: bool) -> Result<Regex, regex::
     } else {
         Regex::new(pattern)
     }
+}
+
+/// Folds `request.<...>` property paths that conditions use most into one [`Node::Req`].
+pub(crate) fn fold_request_access(node: Node) -> Node {
+    let access = match &node {
+        Node::Prop(base, key) => match (&**base, &**key) {
+            (Node::Root(Root::Request), "method") => Some(ReqAccess::Method),
+            (Node::Prop(b, k), key) if matches!(&**b, Node::Root(Root::Request)) && &**k == "uri" => match key {
+                "path" => Some(ReqAccess::UriPath),
+                "rawPath" => Some(ReqAccess::UriRawPath),
+                "query" => Some(ReqAccess::UriQuery),
+                "rawQuery" => Some(ReqAccess::UriRawQuery),
+                "host" => Some(ReqAccess::UriHost),
+                "scheme" => Some(ReqAccess::UriScheme),
+                _ => None,
+            },
+            (Node::Prop(b, k), name) if matches!(&**b, Node::Root(Root::Request)) && &**k == "headers" => {
+                http::HeaderName::from_bytes(name.as_bytes()).ok().map(ReqAccess::Header)
+            }
+            _ => None,
+        },
+        Node::Index(base, index) => match (&**base, &**index) {
+            (Node::Req(ReqAccess::Header(name)), Node::Lit(Lit::Int(0))) => Some(ReqAccess::HeaderFirst(name.clone())),
+            _ => None,
+        },
+        _ => None,
+    };
+    access.map_or(node, Node::Req)
 }

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 
-use crate::ast::{BinOp, Lit, Node, Root};
+use crate::ast::{BinOp, Lit, Node, ReqAccess, Root};
 use crate::scope::{Obj, Scope};
 use crate::value::Value;
 
@@ -22,21 +22,10 @@ pub(crate) fn eval<'a>(node: &'a Node, s: &Scope<'a>) -> EvalResult<'a> {
     match node {
         Node::Lit(l) => Ok(lit(l)),
         Node::Root(r) => Ok(root(*r, s)),
+        Node::Req(a) => Ok(s.request.map_or(Value::Null, |r| request_access(a, r))),
         Node::Prop(base, key) => Ok(property(eval(base, s)?, key)),
-        Node::Index(base, index) => {
-            let base = eval(base, s)?;
-            let index = eval(index, s)?;
-            index_value(base, &index)
-        }
-        Node::Method(base, m, args, re) => {
-            let base = eval(base, s)?;
-            let args = args.iter().map(|a| eval(a, s)).collect::<Result<Vec<_>, _>>()?;
-            crate::methods::call(base, *m, args, re.as_deref())
-        }
-        Node::Call(f, args, re) => {
-            let args = args.iter().map(|a| eval(a, s)).collect::<Result<Vec<_>, _>>()?;
-            crate::functions::call(*f, args, re.as_deref())
-        }
+        Node::Index(base, index) => index_node(base, index, s),
+        Node::Method(..) | Node::Call(..) => call_node(node, s),
         Node::Neg(a) => match to_number(&eval(a, s)?)? {
             Value::Int(i) => Ok(Value::Int(i.wrapping_neg())),
             Value::Float(f) => Ok(Value::Float(-f)),
@@ -54,6 +43,49 @@ pub(crate) fn eval<'a>(node: &'a Node, s: &Scope<'a>) -> EvalResult<'a> {
             }
         }
         Node::Binary(op, a, b) => binary(*op, &eval(a, s)?, &eval(b, s)?),
+    }
+}
+
+/// `base[index]`, kept out of line so that the hot recursion stays small.
+#[inline(never)]
+fn index_node<'a>(base: &'a Node, index: &'a Node, s: &Scope<'a>) -> EvalResult<'a> {
+    let base = eval(base, s)?;
+    let index = eval(index, s)?;
+    index_value(base, &index)
+}
+
+/// Method and function calls, out of line: they collect their arguments.
+#[inline(never)]
+fn call_node<'a>(node: &'a Node, s: &Scope<'a>) -> EvalResult<'a> {
+    match node {
+        Node::Method(base, m, args, re) => {
+            let base = eval(base, s)?;
+            let args = args.iter().map(|a| eval(a, s)).collect::<Result<Vec<_>, _>>()?;
+            crate::methods::call(base, *m, args, re.as_deref())
+        }
+        Node::Call(f, args, re) => {
+            let args = args.iter().map(|a| eval(a, s)).collect::<Result<Vec<_>, _>>()?;
+            crate::functions::call(*f, args, re.as_deref())
+        }
+        _ => err("not a call"),
+    }
+}
+
+fn request_access<'a>(a: &ReqAccess, r: &'a gatehouse_core::Request) -> Value<'a> {
+    let borrowed = |s: Option<&'a str>| s.map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)));
+    let u = r.uri();
+    match a {
+        ReqAccess::Method => Value::Str(Cow::Borrowed(r.method().as_str())),
+        ReqAccess::UriPath => Value::Str(crate::scope::percent_decode(u.path())),
+        ReqAccess::UriRawPath => Value::Str(Cow::Borrowed(u.path())),
+        ReqAccess::UriQuery => u.query().map_or(Value::Null, |q| Value::Str(crate::scope::percent_decode(q))),
+        ReqAccess::UriRawQuery => borrowed(u.query()),
+        ReqAccess::UriHost => borrowed(u.host()),
+        ReqAccess::UriScheme => borrowed(u.scheme_str()),
+        ReqAccess::Header(name) => crate::scope::header_values(r.headers(), name),
+        ReqAccess::HeaderFirst(name) => {
+            r.headers().get(name).map_or(Value::Null, |v| Value::Str(String::from_utf8_lossy(v.as_bytes())))
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::ast::{compile_regex, BinOp, Func, Lit, Method, Node, Root};
+use crate::ast::{compile_regex, fold_request_access, BinOp, Func, Lit, Method, Node, Root};
 use crate::lexer::Tok;
 use crate::{ParseEnv, ParseError};
 
@@ -167,17 +167,17 @@ impl<'t, 'e> Parser<'t, 'e> {
                         let re = literal_regex(method.regex_arg(), &args, at)?;
                         node = Node::Method(Box::new(node), method, args, re);
                     } else {
-                        node = Node::Prop(Box::new(node), name.into());
+                        node = fold_request_access(Node::Prop(Box::new(node), name.into()));
                     }
                 }
                 Tok::LBracket => {
                     self.pos += 1;
                     let index = self.expr()?;
                     self.expect(&Tok::RBracket, "']'")?;
-                    node = match index {
+                    node = fold_request_access(match index {
                         Node::Lit(Lit::Str(s)) => Node::Prop(Box::new(node), s),
                         index => Node::Index(Box::new(node), Box::new(index)),
-                    };
+                    });
                 }
                 _ => return Ok(node),
             }

@@ -216,12 +216,16 @@ fn uri_property<'a>(u: &'a http::Uri, key: &str) -> Value<'a> {
     }
 }
 
-fn percent_decode(s: &str) -> Cow<'_, str> {
+/// Decodes `%XX` escapes; most paths have none and are borrowed as they are.
+pub(crate) fn percent_decode(s: &str) -> Cow<'_, str> {
+    if !s.contains('%') {
+        return Cow::Borrowed(s);
+    }
     percent_encoding::percent_decode_str(s).decode_utf8_lossy()
 }
 
 /// The values of header `name` as a list of strings, or null when absent.
-fn header_values<'a>(h: &'a HeaderMap, name: &str) -> Value<'a> {
+pub(crate) fn header_values<'a, K: http::header::AsHeaderName>(h: &'a HeaderMap, name: K) -> Value<'a> {
     let values: Vec<Value<'a>> =
         h.get_all(name).iter().map(|v| Value::Str(String::from_utf8_lossy(v.as_bytes()))).collect();
     if values.is_empty() {

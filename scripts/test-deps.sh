@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Installs what the test suite talks to when it is missing: curl (a real HTTP client).
-# Later suites add openssl, keytool and Python JOSE libraries here.
+# Installs what the test suite talks to when it is missing:
+# curl (a real HTTP client) and Python's websockets package (an independent WebSocket
+# client and server). Later suites add openssl, keytool and Python JOSE libraries here.
 set -euo pipefail
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v kill >/dev/null 2>&1 || need+=(procps)
+command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+if ! python3 -c 'import websockets' >/dev/null 2>&1; then
+  echo "installing: python websockets"
+  python3 -m pip install --quiet --disable-pip-version-check websockets \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages websockets
 fi

@@ -21,6 +21,8 @@ pub enum ErrorKind {
     Timeout,
     /// The upstream answered with something that is not HTTP.
     Protocol,
+    /// Too many exchanges are already waiting for the upstream.
+    Overloaded,
     /// The downstream went away before the exchange ended.
     Canceled,
     /// A bug or an unexpected state inside the gateway.
@@ -79,10 +81,12 @@ impl Error {
             (ErrorKind::PayloadTooLarge, Side::Downstream) => S::PAYLOAD_TOO_LARGE,
             (ErrorKind::BodyRead, Side::Downstream) => S::BAD_REQUEST,
             (ErrorKind::Timeout, Side::Upstream) => S::GATEWAY_TIMEOUT,
+            (ErrorKind::Timeout, Side::Downstream) => S::REQUEST_TIMEOUT,
             (
                 ErrorKind::Connect | ErrorKind::Protocol | ErrorKind::BodyRead | ErrorKind::PayloadTooLarge,
                 Side::Upstream,
             ) => S::BAD_GATEWAY,
+            (ErrorKind::Overloaded, Side::Upstream) => S::SERVICE_UNAVAILABLE,
             (ErrorKind::Canceled, _) => S::BAD_REQUEST,
             _ => S::INTERNAL_SERVER_ERROR,
         }

@@ -1,8 +1,16 @@
 //! `ReverseProxyHandler` and `ClientHandler`: send the request to its URI (set by a route's
 //! or binding's `baseURI`) over pooled connections and stream the answer back.
+//!
+//! - `config`: the properties, with IG's names; `client`: the handler;
+//! - `hop`: hop-by-hop and `X-Forwarded-*` headers; `limit`: connections per upstream;
+//! - `guard`: idle and total timeouts on streamed bodies; `upgrade`: WebSocket passthrough.
 
 mod client;
+mod config;
+mod guard;
 mod hop;
+mod limit;
+mod upgrade;
 
 use gatehouse_config::Registry;
 

@@ -148,10 +148,17 @@ impl http_body::Body for LoggedBody {
     fn poll_frame(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.project();
         let poll = this.inner.poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &poll {
-            if let Some(data) = frame.data_ref() {
-                *this.bytes += data.len() as u64;
+        match &poll {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.bytes += data.len() as u64;
+                }
             }
+            Poll::Ready(Some(Err(e))) => {
+                let id = this.record.as_ref().map_or("-", |r| &*r.id);
+                tracing::warn!(request_id = id, "the response body ended early: {e}");
+            }
+            _ => {}
         }
         poll
     }

@@ -63,6 +63,14 @@ impl Edge {
                 tracing::debug!(request_id = %cx.request_id, "bad request: {reason}");
                 plain(StatusCode::BAD_REQUEST)
             }
+            // A transfer coding other than plain `chunked` (`gzip, chunked`) would be lost
+            // when the body is re-framed upstream; refuse it, as nginx does, and close.
+            Ok(_) if !plain_chunked(&parts.headers) => {
+                tracing::debug!(request_id = %cx.request_id, "bad request: unsupported Transfer-Encoding");
+                let mut resp = plain(StatusCode::BAD_REQUEST);
+                resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                resp
+            }
             Ok(uri) => {
                 parts.uri = uri;
                 let req = Request::from_parts(parts, Body::from(body));
@@ -101,6 +109,16 @@ fn absolute_uri(parts: &http::request::Parts, client: &ClientInfo) -> Result<Uri
     }
     let path = parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
     Uri::builder().scheme(scheme).authority(authority).path_and_query(path).build().map_err(|_| "invalid request URI")
+}
+
+/// Whether the request has no Transfer-Encoding, or exactly one `chunked`.
+fn plain_chunked(headers: &http::HeaderMap) -> bool {
+    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
+    match (te.next(), te.next()) {
+        (None, _) => true,
+        (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"),
+        _ => false,
+    }
 }
 
 fn authority_of(addr: SocketAddr) -> Option<Authority> {

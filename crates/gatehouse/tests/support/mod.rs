@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod origin;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// A temporary instance directory, removed on drop.

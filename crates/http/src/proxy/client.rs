@@ -1,17 +1,25 @@
-//! The pooled HTTP client behind both proxy handler types.
+//! The proxy handler: pooled hyper client, limits, timeouts, header hygiene, streaming.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_core::{Body, BoxFuture, Context, Error, ErrorKind, Handler, Request, Response, Result, Side};
+use http::header;
+use http::{StatusCode, Version};
+use http_body::Body as _;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::time::Instant;
 
-use super::hop;
+use super::config::ProxyConfig;
+use super::guard::Guarded;
+use super::limit::Limits;
+use super::{hop, upgrade};
 
-/// How failures surface: `ReverseProxyHandler` answers 502/504 itself; `ClientHandler`
+/// How failures surface: `ReverseProxyHandler` answers 502/503/504 itself; `ClientHandler`
 /// propagates the failure (500 unless a filter handles it), as in IG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProxyKind {
@@ -24,9 +32,9 @@ pub enum ProxyKind {
 /// Sends requests upstream.
 pub struct ProxyHandler {
     kind: ProxyKind,
+    config: ProxyConfig,
     client: Client<HttpConnector, Body>,
-    so_timeout: Option<Duration>,
-    http2: bool,
+    limits: Limits,
 }
 
 pub(crate) fn build_reverse_proxy(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
@@ -38,85 +46,118 @@ pub(crate) fn build_client(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, Con
 }
 
 fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, ConfigError> {
-    let config = cx.config(node)?;
-    let connections = match config.get("connections") {
-        Some(n) => usize::try_from(cx.int(n)?).map_err(|_| cx.err(n, "connections must be positive"))?,
-        None => 64,
-    };
-    let secs = |key: &str, default: u64| -> Result<Option<Duration>, ConfigError> {
-        match config.get(key) {
-            Some(n) => Ok(cx.duration(n)?.filter(|d| !d.is_zero())),
-            None => Ok(Some(Duration::from_secs(default))),
-        }
-    };
-    let connect_timeout = secs("connectionTimeout", 10)?;
-    let so_timeout = secs("soTimeout", 10)?;
-    let no_reuse = config.get("disableReuseConnection").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
-    let http2 = match config.get("protocolVersion") {
-        Some(n) => match cx.string(n)?.to_ascii_uppercase().as_str() {
-            "HTTP/1.1" | "HTTP/1" => false,
-            "HTTP/2" | "HTTP/2.0" => true,
-            other => return Err(cx.err(n, format!("protocolVersion must be HTTP/1.1 or HTTP/2, not '{other}'"))),
-        },
-        None => false,
-    } || config.get("http2PriorKnowledge").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
-    config.ignore(&[
-        "temporaryStorage",
-        "asyncBehavior",
-        "numberOfWorkers",
-        "vertx",
-        "waitQueueSize",
-        "connectionTimeToLive",
-        "propagateDisconnection",
-    ]);
-    config.finish()?;
-
+    let config = ProxyConfig::build(cx, node, kind)?;
     let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(connect_timeout);
+    connector.set_connect_timeout(config.connect_timeout);
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
-        .pool_max_idle_per_host(if no_reuse { 0 } else { connections })
+        .pool_max_idle_per_host(if config.no_reuse { 0 } else { config.connections })
         .pool_idle_timeout(Duration::from_secs(60))
-        .http2_only(http2)
+        .http2_only(config.http2)
         .build(connector);
-    Ok(Object::Handler(Arc::new(ProxyHandler { kind, client, so_timeout, http2 })))
+    let limits = Limits::new(config.connections, config.queue_timeout);
+    Ok(Object::Handler(Arc::new(ProxyHandler { kind, config, client, limits })))
 }
 
 impl ProxyHandler {
-    fn fail(&self, kind: ErrorKind, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    /// An error on the upstream side, or the gateway's own for a `ClientHandler`.
+    fn upstream_error(&self, kind: ErrorKind, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
         let side = match self.kind {
             ProxyKind::Reverse => Side::Upstream,
             ProxyKind::Client => Side::Internal,
         };
         Error::with_cause(kind, side, cause)
     }
+
+    async fn proxy(&self, cx: &mut Context, mut req: Request) -> Result<Response> {
+        let Some(authority) = req.uri().authority().cloned() else {
+            return Err(Error::internal("the request has no upstream host: set baseURI on the route or binding"));
+        };
+        let deadline = self.config.total_timeout.map(|t| Instant::now() + t);
+        let permit = self.limits.acquire(authority.as_str()).await?;
+
+        let downstream_upgrade =
+            (self.config.websocket && hop::is_upgrade(req.headers())).then(|| hyper::upgrade::on(&mut req));
+        let headers = req.headers_mut();
+        let original_host = headers.remove(header::HOST);
+        let carried = hop::strip_request(headers, downstream_upgrade.is_some());
+        hop::restore(headers, carried);
+        if self.config.forwarded_headers {
+            hop::forwarded(cx, headers, original_host.as_ref());
+        }
+        if self.config.preserve_host {
+            if let Some(host) = original_host {
+                headers.insert(header::HOST, host);
+            }
+        }
+        *req.version_mut() = if self.config.http2 { Version::HTTP_2 } else { Version::HTTP_11 };
+
+        // Stream the request body under the idle timeout; note if the client's side fails.
+        let downstream_failed = Arc::new(AtomicBool::new(false));
+        if !req.body().is_end_stream() {
+            let body = std::mem::take(req.body_mut());
+            let guarded = Guarded::new(body, self.config.so_timeout, deadline, None, Some(downstream_failed.clone()));
+            *req.body_mut() = Body::boxed(guarded);
+        }
+
+        let call = self.client.request(req);
+        let head_wait = match (self.config.so_timeout, deadline) {
+            (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
+            (Some(so), None) => Some(Instant::now() + so),
+            (None, d) => d,
+        };
+        let result = match head_wait {
+            Some(at) => tokio::time::timeout_at(at, call)
+                .await
+                .map_err(|_| self.upstream_error(ErrorKind::Timeout, "the upstream did not answer in time"))?,
+            None => call.await,
+        };
+        let mut resp = result.map_err(|e| {
+            if downstream_failed.load(Ordering::Relaxed) {
+                // The client's upload failed or stalled: its fault, not the upstream's.
+                let kind = if is_timeout(&e) { ErrorKind::Timeout } else { ErrorKind::BodyRead };
+                Error::with_cause(kind, Side::Downstream, e)
+            } else if e.is_connect() {
+                self.upstream_error(ErrorKind::Connect, e)
+            } else {
+                self.upstream_error(ErrorKind::Protocol, e)
+            }
+        })?;
+
+        if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(down) = downstream_upgrade {
+                let up = hyper::upgrade::on(&mut resp);
+                upgrade::tunnel(down, up, cx.request_id.clone());
+                let (parts, _) = resp.into_parts();
+                return Ok(Response::from_parts(parts, Body::empty()));
+            }
+        }
+        let (mut parts, body) = resp.into_parts();
+        hop::strip(&mut parts.headers);
+        let body = if body.is_end_stream() {
+            Body::empty()
+        } else {
+            Body::boxed(Guarded::new(body, self.config.so_timeout, deadline, Some(permit), None))
+        };
+        Ok(Response::from_parts(parts, body))
+    }
+}
+
+/// Whether a client error was caused by one of our stream timeouts.
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<super::guard::StreamTimeout>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl Handler for ProxyHandler {
-    fn handle<'a>(&'a self, cx: &'a mut Context, mut req: Request) -> BoxFuture<'a, Result<Response>> {
-        Box::pin(async move {
-            if req.uri().authority().is_none() {
-                return Err(Error::internal("the request has no upstream host: set baseURI on the route or binding"));
-            }
-            let original_host = req.headers_mut().remove(http::header::HOST);
-            hop::strip(req.headers_mut());
-            hop::forwarded(cx, req.headers_mut(), original_host);
-            *req.version_mut() = if self.http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
-            let call = self.client.request(req);
-            let result = match self.so_timeout {
-                Some(t) => tokio::time::timeout(t, call)
-                    .await
-                    .map_err(|_| self.fail(ErrorKind::Timeout, "upstream did not answer in time"))?,
-                None => call.await,
-            };
-            let resp = result.map_err(|e| {
-                let kind = if e.is_connect() { ErrorKind::Connect } else { ErrorKind::Protocol };
-                self.fail(kind, e)
-            })?;
-            let (mut parts, body) = resp.into_parts();
-            hop::strip(&mut parts.headers);
-            Ok(Response::from_parts(parts, Body::from(body)))
-        })
+    fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, Result<Response>> {
+        Box::pin(self.proxy(cx, req))
     }
 }

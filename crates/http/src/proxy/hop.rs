@@ -1,4 +1,7 @@
 //! Hop-by-hop headers (RFC 9110 section 7.6.1) and the `X-Forwarded-*` headers.
+//!
+//! `Trailer` is not hop-by-hop in RFC 9110 (it was in RFC 2616): it declares the trailer
+//! fields that follow the body, and hyper sends only declared trailers, so it is kept.
 
 use gatehouse_core::Context;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -7,42 +10,127 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 const HOP_BY_HOP: &[HeaderName] = &[
     header::CONNECTION,
     header::TE,
-    header::TRAILER,
     header::TRANSFER_ENCODING,
     header::UPGRADE,
     header::PROXY_AUTHENTICATE,
     header::PROXY_AUTHORIZATION,
 ];
 
-/// Removes hop-by-hop headers, including those the `Connection` header names.
-pub(crate) fn strip(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
+/// What of the hop-by-hop headers a request carries that the proxy passes on.
+pub(crate) struct Carried {
+    /// The client accepts trailers (`TE: trailers`), which the upstream needs to know.
+    trailers: bool,
+    /// The `Upgrade` value of a WebSocket upgrade being passed through.
+    upgrade: Option<HeaderValue>,
+}
+
+/// Whether the request asks to upgrade the connection (`Connection: upgrade` + `Upgrade`).
+pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE) && connection_has(headers, "upgrade")
+}
+
+fn connection_has(headers: &HeaderMap, token: &str) -> bool {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP) {
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn strip(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for name in &named {
+            headers.remove(name);
+        }
+    }
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
 }
 
+/// Strips a request's hop-by-hop headers and `Expect` (the gateway answers the expectation
+/// itself), remembering what must be passed on.
+pub(crate) fn strip_request(headers: &mut HeaderMap, upgrade: bool) -> Carried {
+    let trailers = headers
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    let upgrade = if upgrade { headers.get(header::UPGRADE).cloned() } else { None };
+    strip(headers);
+    headers.remove(header::EXPECT);
+    Carried { trailers, upgrade }
+}
+
+/// Puts back what [`strip_request`] kept.
+pub(crate) fn restore(headers: &mut HeaderMap, carried: Carried) {
+    if carried.trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+    if let Some(up) = carried.upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, up);
+    }
+}
+
 /// Adds `X-Forwarded-For` (appended), `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Option<HeaderValue>) {
-    let ip = cx.client.remote_addr.ip().to_string();
+pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Option<&HeaderValue>) {
+    let ip = cx.client.remote_addr.ip();
     let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
+        Some(prev) => HeaderValue::from_str(&format!("{prev}, {ip}")),
+        None => HeaderValue::from_str(&ip.to_string()),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Ok(v) = xff {
         headers.insert("x-forwarded-for", v);
     }
     let proto = if cx.client.secure { "https" } else { "http" };
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
     if let Some(host) = original_host {
-        headers.insert("x-forwarded-host", host);
+        headers.insert("x-forwarded-host", host.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_named_headers_and_hop_by_hop_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, X-Private"));
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers, deflate"));
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        let carried = strip_request(&mut h, false);
+        restore(&mut h, carried);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(h.get(header::TE).unwrap(), "trailers");
+        assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn upgrades_keep_their_upgrade_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(is_upgrade(&h));
+        let carried = strip_request(&mut h, true);
+        restore(&mut h, carried);
+        assert_eq!(h.get(header::UPGRADE).unwrap(), "websocket");
+        assert_eq!(h.get(header::CONNECTION).unwrap(), "upgrade");
     }
 }

@@ -1,0 +1,119 @@
+//! The configuration shared by `ReverseProxyHandler` and `ClientHandler`, with IG's property
+//! names where IG has one.
+
+use std::time::Duration;
+
+use gatehouse_config::{BuildCtx, ConfigError, Kind, Node};
+
+use super::client::ProxyKind;
+
+/// Parsed proxy settings.
+#[derive(Debug, Clone)]
+pub(crate) struct ProxyConfig {
+    /// Concurrent exchanges (and pooled connections) per upstream.
+    pub connections: usize,
+    /// TCP connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Wait for the response head, and longest silence while a body streams either way.
+    pub so_timeout: Option<Duration>,
+    /// The whole exchange, head to last body byte; `None` is unlimited.
+    pub total_timeout: Option<Duration>,
+    /// How long an exchange waits for one of the `connections` slots.
+    pub queue_timeout: Duration,
+    /// Upstream over h2c with prior knowledge.
+    pub http2: bool,
+    /// No keep-alive pool.
+    pub no_reuse: bool,
+    /// Pass WebSocket upgrades through.
+    pub websocket: bool,
+    /// Add `X-Forwarded-For`, `-Proto`, `-Host`.
+    pub forwarded_headers: bool,
+    /// Keep the downstream `Host` instead of the upstream's.
+    pub preserve_host: bool,
+}
+
+/// IG properties accepted and ignored, each with a warning.
+const IGNORED: &[&str] = &[
+    "temporaryStorage",
+    "asyncBehavior",
+    "numberOfWorkers",
+    "vertx",
+    "waitQueueSize",
+    "connectionTimeToLive",
+    "propagateDisconnection",
+    "retries",
+    "circuitBreaker",
+    "proxyOptions",
+    "systemProxy",
+    "stateTrackingEnabled",
+];
+
+impl ProxyConfig {
+    pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Self, ConfigError> {
+        let config = cx.config(node)?;
+        let connections = match config.get("connections") {
+            Some(n) => match usize::try_from(cx.int(n)?) {
+                Ok(c) if c > 0 => c,
+                _ => return Err(cx.err(n, "connections must be a positive integer")),
+            },
+            None => 64,
+        };
+        let duration = |key: &str, default: Option<u64>| -> Result<Option<Duration>, ConfigError> {
+            match config.get(key) {
+                Some(n) => Ok(cx.duration(n)?.filter(|d| !d.is_zero())),
+                None => Ok(default.map(Duration::from_secs)),
+            }
+        };
+        let connect_timeout = duration("connectionTimeout", Some(10))?;
+        let so_timeout = duration("soTimeout", Some(10))?;
+        let total_timeout = duration("totalTimeout", None)?;
+        let queue_timeout = duration("queueTimeout", Some(10))?.unwrap_or(Duration::from_secs(3600));
+        let flag = |key: &str, default: bool| -> Result<bool, ConfigError> {
+            config.get(key).map(|n| cx.bool(n)).transpose().map(|b| b.unwrap_or(default))
+        };
+        let http2_version = match config.get("protocolVersion") {
+            Some(n) => match cx.string(n)?.to_ascii_uppercase().as_str() {
+                "HTTP/1.1" | "HTTP/1" => false,
+                "HTTP/2" | "HTTP/2.0" => true,
+                other => return Err(cx.err(n, format!("protocolVersion must be HTTP/1.1 or HTTP/2, not '{other}'"))),
+            },
+            None => false,
+        };
+        let http2 = http2_version || flag("http2PriorKnowledge", false)?;
+        let no_reuse = flag("disableReuseConnection", false)?;
+        let websocket = match config.get("websocket") {
+            None => kind == ProxyKind::Reverse,
+            Some(n @ Node { kind: Kind::Object(_), .. }) => {
+                let ws = cx.config(n)?;
+                let enabled = ws.get("enabled").map(|e| cx.bool(e)).transpose()?.unwrap_or(false);
+                ws.ignore(&["connectionTimeout", "soTimeout", "numberOfSelectors", "tls", "vertx"]);
+                ws.finish()?;
+                enabled
+            }
+            Some(n) => cx.bool(n)?,
+        };
+        let forwarded_headers = flag("forwardedHeaders", kind == ProxyKind::Reverse)?;
+        let preserve_host = flag("preserveHost", false)?;
+        if let Some(t) = config.get("tls") {
+            return Err(cx.err(t, "ClientTlsOptions (tls) are not supported by this version of Gatehouse yet"));
+        }
+        if let Some(h) = config.get("hostnameVerifier") {
+            cx.string(h)?;
+            tracing::warn!("{}:{}: hostnameVerifier has no effect without TLS support", cx.file(), h.pos);
+        }
+        config.ignore(IGNORED);
+        config.finish()?;
+        Ok(ProxyConfig {
+            connections,
+            connect_timeout,
+            so_timeout,
+            total_timeout,
+            queue_timeout,
+            http2,
+            no_reuse,
+            websocket,
+            forwarded_headers,
+            preserve_host,
+        })
+    }
+}

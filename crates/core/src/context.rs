@@ -6,6 +6,27 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+/// A request id: a per-process prefix and a sequence number, printed as `5f2a9c1e-17`.
+/// It is `Copy` and formats only when logged, so an exchange costs no allocation for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestId {
+    prefix: u32,
+    seq: u64,
+}
+
+impl RequestId {
+    /// The id `seq` under `prefix`.
+    pub fn new(prefix: u32, seq: u64) -> Self {
+        RequestId { prefix, seq }
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}-{}", self.prefix, self.seq)
+    }
+}
+
 /// Facts about the downstream connection, shared by every exchange on it.
 #[derive(Debug, Clone)]
 pub struct ClientInfo {
@@ -53,7 +74,7 @@ impl Session {
 #[derive(Debug)]
 pub struct Context {
     /// A short unique id for logs and the access log.
-    pub request_id: Arc<str>,
+    pub request_id: RequestId,
     /// The downstream connection.
     pub client: Arc<ClientInfo>,
     /// The name of the route that took the exchange, once one did.
@@ -68,7 +89,7 @@ pub struct Context {
 
 impl Context {
     /// A fresh context for an exchange on `client`.
-    pub fn new(request_id: Arc<str>, client: Arc<ClientInfo>) -> Self {
+    pub fn new(request_id: RequestId, client: Arc<ClientInfo>) -> Self {
         Context {
             request_id,
             client,
@@ -83,7 +104,7 @@ impl Context {
     pub fn detached() -> Self {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         Context::new(
-            Arc::from("test"),
+            RequestId::new(0, 0),
             Arc::new(ClientInfo { remote_addr: addr, local_addr: addr, secure: false, server_name: None }),
         )
     }

@@ -10,7 +10,7 @@ mod error;
 mod handler;
 
 pub use body::{Body, BodyError};
-pub use context::{ClientInfo, Context, Session};
+pub use context::{ClientInfo, Context, RequestId, Session};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
 

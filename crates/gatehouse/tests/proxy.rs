@@ -128,15 +128,8 @@ fn large_bodies_stream_both_ways_with_flat_memory() {
             off += n as u64;
         }
     }
-    let out = curl(&[
-        "--max-time",
-        "300",
-        "-H",
-        "Expect:",
-        "--data-binary",
-        &format!("@{}", upload.display()),
-        &gw.url("/upload"),
-    ]);
+    // -T streams the file (--data-binary would load it into curl's memory first).
+    let out = curl(&["--max-time", "300", "-H", "Expect:", "-T", &upload.display().to_string(), &gw.url("/upload")]);
     assert_eq!(out, format!("len={size} sum={expected}"));
 
     // Download: the origin streams the pattern; checksum what curl received.
@@ -329,4 +322,17 @@ fn http2_works_downstream_and_upstream() {
     assert!(out.starts_with("HTTP/2 200"), "{out}");
     let body = out.split("\r\n\r\n").nth(1).unwrap();
     assert_eq!(json(body)["version"], "HTTP/2.0", "the upstream leg is HTTP/2 too");
+}
+
+#[test]
+fn total_timeout_cuts_an_exchange_that_keeps_going() {
+    let origin = Origin::start();
+    let (_t, gw) = proxy_to(&origin.url(), r#""soTimeout": "60 seconds", "totalTimeout": "300 ms""#);
+    let r = request(gw.port(), "GET", "/stall-body", &[], "");
+    if let Ok(resp) = r {
+        assert!(!resp.body.contains("never"), "{resp:?}");
+    }
+    gw.wait_for_log("the exchange exceeded totalTimeout");
+    // A quick exchange is unaffected.
+    assert_eq!(get(gw.port(), "/status/200").status, 200);
 }

@@ -2,6 +2,10 @@
 //! own so that requests never wait on the disk. The line is written when the response body
 //! has been sent (or abandoned), so the byte count and duration are true.
 //!
+//! The request path only moves its record into a queue: the writer wakes up on its own
+//! every [`DRAIN_EVERY`] to format and write what came, so no exchange pays for waking a
+//! thread (a futex call and a context switch each, measured at half the proxy's throughput).
+//!
 //! ```text
 //! 2026-11-22T23:45:01.123Z 127.0.0.1 "GET /webapp/browsing HTTP/1.1" 200 52 0.412ms route=00-app id=5f2a9c1e-17
 //! ```
@@ -25,11 +29,21 @@ use crate::metrics::Metrics;
 
 /// Lines buffered before new ones are dropped (and counted).
 const QUEUE: usize = 64 * 1024;
+/// How often the writer drains the queue.
+pub const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// What the request path hands to the writer: formatting happens on the writer's thread.
+struct Entry {
+    record: Record,
+    bytes: u64,
+    ended: SystemTime,
+    elapsed: std::time::Duration,
+}
 
 /// The sending side of the access log.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: Option<SyncSender<String>>,
+    tx: Option<SyncSender<Entry>>,
     metrics: Arc<Metrics>,
 }
 
@@ -47,9 +61,9 @@ impl AccessLog {
         Ok((AccessLog { tx: Some(tx), metrics }, AccessLogWriter { thread: Some(thread) }))
     }
 
-    fn send(&self, line: String) {
+    fn send(&self, entry: Entry) {
         if let Some(tx) = &self.tx {
-            if let Err(TrySendError::Full(_)) = tx.try_send(line) {
+            if let Err(TrySendError::Full(_)) = tx.try_send(entry) {
                 self.metrics.access_log_dropped();
             }
         }
@@ -65,17 +79,32 @@ impl AccessLogWriter {
     }
 }
 
-fn write_loop(rx: Receiver<String>, file: std::fs::File) {
+fn write_loop(rx: Receiver<Entry>, file: std::fs::File) {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
-    while let Ok(line) = rx.recv() {
-        let _ = out.write_all(line.as_bytes());
-        // Drain what is queued, then flush once: one write per burst.
-        while let Ok(line) = rx.try_recv() {
-            let _ = out.write_all(line.as_bytes());
+    let mut line = String::with_capacity(256);
+    loop {
+        // Never block in recv(): a blocked receiver makes every send a wake-up.
+        std::thread::sleep(DRAIN_EVERY);
+        let mut wrote = false;
+        loop {
+            match rx.try_recv() {
+                Ok(entry) => {
+                    line.clear();
+                    format_line(&mut line, &entry);
+                    let _ = out.write_all(line.as_bytes());
+                    wrote = true;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
         }
-        let _ = out.flush();
+        if wrote {
+            let _ = out.flush();
+        }
     }
-    let _ = out.flush();
 }
 
 /// What the access log line says about one exchange, besides the body size.
@@ -84,8 +113,8 @@ pub struct Record {
     pub remote: std::net::IpAddr,
     /// Request method.
     pub method: http::Method,
-    /// Request path (no query).
-    pub path: String,
+    /// The request URI as received (only its path is logged).
+    pub uri: http::Uri,
     /// HTTP version.
     pub version: http::Version,
     /// Response status.
@@ -93,7 +122,7 @@ pub struct Record {
     /// The route that took the exchange.
     pub route: Option<Arc<str>>,
     /// The request id.
-    pub id: Arc<str>,
+    pub id: gatehouse_core::RequestId,
     /// When the exchange started.
     pub started: Instant,
 }
@@ -113,7 +142,8 @@ pin_project! {
             let this = this.project();
             if let Some(record) = this.record.take() {
                 this.log.metrics.exchange_ended(record.status, *this.bytes);
-                this.log.send(line(&record, *this.bytes));
+                let elapsed = record.started.elapsed();
+                this.log.send(Entry { record, bytes: *this.bytes, ended: SystemTime::now(), elapsed });
             }
         }
     }
@@ -126,19 +156,23 @@ impl LoggedBody {
     }
 }
 
-fn line(r: &Record, bytes: u64) -> String {
-    let ts = humantime::format_rfc3339_millis(SystemTime::now());
-    let ms = r.started.elapsed().as_secs_f64() * 1e3;
+fn format_line(out: &mut String, e: &Entry) {
+    use std::fmt::Write as _;
+    let r = &e.record;
+    let ms = e.elapsed.as_secs_f64() * 1e3;
     let route = r.route.as_deref().unwrap_or("-");
-    format!(
-        "{ts} {} \"{} {} {:?}\" {} {bytes} {ms:.3}ms route={route} id={}\n",
+    let _ = writeln!(
+        out,
+        "{} {} \"{} {} {:?}\" {} {} {ms:.3}ms route={route} id={}",
+        humantime::format_rfc3339_millis(e.ended),
         r.remote,
         r.method,
-        r.path.escape_default(),
+        r.uri.path().escape_default(),
         r.version,
         r.status,
+        e.bytes,
         r.id
-    )
+    );
 }
 
 impl http_body::Body for LoggedBody {
@@ -154,10 +188,10 @@ impl http_body::Body for LoggedBody {
                     *this.bytes += data.len() as u64;
                 }
             }
-            Poll::Ready(Some(Err(e))) => {
-                let id = this.record.as_ref().map_or("-", |r| &*r.id);
-                tracing::warn!(request_id = id, "the response body ended early: {e}");
-            }
+            Poll::Ready(Some(Err(e))) => match this.record.as_ref() {
+                Some(r) => tracing::warn!(request_id = %r.id, "the response body ended early: {e}"),
+                None => tracing::warn!("the response body ended early: {e}"),
+            },
             _ => {}
         }
         poll

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use gatehouse_core::{Body, ClientInfo, Context, Error, Handler, Request, Response, Side};
+use gatehouse_core::{Body, ClientInfo, Context, Error, Handler, Request, RequestId, Response, Side};
 use http::uri::{Authority, Scheme, Uri};
 use http::{header, HeaderValue, StatusCode, Version};
 use hyper::body::Incoming;
@@ -44,17 +44,16 @@ impl Edge {
     pub async fn serve(&self, req: hyper::Request<Incoming>, client: &Arc<ClientInfo>) -> hyper::Response<LoggedBody> {
         let started = Instant::now();
         self.metrics.exchange_started();
-        let id: Arc<str> =
-            Arc::from(format!("{:08x}-{}", self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed)));
+        let id = RequestId::new(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let (mut parts, body) = req.into_parts();
         let mut record = Record {
             remote: client.remote_addr.ip(),
             method: parts.method.clone(),
-            path: parts.uri.path().to_string(),
+            uri: parts.uri.clone(),
             version: parts.version,
             status: 0,
             route: None,
-            id: id.clone(),
+            id,
             started,
         };
         let mut cx = Context::new(id, client.clone());

@@ -245,6 +245,9 @@ pub fn parse_response(raw: &[u8]) -> std::io::Result<Resp> {
 /// Runs curl with `args`; returns stdout. curl must be installed (scripts/test-deps.sh).
 pub fn curl(args: &[&str]) -> String {
     let out = Command::new("curl").args(["-sS", "--max-time", "20"]).args(args).output().expect("curl is installed");
+    if !out.status.success() {
+        eprintln!("curl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -128,7 +128,7 @@ impl ProxyHandler {
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(down) = downstream_upgrade {
                 let up = hyper::upgrade::on(&mut resp);
-                upgrade::tunnel(down, up, cx.request_id.clone());
+                upgrade::tunnel(down, up, cx.request_id);
                 let (parts, _) = resp.into_parts();
                 return Ok(Response::from_parts(parts, Body::empty()));
             }

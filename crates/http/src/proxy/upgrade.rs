@@ -5,7 +5,7 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 /// Joins the downstream and upstream connections once both have upgraded.
-pub(crate) fn tunnel(downstream: OnUpgrade, upstream: OnUpgrade, request_id: std::sync::Arc<str>) {
+pub(crate) fn tunnel(downstream: OnUpgrade, upstream: OnUpgrade, request_id: gatehouse_core::RequestId) {
     tokio::spawn(async move {
         let (down, up) = match tokio::try_join!(downstream, upstream) {
             Ok(pair) => pair,

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# End-to-end proxy benchmark: Gatehouse vs nginx, proxying the same origin, side by side.
+#
+#   scripts/bench-proxy.sh            # 3 alternating rounds of 10 s per scenario
+#   ROUNDS=5 DURATION=20 scripts/bench-proxy.sh
+#
+# Installs wrk and nginx from Debian when missing. On loopback: an nginx origin (core 0),
+# nginx as a proxy and Gatehouse as a proxy (each pinned to core 1, one at a time), wrk on
+# core 0. Prints req/s, p50 and p99 latency and the proxy's CPU time per request (utime +
+# stime from /proc, steadier than req/s on a shared machine), and the ratio Gatehouse/nginx
+# (medians over the rounds), for 50 keep-alive connections, 1 connection, and a new
+# connection per request; then idle RSS and RSS per 1,000 idle keep-alive connections.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10}
+WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v taskset >/dev/null || need+=(util-linux)
+command -v python3 >/dev/null || need+=(python3)
+if ((${#need[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build --release --locked -q
+GATEHOUSE=$PWD/target/release/gatehouse
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
+
+ORIGIN_PORT=$(free_port); NGINX_PORT=$(free_port); GH_PORT=$(free_port)
+
+nginx_conf() { # $1 dir, $2 body of the http block
+  mkdir -p "$1/logs"
+  cat > "$1/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  $2
+}
+CONF
+}
+
+# The origin: a fixed 13-byte answer, keep-alive.
+nginx_conf "$WORK/origin" "server { listen 127.0.0.1:$ORIGIN_PORT; keepalive_requests 1000000; location / { return 200 'hello, world\n'; } }"
+taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+
+# nginx as the proxy, with an access log (Gatehouse writes one too) and pooled upstreams.
+nginx_conf "$WORK/proxy" "
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT; keepalive_requests 1000000;
+    access_log $WORK/proxy/logs/access.log combined buffer=64k flush=1s;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
+  }"
+taskset -c 1 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
+
+# Gatehouse as the proxy: one route, the default ReverseProxyHandler.
+mkdir -p "$WORK/gh/config/routes"
+echo "{ \"connectors\": [ { \"port\": $GH_PORT, \"host\": \"127.0.0.1\" } ] }" > "$WORK/gh/config/admin.json"
+echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/proxy.json"
+RUST_LOG=warn taskset -c 1 "$GATEHOUSE" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & PIDS+=($!)
+GH_PID=$!
+
+wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$GH_PORT"
+curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null && curl -sf "http://127.0.0.1:$GH_PORT/" >/dev/null
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+# wrk prints latency percentiles with --latency; return "req/s p50_ms p99_ms cpu_us_per_request".
+run_wrk() { # $1 port, $2 pid of the proxy, $3 connections, extra args...
+  local port=$1 pid=$2 conns=$3; shift 3
+  local before; before=$(cpu_ticks "$pid")
+  taskset -c 0 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port/" > "$WORK/wrk.out" 2>&1 || true
+  local after; after=$(cpu_ticks "$pid")
+  python3 - "$WORK/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+import re, sys
+out = open(sys.argv[1]).read()
+ticks, hz = int(sys.argv[2]), int(sys.argv[3])
+unit = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+def pct(p):
+    m = re.search(p + r"%\s+([\d.]+)(us|ms|s|m)\b", out)
+    if not m:
+        sys.exit("cannot read the %s%% latency from wrk:\n%s" % (p, out))
+    return float(m.group(1)) * unit[m.group(2)]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+errs = re.findall(r"Non-2xx or 3xx responses: \d+|Socket errors: [^\n]*", out)
+total = int(re.search(r"(\d+) requests in", out).group(1))
+cpu_us = ticks / hz * 1e6 / max(total, 1)
+print(f"{rps:.0f} {pct('50'):.3f} {pct('99'):.3f} {cpu_us:.1f}" + (f"  # {'; '.join(errs)}" if errs else ""))
+PY
+}
+
+median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
+printf '\n%-22s %-10s %12s %10s %10s %14s\n' scenario proxy "req/s" "p50 ms" "p99 ms" "CPU us/req"
+declare -A RESULTS
+for scenario in "keepalive-50:50" "single-connection:1" "new-connection-each:50:close"; do
+  IFS=: read -r name conns close <<<"$scenario"
+  extra=(); [ -n "${close:-}" ] && extra=(-H "Connection: close")
+  for proxy in nginx gatehouse; do RESULTS[$proxy-rps]=""; RESULTS[$proxy-p50]=""; RESULTS[$proxy-p99]=""; RESULTS[$proxy-cpu]=""; done
+  for round in $(seq "$ROUNDS"); do
+    for proxy in nginx gatehouse; do   # alternate, so drift hits both alike
+      port=$NGINX_PORT; pid=$NGINX_WORKER
+      if [ $proxy = gatehouse ]; then port=$GH_PORT; pid=$GH_PID; fi
+      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$port" "$pid" "$conns" "${extra[@]}")"
+      RESULTS[$proxy-rps]+=" $rps"; RESULTS[$proxy-p50]+=" $p50"; RESULTS[$proxy-p99]+=" $p99"; RESULTS[$proxy-cpu]+=" $cpu"
+    done
+  done
+  for proxy in nginx gatehouse; do
+    rps=$(median ${RESULTS[$proxy-rps]}); p50=$(median ${RESULTS[$proxy-p50]}); p99=$(median ${RESULTS[$proxy-p99]}); cpu=$(median ${RESULTS[$proxy-cpu]})
+    RESULTS[$proxy-m]="$rps $p50 $p99 $cpu"
+    printf '%-22s %-10s %12.0f %10.3f %10.3f %14.1f\n' "$name" "$proxy" "$rps" "$p50" "$p99" "$cpu"
+  done
+  read -r n_rps n_p50 n_p99 n_cpu <<<"${RESULTS[nginx-m]}"; read -r g_rps g_p50 g_p99 g_cpu <<<"${RESULTS[gatehouse-m]}"
+  python3 -c "print(f'%-22s %-10s %12s %10s %10s %14s' % ('', 'ratio g/n', f'{$g_rps/$n_rps:.2f}', f'{$g_p50/$n_p50:.2f}', f'{$g_p99/$n_p99:.2f}', f'{$g_cpu/$n_cpu:.2f}'))"
+done
+
+# Memory: idle RSS, then RSS with 1,000 idle keep-alive connections that each made a request.
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+hold_connections() { # $1 port; keeps 1000 connections open until stdin closes
+  python3 -c '
+import socket, sys
+port = int(sys.argv[1]); conns = []
+for _ in range(1000):
+    s = socket.create_connection(("127.0.0.1", port)); s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"); conns.append(s)
+for s in conns:
+    buf = b""
+    while b"hello" not in buf: buf += s.recv(4096)
+print("open", flush=True); sys.stdin.read()' "$1"
+}
+echo
+for proxy in nginx gatehouse; do
+  if [ $proxy = nginx ]; then pid=$NGINX_WORKER; port=$NGINX_PORT; else pid=$GH_PID; port=$GH_PORT; fi
+  idle=$(rss_kib "$pid")
+  coproc HOLD { hold_connections "$port"; }
+  read -r _ <&"${HOLD[0]}"
+  busy=$(rss_kib "$pid")
+  exec {HOLD[1]}>&-; wait "$HOLD_PID" 2>/dev/null || true
+  printf '%-10s idle RSS %6d KiB; with 1,000 idle keep-alive connections %6d KiB (+%d KiB per 1,000)\n' "$proxy" "$idle" "$busy" $((busy - idle))
+done

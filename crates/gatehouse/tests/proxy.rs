@@ -225,14 +225,19 @@ fn connections_per_upstream_are_limited() {
     eventually("the slot is free again", || get(gw.port(), "/status/200").status == 200);
 }
 
-/// Sends raw bytes and returns the status line of the answer.
-fn raw(port: u16, bytes: &[u8]) -> String {
+/// Sends raw bytes on a new connection and returns everything read until it closes.
+fn raw_exchange(port: u16, bytes: &[u8]) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(bytes).unwrap();
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends raw bytes and returns the status line of the answer.
+fn raw(port: u16, bytes: &[u8]) -> String {
+    raw_exchange(port, bytes).lines().next().unwrap_or("").to_string()
 }
 
 #[test]
@@ -264,12 +269,10 @@ fn request_smuggling_attempts_get_400_and_never_reach_the_origin() {
 fn content_length_with_transfer_encoding_never_smuggles_a_second_request() {
     let origin = Origin::start();
     let (_t, gw) = proxy_to(&origin.url(), "");
-    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /headers/smuggled HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out);
+    let text = raw_exchange(
+        gw.port(),
+        b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /headers/smuggled HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("len=0 sum=0"), "framed by Transfer-Encoding: {text}");
     assert_eq!(text.matches("HTTP/1.1").count(), 1, "one response, then the connection closed: {text}");
@@ -303,12 +306,9 @@ fn expect_100_continue_works() {
 fn trailers_are_kept() {
     let origin = Origin::start();
     let (_t, gw) = proxy_to(&origin.url(), "");
-    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n").unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).unwrap();
-    let text = String::from_utf8_lossy(&out).to_ascii_lowercase();
+    let text =
+        raw_exchange(gw.port(), b"GET /trailers HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+            .to_ascii_lowercase();
     assert!(text.contains("transfer-encoding: chunked"), "{text}");
     assert!(text.contains("hello ") && text.contains("trailers"), "{text}");
     assert!(text.contains("\r\n0\r\nx-checksum: abc123\r\n"), "{text}");

@@ -170,19 +170,24 @@ impl Router {
 
     /// The first route whose condition holds for `req`.
     pub fn select(&self, cx: &Context, req: &Request) -> Option<Arc<Route>> {
-        let table = self.table.load();
-        let scope = Scope::request(cx, req);
-        table.routes.iter().find(|r| r.condition.as_ref().is_none_or(|c| c.eval_bool(&scope))).cloned()
+        select(&self.table.load(), cx, req)
     }
+}
+
+fn select(table: &Table, cx: &Context, req: &Request) -> Option<Arc<Route>> {
+    let scope = Scope::request(cx, req);
+    table.routes.iter().find(|r| r.condition.as_ref().is_none_or(|c| c.eval_bool(&scope))).cloned()
 }
 
 impl Handler for Router {
     fn handle<'a>(&'a self, cx: &'a mut Context, mut req: Request) -> BoxFuture<'a, Result<Response>> {
         Box::pin(async move {
-            if self.table.load().needs_entity {
+            // One load per exchange; the Arc keeps this table even if a reload swaps it.
+            let table = self.table.load_full();
+            if table.needs_entity {
                 gatehouse_http::entity::buffer_request(&mut req).await?;
             }
-            match self.select(cx, &req) {
+            match select(&table, cx, &req) {
                 Some(route) => {
                     cx.route = Some(route.name.clone());
                     route.handler.handle(cx, req).await

@@ -10,7 +10,8 @@ SUDO=""
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v kill >/dev/null 2>&1 || need+=(procps)
-command -v python3 >/dev/null 2>&1 || need+=(python3 python3-pip)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq

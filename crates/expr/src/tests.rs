@@ -255,3 +255,18 @@ fn response_scope_reads_status() {
     let e = Expression::parse("${response.headers['x-a'][0]}", &env).unwrap();
     assert!(matches!(e.eval(&Scope::response(&cx, None, &resp)), Value::Str(s) if s == "1"));
 }
+
+#[test]
+fn json_entities_are_readable_once_buffered() {
+    let cx = Context::detached();
+    let req = http::Request::builder()
+        .uri("http://h/api")
+        .header("Content-Type", "application/json")
+        .body(Body::from(r#"{"user": {"name": "sam", "roles": ["a", "b"]}, "n": 2}"#))
+        .unwrap();
+    assert_eq!(eval_with("${request.entity.json.user.name}", &cx, &req), json!("sam"));
+    assert_eq!(eval_with("${request.entity.json.user.roles[1]}", &cx, &req), json!("b"));
+    assert_eq!(eval_with("${request.entity.json.n * 2}", &cx, &req), json!(4));
+    let not_json = http::Request::builder().uri("http://h/").body(Body::from("not json")).unwrap();
+    assert_eq!(eval_with("${request.entity.json.user}", &cx, &not_json), json!(null));
+}

@@ -43,6 +43,18 @@ fn the_guides_three_instances_dispatch_as_the_guide_shows() {
 }
 
 #[test]
+fn the_guides_jwt_session_encrypt_route_answers_on_its_path_only() {
+    let t = TempInstance::new();
+    t.route("jwt-session-encrypt.json", include_str!("fixtures/guide/jwt-session-encrypt.json"));
+    let gw = Gateway::start(&t.dir);
+    let out = curl(&["-i", &gw.url("/jwt-session-encrypt")]);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("content-type: text/plain; charset=UTF-8\r\n"), "{out}");
+    assert!(out.ends_with("\r\n\r\nHello world!"), "{out}");
+    assert!(curl(&["-i", &gw.url("/jwt-session-encrypt/more")]).starts_with("HTTP/1.1 404"));
+}
+
+#[test]
 fn a_closed_upstream_port_gives_502_fast() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();

@@ -1,0 +1,36 @@
+//! The command line: version, help, JSON logs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::process::Command;
+
+use support::{get, Gateway, TempInstance, BIN};
+
+#[test]
+fn version_and_help_answer() {
+    let out = Command::new(BIN).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("gatehouse {}", env!("CARGO_PKG_VERSION")));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for word in ["start", "stop", "check", "--log-format"] {
+        assert!(help.contains(word), "{help}");
+    }
+    let out = Command::new(BIN).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an unknown subcommand is a usage error");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let t = TempInstance::new();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--log-format", "json", "start"]).arg(&t.dir);
+    let gw = Gateway::spawn(cmd).unwrap();
+    assert_eq!(get(gw.port(), "/openig/ping").status, 200);
+    gw.wait_for_log("started in");
+    for line in gw.logs().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{line}");
+    }
+}

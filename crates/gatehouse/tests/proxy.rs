@@ -336,3 +336,16 @@ fn total_timeout_cuts_an_exchange_that_keeps_going() {
     // A quick exchange is unaffected.
     assert_eq!(get(gw.port(), "/status/200").status, 200);
 }
+
+#[test]
+fn pooled_connections_the_upstream_closed_are_not_reused() {
+    let origin = Origin::start();
+    let (_t, gw) = proxy_to(&origin.url(), "");
+    // Keep-alive on the client side, so requests follow each other closely.
+    for i in 0..40 {
+        let path = if i % 2 == 0 { "/close" } else { "/status/200" };
+        let r = get(gw.port(), path);
+        assert_eq!(r.status, 200, "request {i} to {path}: {r:?}");
+    }
+    assert_eq!(origin.complete(), 40);
+}

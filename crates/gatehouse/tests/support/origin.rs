@@ -8,6 +8,7 @@
 //! | `/echo` | the request body, streamed back |
 //! | `/trailers` | a chunked body with an `X-Checksum` trailer |
 //! | `/status/NNN` | that status |
+//! | `/close` | 200, then the origin closes the connection |
 //! | `/hang` | never answers; counts requests dropped by their client in `canceled` |
 //! | `/stall-body` | headers, one chunk, then silence |
 //! Every request whose body was read completely counts in `complete`.
@@ -179,6 +180,11 @@ async fn handle(req: hyper::Request<Incoming>, stats: Arc<Stats>) -> Result<Resp
             r
         }
         "/stall-body" => hyper::Response::new(Stall { sent: false }.boxed()),
+        "/close" => {
+            let mut r = full(200, "closing");
+            r.headers_mut().insert("connection", "close".parse().unwrap());
+            r
+        }
         p if p.starts_with("/status/") => full(p[8..].parse().unwrap_or(500), ""),
         _ => full(404, "no such origin path"),
     };

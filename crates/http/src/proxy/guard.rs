@@ -76,13 +76,15 @@ where
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let mut this = self.project();
-        match this.inner.poll_frame(cx) {
+        match this.inner.as_mut().poll_frame(cx) {
             Poll::Ready(frame) => {
                 if let Some(idle) = this.idle {
                     this.idle_timer.as_mut().reset(Instant::now() + *idle);
                 }
-                if frame.is_none() {
-                    // Done: give the connection slot back now, not when hyper drops the body.
+                // Done: give the connection slot back now, not when hyper drops the body.
+                // hyper stops polling once `is_end_stream` holds, so the last data frame may
+                // be the last poll.
+                if frame.is_none() || this.inner.is_end_stream() {
                     this.permit.take();
                 }
                 if let (Some(Err(_)), Some(flag)) = (&frame, this.failed.as_ref()) {

@@ -153,7 +153,9 @@ impl<'h> BuildCtx<'h> {
     /// An IG duration (`"10 seconds"`); `None` means unlimited.
     pub fn duration(&self, node: &Node) -> Result<IgDuration, ConfigError> {
         match &node.kind {
-            Kind::Number(n) => Ok(Some(Duration::from_secs(n.as_u64().unwrap_or(0)))),
+            Kind::Number(n) => {
+                Ok(Some(Duration::from_secs(n.as_u64().unwrap_or(0)).min(crate::duration::MAX_DURATION)))
+            }
             _ => parse_duration(&self.string(node)?).map_err(|m| self.err(node, m)),
         }
     }

@@ -6,6 +6,10 @@ use std::time::Duration;
 /// A parsed duration; `None` is `unlimited`.
 pub type IgDuration = Option<Duration>;
 
+/// The longest finite duration: 100 years. Longer values are clamped, because adding a
+/// larger duration to a clock reading overflows (and panics) where deadlines are computed.
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// Parses an IG duration string. A bare integer is a number of seconds (as OIG accepts).
 pub fn parse_duration(s: &str) -> Result<IgDuration, String> {
     let t = s.trim().to_ascii_lowercase();
@@ -15,7 +19,7 @@ pub fn parse_duration(s: &str) -> Result<IgDuration, String> {
         _ => {}
     }
     if let Ok(secs) = t.parse::<u64>() {
-        return Ok(Some(Duration::from_secs(secs)));
+        return Ok(Some(Duration::from_secs(secs).min(MAX_DURATION)));
     }
     let mut total = Duration::ZERO;
     let mut rest = t.as_str();
@@ -49,7 +53,7 @@ pub fn parse_duration(s: &str) -> Result<IgDuration, String> {
         any = true;
     }
     if any {
-        Ok(Some(total))
+        Ok(Some(total.min(MAX_DURATION)))
     } else {
         Err(format!("invalid duration '{s}'"))
     }
@@ -73,5 +77,7 @@ mod tests {
         assert!(parse_duration("ten seconds").is_err());
         assert!(parse_duration("10 fortnights").is_err());
         assert!(parse_duration("").is_err());
+        assert_eq!(parse_duration("99999999999999 days"), Ok(Some(MAX_DURATION)), "clamped, never overflowing");
+        assert_eq!(parse_duration("18446744073709551615"), Ok(Some(MAX_DURATION)));
     }
 }

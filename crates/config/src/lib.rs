@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use build::{BuildCtx, ObjConfig};
-pub use duration::{parse_duration, IgDuration};
+pub use duration::{parse_duration, IgDuration, MAX_DURATION};
 pub use error::ConfigError;
 pub use heap::{Decorator, Heap, Object};
 pub use json::{Kind, Node, Pos};

@@ -349,3 +349,12 @@ fn pooled_connections_the_upstream_closed_are_not_reused() {
     }
     assert_eq!(origin.complete(), 40);
 }
+
+#[test]
+fn huge_timeouts_are_clamped_not_a_crash() {
+    let origin = Origin::start();
+    let (_t, gw) = proxy_to(&origin.url(), r#""soTimeout": "99999999999 days", "totalTimeout": 18446744073709551615"#);
+    assert_eq!(get(gw.port(), "/status/200").status, 200);
+    let size = curl(&["-o", "/dev/null", "-w", "%{size_download}", &gw.url("/download?n=100000")]);
+    assert_eq!(size, "100000");
+}

@@ -17,6 +17,7 @@ use crate::build::BuildCtx;
 use crate::error::ConfigError;
 use crate::json::{Kind, Node};
 use crate::registry::Loader;
+use crate::tokens;
 
 /// A built heap object.
 #[derive(Clone)]
@@ -127,6 +128,25 @@ impl Heap {
             merged.extend(props.iter().map(|(k, v)| (k.clone(), v.clone())));
         }
         Ok(Arc::new(Heap { parent, loader, file, decls, properties: merged, state: Mutex::new(State::default()) }))
+    }
+
+    /// The heap of a whole file (admin.json, config.json, a route) under `parent`: the
+    /// file's `properties` get their own tokens resolved first (from the parent's), then
+    /// every other string's tokens are resolved from them and the parent's, and the heap is
+    /// built from the file's `heap` with those properties.
+    pub fn for_file(parent: &Arc<Heap>, file: Arc<str>, node: &mut Node) -> Result<Arc<Heap>, ConfigError> {
+        let parent_props = parent.properties();
+        let mut props_node = node.get("properties").cloned();
+        if let Some(p) = props_node.as_mut() {
+            tokens::resolve(p, &tokens::TokenSource { properties: &[parent_props] }, &file)?;
+        }
+        let props = match props_node.as_ref().map(|p| (p, p.to_json())) {
+            Some((_, Value::Object(m))) => m,
+            Some((p, _)) => return Err(ConfigError::at(&file, p.pos, "'properties' must be an object")),
+            None => Map::new(),
+        };
+        tokens::resolve(node, &tokens::TokenSource { properties: &[&props, parent_props] }, &file)?;
+        Heap::new(Some(parent.clone()), parent.loader.clone(), file, node.get("heap"), Some(&props))
     }
 
     /// The file this heap was declared in.

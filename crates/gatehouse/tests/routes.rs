@@ -211,3 +211,16 @@ fn admin_endpoints_answer_under_the_prefix() {
     let metrics = get(gw.port(), "/admin/metrics/prometheus").body;
     assert!(metrics.contains("gatehouse_responses_total{class=\"2xx\"}"), "{metrics}");
 }
+
+#[test]
+fn config_json_properties_resolve_their_own_tokens_for_routes() {
+    let t = TempInstance::new();
+    t.write(
+        "config/config.json",
+        r#"{ "properties": { "who": "&{gatehouse.test.who|the default}" },
+             "handler": { "type": "Router", "config": { "scanInterval": "disabled" } } }"#,
+    );
+    t.route("who.json", r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "&{who} / ${who}" } } }"#);
+    let gw = Gateway::start_with(&t.dir, &[("GATEHOUSE_TEST_WHO", "from the environment")]);
+    assert_eq!(get(gw.port(), "/").body, "from the environment / from the environment");
+}

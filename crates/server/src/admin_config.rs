@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_config::{tokens, BuildCtx, ConfigError, Heap, Loader, Node};
+use gatehouse_config::{tokens, BuildCtx, ConfigError, Heap, Node};
 
 use crate::pidfile::PidFileMode;
 
@@ -67,19 +67,10 @@ const IGNORED: &[&str] = &[
 
 impl AdminConfig {
     /// Loads admin.json (`node` is `None` when the file is absent).
-    pub fn load(
-        loader: &Arc<Loader>,
-        defaults: &Arc<Heap>,
-        file: Arc<str>,
-        node: Option<Node>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(defaults: &Arc<Heap>, file: Arc<str>, node: Option<Node>) -> Result<Self, ConfigError> {
         let mut node =
             node.unwrap_or_else(|| Node::from_json(&serde_json::json!({ "connectors": [{ "port": 8080 }] })));
-        let properties = node.get("properties").map(Node::to_json);
-        let props = properties.as_ref().and_then(|p| p.as_object()).cloned().unwrap_or_default();
-        let base = defaults.properties().clone();
-        tokens::resolve(&mut node, &tokens::TokenSource { properties: &[&props, &base] }, &file)?;
-        let heap = Heap::new(Some(defaults.clone()), loader.clone(), file, node.get("heap"), Some(&props))?;
+        let heap = Heap::for_file(defaults, file, &mut node)?;
         let cx = BuildCtx::new(&heap, "admin.json", "admin.json");
         let config = cx.config(&node)?;
         config.get("heap");
@@ -102,7 +93,7 @@ impl AdminConfig {
         if let Some(t) = config.get("temporaryDirectory") {
             cx.string(t)?;
         }
-        let token = |name: &str| tokens::TokenSource { properties: &[&props] }.lookup(name);
+        let token = |name: &str| tokens::TokenSource { properties: &[heap.properties()] }.lookup(name);
         let pid_file_mode = match config.get("pidFileMode") {
             Some(n) => {
                 let s = cx.string(n)?;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_config::{defaults_heap, read_json, tokens, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Registry};
+use gatehouse_config::{defaults_heap, read_json, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Registry};
 use gatehouse_core::Handler;
 
 use crate::admin_config::AdminConfig;
@@ -55,7 +55,7 @@ impl Gateway {
 
         let admin_path = instance.config_file("admin.json");
         let admin_node = admin_path.exists().then(|| read_json(&admin_path)).transpose()?;
-        let admin = AdminConfig::load(&loader, &defaults, Arc::from(admin_path.display().to_string()), admin_node)?;
+        let admin = AdminConfig::load(&defaults, Arc::from(admin_path.display().to_string()), admin_node)?;
 
         let config_path = instance.config_file("config.json");
         let (file, mut node): (Arc<str>, Node) = if config_path.exists() {
@@ -66,11 +66,7 @@ impl Gateway {
                 gatehouse_config::json::parse(DEFAULT_CONFIG).map_err(|e| ConfigError::at(&file, e.pos, e.message))?;
             (file, node)
         };
-        let props_json = node.get("properties").map(Node::to_json);
-        let props = props_json.as_ref().and_then(|p| p.as_object()).cloned().unwrap_or_default();
-        let base = defaults.properties().clone();
-        tokens::resolve(&mut node, &tokens::TokenSource { properties: &[&props, &base] }, &file)?;
-        let heap = Heap::new(Some(defaults), loader.clone(), file, node.get("heap"), Some(&props))?;
+        let heap = Heap::for_file(&defaults, file, &mut node)?;
         let cx = BuildCtx::new(&heap, "config.json", "config.json");
         let config = cx.config(&node)?;
         config.get("heap");

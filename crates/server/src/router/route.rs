@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use gatehouse_config::{read_json, tokens, BuildCtx, ConfigError, Heap, Object};
+use gatehouse_config::{read_json, BuildCtx, ConfigError, Heap, Object};
 use gatehouse_core::Handler;
 use gatehouse_expr::Expression;
 
@@ -36,21 +36,7 @@ impl Route {
         if node.entries().is_none() {
             return Err(ConfigError::at(&file, node.pos, "a route must be a JSON object"));
         }
-        // Properties first: tokens in the rest of the file may use them.
-        let mut props_node = node.get("properties").cloned();
-        let parent_props = parent.properties().clone();
-        if let Some(p) = props_node.as_mut() {
-            tokens::resolve(p, &tokens::TokenSource { properties: &[&parent_props] }, &file)?;
-        }
-        let props = match props_node.as_ref().map(|p| (p, p.to_json())) {
-            Some((_, serde_json::Value::Object(m))) => m,
-            Some((p, _)) => return Err(ConfigError::at(&file, p.pos, "'properties' must be an object")),
-            None => serde_json::Map::new(),
-        };
-        tokens::resolve(&mut node, &tokens::TokenSource { properties: &[&props, &parent_props] }, &file)?;
-
-        let heap =
-            Heap::new(Some(parent.clone()), parent.loader().clone(), file.clone(), node.get("heap"), Some(&props))?;
+        let heap = Heap::for_file(parent, file.clone(), &mut node)?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let name: Arc<str> = match node.get("name") {
             Some(n) => Arc::from(n.as_str().ok_or_else(|| ConfigError::at(&file, n.pos, "'name' must be a string"))?),

@@ -55,12 +55,8 @@ pub(crate) enum Root {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ReqAccess {
     Method,
-    UriPath,
-    UriRawPath,
-    UriQuery,
-    UriRawQuery,
-    UriHost,
-    UriScheme,
+    /// `request.uri.<part>`.
+    Uri(crate::scope::UriPart),
     /// All values of a header, as a list.
     Header(http::HeaderName),
     /// The first value of a header.
@@ -70,15 +66,9 @@ pub(crate) enum ReqAccess {
 impl ReqAccess {
     /// The property path below `request` this access stands for.
     pub(crate) fn path(&self) -> Vec<String> {
-        let uri = |k: &str| vec!["uri".to_string(), k.to_string()];
         match self {
             ReqAccess::Method => vec!["method".into()],
-            ReqAccess::UriPath => uri("path"),
-            ReqAccess::UriRawPath => uri("rawPath"),
-            ReqAccess::UriQuery => uri("query"),
-            ReqAccess::UriRawQuery => uri("rawQuery"),
-            ReqAccess::UriHost => uri("host"),
-            ReqAccess::UriScheme => uri("scheme"),
+            ReqAccess::Uri(part) => vec!["uri".into(), part.name().into()],
             ReqAccess::Header(n) => vec!["headers".into(), n.as_str().to_string()],
             ReqAccess::HeaderFirst(n) => vec!["headers".into(), n.as_str().to_string(), "0".into()],
         }
@@ -207,15 +197,9 @@ pub(crate) fn fold_request_access(node: Node) -> Node {
     let access = match &node {
         Node::Prop(base, key) => match (&**base, &**key) {
             (Node::Root(Root::Request), "method") => Some(ReqAccess::Method),
-            (Node::Prop(b, k), key) if matches!(&**b, Node::Root(Root::Request)) && &**k == "uri" => match key {
-                "path" => Some(ReqAccess::UriPath),
-                "rawPath" => Some(ReqAccess::UriRawPath),
-                "query" => Some(ReqAccess::UriQuery),
-                "rawQuery" => Some(ReqAccess::UriRawQuery),
-                "host" => Some(ReqAccess::UriHost),
-                "scheme" => Some(ReqAccess::UriScheme),
-                _ => None,
-            },
+            (Node::Prop(b, k), key) if matches!(&**b, Node::Root(Root::Request)) && &**k == "uri" => {
+                crate::scope::UriPart::from_name(key).map(ReqAccess::Uri)
+            }
             (Node::Prop(b, k), name) if matches!(&**b, Node::Root(Root::Request)) && &**k == "headers" => {
                 http::HeaderName::from_bytes(name.as_bytes()).ok().map(ReqAccess::Header)
             }

@@ -72,16 +72,9 @@ fn call_node<'a>(node: &'a Node, s: &Scope<'a>) -> EvalResult<'a> {
 }
 
 fn request_access<'a>(a: &ReqAccess, r: &'a gatehouse_core::Request) -> Value<'a> {
-    let borrowed = |s: Option<&'a str>| s.map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)));
-    let u = r.uri();
     match a {
         ReqAccess::Method => Value::Str(Cow::Borrowed(r.method().as_str())),
-        ReqAccess::UriPath => Value::Str(crate::scope::percent_decode(u.path())),
-        ReqAccess::UriRawPath => Value::Str(Cow::Borrowed(u.path())),
-        ReqAccess::UriQuery => u.query().map_or(Value::Null, |q| Value::Str(crate::scope::percent_decode(q))),
-        ReqAccess::UriRawQuery => borrowed(u.query()),
-        ReqAccess::UriHost => borrowed(u.host()),
-        ReqAccess::UriScheme => borrowed(u.scheme_str()),
+        ReqAccess::Uri(part) => crate::scope::uri_part(r.uri(), *part),
         ReqAccess::Header(name) => crate::scope::header_values(r.headers(), name),
         ReqAccess::HeaderFirst(name) => {
             r.headers().get(name).map_or(Value::Null, |v| Value::Str(String::from_utf8_lossy(v.as_bytes())))

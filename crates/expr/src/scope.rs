@@ -197,22 +197,77 @@ fn family(s: http::StatusCode) -> &'static str {
     }
 }
 
+/// The properties of a URI, resolved from their names once (at parse time when the path is
+/// `request.uri.x`, per access otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UriPart {
+    Scheme,
+    Host,
+    Port,
+    Path,
+    RawPath,
+    Query,
+    RawQuery,
+    Authority,
+    PathElements,
+    /// Properties a request URI never has here (`fragment`, `userInfo`): null.
+    Absent,
+}
+
+impl UriPart {
+    pub(crate) fn from_name(key: &str) -> Option<Self> {
+        Some(match key {
+            "scheme" => UriPart::Scheme,
+            "host" => UriPart::Host,
+            "port" => UriPart::Port,
+            "path" => UriPart::Path,
+            "rawPath" => UriPart::RawPath,
+            "query" => UriPart::Query,
+            "rawQuery" => UriPart::RawQuery,
+            "authority" | "rawAuthority" => UriPart::Authority,
+            "pathElements" => UriPart::PathElements,
+            "fragment" | "rawFragment" | "userInfo" | "rawUserInfo" => UriPart::Absent,
+            _ => return None,
+        })
+    }
+
+    /// The property's name (the first of its aliases).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            UriPart::Scheme => "scheme",
+            UriPart::Host => "host",
+            UriPart::Port => "port",
+            UriPart::Path => "path",
+            UriPart::RawPath => "rawPath",
+            UriPart::Query => "query",
+            UriPart::RawQuery => "rawQuery",
+            UriPart::Authority => "authority",
+            UriPart::PathElements => "pathElements",
+            UriPart::Absent => "fragment",
+        }
+    }
+}
+
 fn uri_property<'a>(u: &'a http::Uri, key: &str) -> Value<'a> {
+    UriPart::from_name(key).map_or(Value::Null, |part| uri_part(u, part))
+}
+
+/// One property of `u`.
+pub(crate) fn uri_part<'a>(u: &'a http::Uri, part: UriPart) -> Value<'a> {
     let borrowed = |s: Option<&'a str>| s.map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s)));
-    match key {
-        "scheme" => borrowed(u.scheme_str()),
-        "host" => borrowed(u.host()),
-        "port" => Value::Int(u.port_u16().map_or(-1, i64::from)),
-        "path" => Value::Str(percent_decode(u.path())),
-        "rawPath" => Value::Str(Cow::Borrowed(u.path())),
-        "query" => u.query().map_or(Value::Null, |q| Value::Str(percent_decode(q))),
-        "rawQuery" => borrowed(u.query()),
-        "authority" | "rawAuthority" => borrowed(u.authority().map(|a| a.as_str())),
-        "fragment" | "rawFragment" | "userInfo" | "rawUserInfo" => Value::Null,
-        "pathElements" => {
+    match part {
+        UriPart::Scheme => borrowed(u.scheme_str()),
+        UriPart::Host => borrowed(u.host()),
+        UriPart::Port => Value::Int(u.port_u16().map_or(-1, i64::from)),
+        UriPart::Path => Value::Str(percent_decode(u.path())),
+        UriPart::RawPath => Value::Str(Cow::Borrowed(u.path())),
+        UriPart::Query => u.query().map_or(Value::Null, |q| Value::Str(percent_decode(q))),
+        UriPart::RawQuery => borrowed(u.query()),
+        UriPart::Authority => borrowed(u.authority().map(|a| a.as_str())),
+        UriPart::PathElements => {
             Value::List(u.path().split('/').filter(|s| !s.is_empty()).map(|s| Value::Str(percent_decode(s))).collect())
         }
-        _ => Value::Null,
+        UriPart::Absent => Value::Null,
     }
 }
 

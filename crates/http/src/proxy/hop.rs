@@ -35,28 +35,24 @@ pub(crate) struct Carried {
 
 /// Whether the request asks to upgrade the connection (`Connection: upgrade` + `Upgrade`).
 pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && connection_has(headers, "upgrade")
+    headers.contains_key(header::UPGRADE) && has_token(headers, &header::CONNECTION, "upgrade")
 }
 
-fn connection_has(headers: &HeaderMap, token: &str) -> bool {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+/// The comma-separated tokens of every `name` header, trimmed.
+fn tokens<'h>(headers: &'h HeaderMap, name: &HeaderName) -> impl Iterator<Item = &'h str> {
+    headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+}
+
+/// Whether a `name` header lists `token`, case-insensitively.
+fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
+    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip(headers: &mut HeaderMap) {
     if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-            .collect();
+        let named: Vec<HeaderName> =
+            tokens(headers, &header::CONNECTION).filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()).collect();
         for name in &named {
             headers.remove(name);
         }
@@ -73,12 +69,7 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
 /// Strips a request's hop-by-hop headers and `Expect` (the gateway answers the expectation
 /// itself), remembering what must be passed on.
 pub(crate) fn strip_request(headers: &mut HeaderMap, upgrade: bool) -> Carried {
-    let trailers = headers
-        .get_all(header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    let trailers = has_token(headers, &header::TE, "trailers");
     let upgrade = if upgrade { headers.get(header::UPGRADE).cloned() } else { None };
     strip(headers);
     headers.remove(header::EXPECT);

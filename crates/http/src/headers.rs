@@ -6,6 +6,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// Headers whose values are expressions, evaluated per message. A value that evaluates to
 /// null is skipped, as in IG. Constant values are parsed once.
+#[derive(Default)]
 pub struct HeaderTemplates {
     entries: Vec<(HeaderName, Vec<Template>)>,
 }

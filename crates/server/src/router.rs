@@ -8,7 +8,7 @@ mod route;
 mod scan;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -98,16 +98,6 @@ fn spawn_scanner(router: Weak<Router>, interval: Duration) {
 }
 
 impl Router {
-    /// The directory this router serves.
-    pub fn directory(&self) -> &Path {
-        &self.directory
-    }
-
-    /// The names of the live routes, in the order they are tried.
-    pub fn route_names(&self) -> Vec<Arc<str>> {
-        self.table.load().routes.iter().map(|r| r.name.clone()).collect()
-    }
-
     /// Loads what changed on disk and swaps the new table in.
     pub fn scan(&self, parent: &Arc<Heap>, loader: &Loader) {
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -167,13 +157,9 @@ impl Router {
             self.table.store(Arc::new(Table { routes, needs_entity }));
         }
     }
-
-    /// The first route whose condition holds for `req`.
-    pub fn select(&self, cx: &Context, req: &Request) -> Option<Arc<Route>> {
-        select(&self.table.load(), cx, req)
-    }
 }
 
+/// The first route of `table` whose condition holds for `req`.
 fn select(table: &Table, cx: &Context, req: &Request) -> Option<Arc<Route>> {
     let scope = Scope::request(cx, req);
     table.routes.iter().find(|r| r.condition.as_ref().is_none_or(|c| c.eval_bool(&scope))).cloned()

@@ -40,7 +40,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     };
     let add = match config.get("add") {
         Some(a) => HeaderTemplates::build(cx, a)?,
-        None => HeaderTemplates::build(cx, &Node::synthetic(gatehouse_config::Kind::Object(Vec::new())))?,
+        None => HeaderTemplates::default(),
     };
     config.finish()?;
     let (request_entity, response_entity) = add.needs_entity();

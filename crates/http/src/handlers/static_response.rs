@@ -41,7 +41,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     config.ignore(&["version", "trailers"]);
     let headers = match config.get("headers") {
         Some(h) => HeaderTemplates::build(cx, h)?,
-        None => HeaderTemplates::build(cx, &Node::synthetic(Kind::Object(Vec::new())))?,
+        None => HeaderTemplates::default(),
     };
     let entity = match config.get("entity") {
         None => Entity::None,

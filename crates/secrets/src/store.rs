@@ -1,0 +1,6 @@
+//! The secret stores.
+
+pub mod base64;
+pub mod env;
+pub mod filesystem;
+pub mod keystore;

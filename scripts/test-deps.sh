@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite talks to when it is missing:
-# curl (a real HTTP client) and Python's websockets package (an independent WebSocket
-# client and server). Later suites add openssl, keytool and Python JOSE libraries here.
+# curl (a real HTTP and HTTPS client), openssl (s_client and the guide's key commands),
+# keytool (the guide's keystores), and Python's websockets package (an independent
+# WebSocket client and server). Later suites add Python JOSE libraries here.
 set -euo pipefail
 
 SUDO=""
@@ -11,6 +12,9 @@ need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v kill >/dev/null 2>&1 || need+=(procps)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
+[ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"

@@ -21,6 +21,8 @@ use cli::{Cli, Command};
 /// Every type the gateway knows, from every crate: the one place that knows them all.
 fn registry() -> Registry {
     let mut registry = Registry::new();
+    gatehouse_secrets::register(&mut registry);
+    gatehouse_tls::register(&mut registry);
     gatehouse_http::register(&mut registry);
     gatehouse_server::register(&mut registry);
     registry

@@ -64,8 +64,10 @@ impl Encoding {
 }
 
 /// Base64 that accepts input with or without padding.
-const BASE64: GeneralPurpose =
-    GeneralPurpose::new(&STANDARD, GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent));
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 impl PropertyFormat {
     /// Decodes one secret's raw content.
@@ -113,6 +115,10 @@ pub(crate) fn mappings(cx: &BuildCtx<'_>, node: Option<&Node>) -> Result<HashMap
         let format = match format_node.as_str().map(str::to_ascii_uppercase).as_deref() {
             Some("BASE64") => PropertyFormat::Encoded(Encoding::Base64),
             Some("PLAIN") => PropertyFormat::Encoded(Encoding::Plain),
+            // The type name alone, without a heap object of that name, means its defaults.
+            Some("PEMPROPERTYFORMAT") if cx.heap().lookup("PemPropertyFormat", format_node)?.is_none() => {
+                PropertyFormat::Pem
+            }
             _ => *cx.other::<PropertyFormat>(format_node, "a secret property format such as PemPropertyFormat")?,
         };
         m.finish()?;

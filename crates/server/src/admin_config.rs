@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_config::{tokens, BuildCtx, ConfigError, Heap, Node};
+use gatehouse_tls::ServerTls;
 
 use crate::pidfile::PidFileMode;
 
@@ -21,6 +22,8 @@ pub struct Connector {
     pub max_total_headers_size: usize,
     /// How long in-flight exchanges may run on after a stop begins.
     pub grace_period: Duration,
+    /// TLS (`ServerTlsOptions`), or plain HTTP.
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// Whether admin APIs are open to any client or to loopback only.
@@ -154,10 +157,8 @@ fn connector(cx: &BuildCtx<'_>, node: &Node) -> Result<Connector, ConfigError> {
         Some(n) => cx.duration(n)?.unwrap_or(Duration::from_secs(3600)),
         None => Duration::from_secs(10),
     };
-    if let Some(t) = config.get("tls") {
-        return Err(cx.err(t, "TLS connectors (ServerTlsOptions) are not supported by this version of Gatehouse yet"));
-    }
+    let tls = config.get("tls").map(|t| cx.other::<ServerTls>(t, "ServerTlsOptions")).transpose()?;
     config.ignore(&["vertx"]);
     config.finish()?;
-    Ok(Connector { ports, host, max_total_headers_size, grace_period })
+    Ok(Connector { ports, host, max_total_headers_size, grace_period, tls })
 }

@@ -1,4 +1,5 @@
-//! Connectors: bind, accept, serve HTTP/1.1 and HTTP/2 (h2c), and drain on stop.
+//! Connectors: bind, accept, TLS handshake when configured, serve HTTP/1.1 and HTTP/2 (h2c,
+//! or h2 by ALPN), and drain on stop.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -8,7 +9,7 @@ use std::time::Duration;
 use gatehouse_core::ClientInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -62,6 +63,8 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(connector.max_total_headers_size).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let acceptor = connector.tls.as_ref().map(|t| t.acceptor());
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
@@ -79,28 +82,65 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
         };
         let _ = stream.set_nodelay(true);
         let local_addr = stream.local_addr().unwrap_or(remote_addr);
-        let client = Arc::new(ClientInfo { remote_addr, local_addr, secure: false, server_name: None });
-        let edge_for_conn = edge.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let edge = edge_for_conn.clone();
-            let client = client.clone();
-            async move { Ok::<_, Infallible>(edge.serve(req, &client).await) }
-        });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
-        let metrics = edge.metrics().clone();
-        metrics.connection_opened();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!("connection from {remote_addr} ended: {e}");
+        let plain = ClientInfo { remote_addr, local_addr, secure: false, server_name: None };
+        let conn = Conn { builder: builder.clone(), edge: edge.clone(), watcher: graceful.watcher() };
+        match &acceptor {
+            None => {
+                tokio::spawn(conn.serve(TokioIo::new(stream), plain));
             }
-            metrics.connection_closed();
-        });
+            Some(acceptor) => {
+                let handshake = acceptor.accept(stream);
+                tokio::spawn(async move {
+                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                        Ok(Ok(tls)) => tls,
+                        Ok(Err(e)) => return tracing::debug!("TLS handshake with {remote_addr} failed: {e}"),
+                        Err(_) => return tracing::debug!("TLS handshake with {remote_addr} timed out"),
+                    };
+                    let server_name = tls.get_ref().1.server_name().map(str::to_string);
+                    let client = ClientInfo { secure: true, server_name, ..plain };
+                    conn.serve(TokioIo::new(tls), client).await;
+                });
+            }
+        }
     }
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     drop(listener);
     tracing::info!("connector {addr} closed; draining its connections");
     if tokio::time::timeout(connector.grace_period, graceful.shutdown()).await.is_err() {
         tracing::warn!("grace period of {:?} over: closing the remaining connections", connector.grace_period);
+    }
+}
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What serving one accepted connection needs.
+struct Conn {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    edge: Arc<Edge>,
+    watcher: Watcher,
+}
+
+impl Conn {
+    /// Serves HTTP/1.1 or HTTP/2 on `io` until the client leaves or a stop drains it.
+    async fn serve<I>(self, io: TokioIo<I>, client: ClientInfo)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let remote_addr = client.remote_addr;
+        let client = Arc::new(client);
+        let edge = self.edge.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let edge = edge.clone();
+            let client = client.clone();
+            async move { Ok::<_, Infallible>(edge.serve(req, &client).await) }
+        });
+        let conn = self.builder.serve_connection_with_upgrades(io, service);
+        let metrics = self.edge.metrics().clone();
+        metrics.connection_opened();
+        if let Err(e) = self.watcher.watch(conn.into_owned()).await {
+            tracing::debug!("connection from {remote_addr} ended: {e}");
+        }
+        metrics.connection_closed();
     }
 }

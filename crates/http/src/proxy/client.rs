@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_core::{Body, BoxFuture, Context, Error, ErrorKind, Handler, Request, Response, Result, Side};
+use gatehouse_tls::ClientTls;
 use http::header;
 use http::{StatusCode, Version};
 use http_body::Body as _;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -33,7 +35,7 @@ pub enum ProxyKind {
 pub struct ProxyHandler {
     kind: ProxyKind,
     config: ProxyConfig,
-    client: Client<HttpConnector, Body>,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     limits: Limits,
 }
 
@@ -50,6 +52,20 @@ fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, Conf
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(config.connect_timeout);
     connector.set_nodelay(true);
+    connector.enforce_http(false);
+    let tls = match &config.tls {
+        Some(tls) => tls.config(config.hostname_verifier),
+        None => ClientTls::system_default().config(config.hostname_verifier),
+    }
+    .map_err(|e| cx.err(node, e))?;
+    let builder = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+    // ALPN offers what the handler speaks: h2 with protocolVersion HTTP/2, else HTTP/1.1
+    // (which WebSocket upgrades need).
+    let connector = if config.http2 {
+        builder.enable_http2().wrap_connector(connector)
+    } else {
+        builder.enable_http1().wrap_connector(connector)
+    };
     let client = Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_max_idle_per_host(if config.no_reuse { 0 } else { config.connections })

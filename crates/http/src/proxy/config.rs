@@ -1,14 +1,16 @@
 //! The configuration shared by `ReverseProxyHandler` and `ClientHandler`, with IG's property
 //! names where IG has one.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_config::{BuildCtx, ConfigError, Kind, Node};
+use gatehouse_tls::{ClientTls, HostnameVerifier};
 
 use super::client::ProxyKind;
 
 /// Parsed proxy settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct ProxyConfig {
     /// Concurrent exchanges (and pooled connections) per upstream.
     pub connections: usize,
@@ -30,6 +32,10 @@ pub(crate) struct ProxyConfig {
     pub forwarded_headers: bool,
     /// Keep the downstream `Host` instead of the upstream's.
     pub preserve_host: bool,
+    /// TLS to `https` upstreams: `ClientTlsOptions`, or the system roots.
+    pub tls: Option<Arc<ClientTls>>,
+    /// IG's deprecated handler-level `hostnameVerifier`, used when `tls` does not say.
+    pub hostname_verifier: Option<HostnameVerifier>,
 }
 
 /// IG properties accepted and ignored, each with a warning.
@@ -94,13 +100,9 @@ impl ProxyConfig {
         };
         let forwarded_headers = flag("forwardedHeaders", kind == ProxyKind::Reverse)?;
         let preserve_host = flag("preserveHost", false)?;
-        if let Some(t) = config.get("tls") {
-            return Err(cx.err(t, "ClientTlsOptions (tls) are not supported by this version of Gatehouse yet"));
-        }
-        if let Some(h) = config.get("hostnameVerifier") {
-            cx.string(h)?;
-            tracing::warn!("{}:{}: hostnameVerifier has no effect without TLS support", cx.file(), h.pos);
-        }
+        let tls = config.get("tls").map(|t| cx.other::<ClientTls>(t, "ClientTlsOptions")).transpose()?;
+        let hostname_verifier =
+            config.get("hostnameVerifier").map(|h| HostnameVerifier::from_config(cx, h)).transpose()?;
         config.ignore(IGNORED);
         config.finish()?;
         Ok(ProxyConfig {
@@ -114,6 +116,8 @@ impl ProxyConfig {
             websocket,
             forwarded_headers,
             preserve_host,
+            tls,
+            hostname_verifier,
         })
     }
 }

@@ -15,6 +15,9 @@ use crate::provider::{secret_id, SecretStore, SecretsProvider};
 use crate::refresh::{self, stamp, Refresh, Stamp};
 use crate::secret::{KeyEncoding, Secret, SecretError, SecretValue, TlsIdentity, Versions};
 
+/// The keystore file's stamp when read, and its secrets by id.
+type Loaded = (Option<Stamp>, Arc<HashMap<String, Versions>>);
+
 /// A keystore's mapped secrets.
 pub struct KeyStoreStore {
     describe: String,
@@ -22,7 +25,7 @@ pub struct KeyStoreStore {
     passwords: SecretsProvider,
     password_id: String,
     mappings: Vec<(String, Vec<String>)>,
-    state: RwLock<(Option<Stamp>, Arc<HashMap<String, Versions>>)>,
+    state: RwLock<Loaded>,
     generation: AtomicU64,
 }
 
@@ -90,7 +93,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
 
 impl KeyStoreStore {
     /// Reads and decrypts the keystore and picks the mapped aliases.
-    fn load(&self) -> Result<(Option<Stamp>, Arc<HashMap<String, Versions>>), SecretError> {
+    fn load(&self) -> Result<Loaded, SecretError> {
         let stamp = stamp(&self.file);
         let bytes = std::fs::read(&self.file)
             .map_err(|e| SecretError::new(format!("{}: cannot read {}: {e}", self.describe, self.file.display())))?;
@@ -124,7 +127,11 @@ impl KeyStoreStore {
             for alias in aliases {
                 let entry = find(&strict, alias).or_else(|| raw.as_ref().and_then(|r| find(r, alias)));
                 let Some(entry) = entry else {
-                    let known: Vec<&str> = strict.entries().map(|(a, _)| a.as_str()).collect();
+                    let mut known: Vec<&str> = strict.entries().map(|(a, _)| a.as_str()).collect();
+                    // Raw parsing lists a key's certificate again as `alias#2`.
+                    known.extend(raw.iter().flat_map(|r| r.entries().map(|(a, _)| without_copy_suffix(a))));
+                    known.sort_unstable();
+                    known.dedup();
                     return Err(SecretError::new(format!(
                         "{}: no alias '{alias}' for secret '{id}' (the keystore has: {})",
                         self.describe,
@@ -136,6 +143,14 @@ impl KeyStoreStore {
             out.insert(id.clone(), Arc::from(versions));
         }
         Ok((stamp, Arc::new(out)))
+    }
+}
+
+/// `alias#2` -> `alias`.
+fn without_copy_suffix(alias: &str) -> &str {
+    match alias.rsplit_once('#') {
+        Some((base, n)) if n.parse::<u32>().is_ok() => base,
+        _ => alias,
     }
 }
 

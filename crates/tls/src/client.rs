@@ -1,0 +1,119 @@
+//! `ClientTlsOptions`: how a proxy handler trusts upstream servers (a trust manager, or the
+//! system roots), its client certificate, protocols, suites and hostname verification.
+
+use std::sync::{Arc, OnceLock};
+
+use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
+use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, RootCertStore};
+
+use crate::managers::{key_manager, trust_roots, KeyManager, Trust};
+use crate::names;
+use crate::verify::ServerVerifier;
+
+/// Whether the server's certificate must name the host we connect to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostnameVerifier {
+    /// The certificate must match the host (the default).
+    Strict,
+    /// Any name is accepted; the chain must still be trusted.
+    AllowAll,
+}
+
+impl HostnameVerifier {
+    /// Reads `STRICT` or `ALLOW_ALL`.
+    pub fn from_config(cx: &BuildCtx<'_>, node: &Node) -> Result<Self, ConfigError> {
+        let s = cx.string(node)?;
+        match s.to_ascii_uppercase().as_str() {
+            "STRICT" => Ok(HostnameVerifier::Strict),
+            "ALLOW_ALL" => Ok(HostnameVerifier::AllowAll),
+            _ => Err(cx.err(node, format!("hostnameVerifier must be STRICT or ALLOW_ALL, not '{s}'"))),
+        }
+    }
+}
+
+/// Client TLS settings, turned into a rustls config by [`ClientTls::config`].
+pub struct ClientTls {
+    crypto: Arc<CryptoProvider>,
+    versions: Vec<&'static rustls::SupportedProtocolVersion>,
+    trust: Option<Trust>,
+    key_manager: Option<Arc<KeyManager>>,
+    hostname: Option<HostnameVerifier>,
+}
+
+pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
+    let config = cx.config(node)?;
+    let crypto = names::provider(cx, config.get("sslCipherSuites").or_else(|| config.get("cipherSuites")))?;
+    let versions = names::versions(cx, config.get("sslEnabledProtocols").or_else(|| config.get("protocols")))?;
+    let trust = config.get("trustManager").map(|t| trust_roots(cx, t)).transpose()?;
+    let key_manager = config.get("keyManager").map(|k| key_manager(cx, k)).transpose()?;
+    let hostname = config.get("hostnameVerifier").map(|h| HostnameVerifier::from_config(cx, h)).transpose()?;
+    if let Some(a) = config.get("alpn") {
+        let ac = cx.config(a)?;
+        ac.ignore(&["enabled"]);
+        ac.finish()?;
+    }
+    config.ignore(&["sslContextAlgorithm"]);
+    config.finish()?;
+    let tls = ClientTls { crypto, versions, trust, key_manager, hostname };
+    tls.config(None).map_err(|e| cx.err(node, e))?;
+    Ok(Object::Other(Arc::new(tls)))
+}
+
+impl ClientTls {
+    /// The defaults: system roots, strict hostnames, TLS 1.2 and 1.3.
+    pub fn system_default() -> Self {
+        ClientTls {
+            crypto: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            versions: rustls::DEFAULT_VERSIONS.to_vec(),
+            trust: None,
+            key_manager: None,
+            hostname: None,
+        }
+    }
+
+    /// A rustls client config. `hostname` applies when the options themselves do not say
+    /// (IG's deprecated handler-level `hostnameVerifier`).
+    pub fn config(&self, hostname: Option<HostnameVerifier>) -> Result<ClientConfig, String> {
+        let (roots, pinned) = match &self.trust {
+            Some(t) => (t.roots.clone(), t.pinned.clone()),
+            None => (system_roots(), Arc::from(Vec::new())),
+        };
+        let hostname = self.hostname.or(hostname).unwrap_or(HostnameVerifier::Strict);
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots, self.crypto.clone())
+            .build()
+            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        let builder = ClientConfig::builder_with_provider(self.crypto.clone())
+            .with_protocol_versions(&self.versions)
+            .map_err(|e| format!("protocols and cipher suites do not fit together: {e}"))?;
+        let verifier = ServerVerifier { inner: verifier, pinned, hostname };
+        let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
+        match &self.key_manager {
+            None => Ok(builder.with_no_client_auth()),
+            Some(km) => {
+                let identity = km.identity().map_err(|e| e.0)?;
+                builder
+                    .with_client_auth_cert(identity.chain.clone(), identity.key().clone_key())
+                    .map_err(|e| format!("secret '{}' is not a usable client certificate: {e}", km.secret_id))
+            }
+        }
+    }
+}
+
+/// The operating system's trust anchors, read once.
+fn system_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            for e in &found.errors {
+                tracing::warn!("system trust store: {e}");
+            }
+            let mut roots = RootCertStore::empty();
+            let (added, ignored) = roots.add_parsable_certificates(found.certs);
+            tracing::debug!(added, ignored, "system trust anchors loaded");
+            Arc::new(roots)
+        })
+        .clone()
+}

@@ -1,0 +1,39 @@
+//! A value built from secrets, rebuilt when its stores report a change (autoRefresh).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use gatehouse_secrets::{SecretError, SecretsProvider};
+
+/// A cached value and the store generation it was built from.
+pub(crate) struct Fresh<T> {
+    provider: SecretsProvider,
+    current: ArcSwap<(u64, Arc<T>)>,
+}
+
+impl<T> Fresh<T> {
+    /// Caches `value`, built from `provider` as it is now.
+    pub(crate) fn new(provider: SecretsProvider, value: T) -> Self {
+        let generation = provider.generation();
+        Fresh { provider, current: ArcSwap::from_pointee((generation, Arc::new(value))) }
+    }
+
+    /// The value, rebuilt first if the stores changed since it was built. A failed rebuild
+    /// is logged and the previous value is kept until the stores change again.
+    pub(crate) fn get(&self, rebuild: impl FnOnce() -> Result<T, SecretError>) -> Arc<T> {
+        let current = self.current.load();
+        let generation = self.provider.generation();
+        if current.0 == generation {
+            return current.1.clone();
+        }
+        let value = match rebuild() {
+            Ok(v) => Arc::new(v),
+            Err(e) => {
+                tracing::error!("{e}; keeping the previous certificate");
+                current.1.clone()
+            }
+        };
+        self.current.store(Arc::new((generation, value.clone())));
+        value
+    }
+}

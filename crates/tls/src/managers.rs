@@ -1,0 +1,110 @@
+//! `SecretsKeyManager` (a TLS identity by secret id) and `SecretsTrustManager` (trust
+//! anchors by secret id), shared by server and client TLS options.
+
+use std::sync::Arc;
+
+use gatehouse_config::{BuildCtx, ConfigError, Kind, Node, Object};
+use gatehouse_secrets::{secret_id, SecretError, SecretsProvider, TlsIdentity};
+use rustls::pki_types::CertificateDer;
+use rustls::RootCertStore;
+
+/// Where a TLS identity comes from.
+#[derive(Clone)]
+pub struct KeyManager {
+    /// The stores.
+    pub provider: SecretsProvider,
+    /// The identity's secret id.
+    pub secret_id: String,
+}
+
+/// Where trust anchors come from.
+#[derive(Clone)]
+pub struct TrustManager {
+    provider: SecretsProvider,
+    secret_id: String,
+}
+
+pub(crate) fn build_key_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
+    let config = cx.config(node)?;
+    let id_node = config.require("signingSecretId")?;
+    let secret_id = secret_id(cx, id_node)?;
+    let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
+    config.finish()?;
+    // Keys must be there at startup: fail the load, naming the store and the id.
+    provider.identity(&secret_id).map_err(|e| cx.err(id_node, e.0))?;
+    Ok(Object::Other(Arc::new(KeyManager { provider, secret_id })))
+}
+
+pub(crate) fn build_trust_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
+    let config = cx.config(node)?;
+    let id_node = config.require("verificationSecretId")?;
+    let secret_id = secret_id(cx, id_node)?;
+    let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
+    config.ignore(&["checkRevocation"]);
+    config.finish()?;
+    let manager = TrustManager { provider, secret_id };
+    manager.anchors().map_err(|e| cx.err(id_node, e.0))?;
+    Ok(Object::Other(Arc::new(manager)))
+}
+
+impl KeyManager {
+    /// The identity as the stores hold it now.
+    pub fn identity(&self) -> Result<Arc<TlsIdentity>, SecretError> {
+        self.provider.identity(&self.secret_id)
+    }
+}
+
+impl TrustManager {
+    /// The certificates this manager trusts.
+    pub fn anchors(&self) -> Result<Vec<CertificateDer<'static>>, SecretError> {
+        let certs = self.provider.trust_anchors(&self.secret_id)?;
+        if certs.is_empty() {
+            return Err(SecretError::new(format!("secret '{}' holds no certificate", self.secret_id)));
+        }
+        Ok(certs)
+    }
+}
+
+/// Reads a `keyManager` property: one reference, or an array whose first element is used.
+pub(crate) fn key_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Arc<KeyManager>, ConfigError> {
+    let first = match &node.kind {
+        Kind::Array(items) => {
+            if items.len() > 1 {
+                tracing::warn!("{}:{}: only the first keyManager is used", cx.file(), node.pos);
+            }
+            items.first().ok_or_else(|| cx.err(node, "keyManager is an empty array"))?
+        }
+        _ => node,
+    };
+    cx.other::<KeyManager>(first, "a key manager (SecretsKeyManager)")
+}
+
+/// Trust material: webpki roots, and the same certificates for pinning (see `verify`).
+#[derive(Clone)]
+pub(crate) struct Trust {
+    pub(crate) roots: Arc<RootCertStore>,
+    pub(crate) pinned: Arc<[CertificateDer<'static>]>,
+}
+
+/// Reads a `trustManager` property (one reference or several).
+pub(crate) fn trust_roots(cx: &BuildCtx<'_>, node: &Node) -> Result<Trust, ConfigError> {
+    let items: Vec<&Node> = match &node.kind {
+        Kind::Array(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    let mut roots = RootCertStore::empty();
+    let mut pinned = Vec::new();
+    for item in items {
+        let manager = cx.other::<TrustManager>(item, "a trust manager (SecretsTrustManager)")?;
+        for cert in manager.anchors().map_err(|e| cx.err(item, e.0))? {
+            roots
+                .add(cert.clone())
+                .map_err(|e| cx.err(item, format!("cannot trust a certificate of the trust manager: {e}")))?;
+            pinned.push(cert);
+        }
+    }
+    if roots.is_empty() {
+        return Err(cx.err(node, "the trust managers hold no certificate"));
+    }
+    Ok(Trust { roots: Arc::new(roots), pinned: Arc::from(pinned) })
+}

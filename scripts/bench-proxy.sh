@@ -9,7 +9,9 @@
 # core 0. Prints req/s, p50 and p99 latency and the proxy's CPU time per request (utime +
 # stime from /proc, steadier than req/s on a shared machine), and the ratio Gatehouse/nginx
 # (medians over the rounds), for 50 keep-alive connections, 1 connection, and a new
-# connection per request; then idle RSS and RSS per 1,000 idle keep-alive connections.
+# connection per request, over HTTP and then over HTTPS (the same RSA-2048 certificate on
+# both; a new HTTPS connection per request measures full TLS handshakes per second); then
+# idle RSS and RSS per 1,000 idle keep-alive connections.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,8 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v taskset >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)
+command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl)
 if ((${#need[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -39,6 +43,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 ORIGIN_PORT=$(free_port); NGINX_PORT=$(free_port); GH_PORT=$(free_port)
+NGINX_TLS_PORT=$(free_port); GH_TLS_PORT=$(free_port)
+mkdir -p "$WORK/secrets"
+openssl req -newkey rsa:2048 -nodes -x509 -days 2 -subj /CN=localhost -keyout "$WORK/secrets/key.pem" \
+  -out "$WORK/secrets/cert.pem" 2>/dev/null
+cat "$WORK/secrets/key.pem" "$WORK/secrets/cert.pem" > "$WORK/secrets/tls.pem"
 
 nginx_conf() { # $1 dir, $2 body of the http block
   mkdir -p "$1/logs"
@@ -64,6 +73,7 @@ nginx_conf "$WORK/proxy" "
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
   server {
     listen 127.0.0.1:$NGINX_PORT; keepalive_requests 1000000;
+    listen 127.0.0.1:$NGINX_TLS_PORT ssl; ssl_certificate $WORK/secrets/cert.pem; ssl_certificate_key $WORK/secrets/key.pem;
     access_log $WORK/proxy/logs/access.log combined buffer=64k flush=1s;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
                  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
@@ -72,21 +82,28 @@ taskset -c 1 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
 
 # Gatehouse as the proxy: one route, the default ReverseProxyHandler.
 mkdir -p "$WORK/gh/config/routes"
-echo "{ \"connectors\": [ { \"port\": $GH_PORT, \"host\": \"127.0.0.1\" } ] }" > "$WORK/gh/config/admin.json"
+cat > "$WORK/gh/config/admin.json" <<JSON
+{ "connectors": [ { "port": $GH_PORT, "host": "127.0.0.1" }, { "port": $GH_TLS_PORT, "host": "127.0.0.1", "tls": "Tls" } ],
+  "heap": [ { "name": "Pem", "type": "FileSystemSecretStore", "config": { "directory": "$WORK/secrets", "format": "PLAIN",
+              "suffix": ".pem", "mappings": [ { "secretId": "tls", "format": "PemPropertyFormat" } ] } },
+            { "name": "Tls", "type": "ServerTlsOptions", "config": { "keyManager": { "type": "SecretsKeyManager",
+              "config": { "signingSecretId": "tls", "secretsProvider": "Pem" } } } } ] }
+JSON
 echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/proxy.json"
 RUST_LOG=warn taskset -c 1 "$GATEHOUSE" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & PIDS+=($!)
 GH_PID=$!
 
-wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$GH_PORT"
+wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$GH_PORT"; wait_port "$GH_TLS_PORT"
 curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null && curl -sf "http://127.0.0.1:$GH_PORT/" >/dev/null
+curl -sfk "https://127.0.0.1:$NGINX_TLS_PORT/" >/dev/null && curl -sfk "https://127.0.0.1:$GH_TLS_PORT/" >/dev/null
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wrk prints latency percentiles with --latency; return "req/s p50_ms p99_ms cpu_us_per_request".
-run_wrk() { # $1 port, $2 pid of the proxy, $3 connections, extra args...
-  local port=$1 pid=$2 conns=$3; shift 3
+run_wrk() { # $1 scheme, $2 port, $3 pid of the proxy, $4 connections, extra args...
+  local scheme=$1 port=$2 pid=$3 conns=$4; shift 4
   local before; before=$(cpu_ticks "$pid")
-  taskset -c 0 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "http://127.0.0.1:$port/" > "$WORK/wrk.out" 2>&1 || true
+  taskset -c 0 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "$scheme://127.0.0.1:$port/" > "$WORK/wrk.out" 2>&1 || true
   local after; after=$(cpu_ticks "$pid")
   python3 - "$WORK/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
@@ -111,15 +128,17 @@ median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) 
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
 printf '\n%-22s %-10s %12s %10s %10s %14s\n' scenario proxy "req/s" "p50 ms" "p99 ms" "CPU us/req"
 declare -A RESULTS
-for scenario in "keepalive-50:50" "single-connection:1" "new-connection-each:50:close"; do
-  IFS=: read -r name conns close <<<"$scenario"
+for scenario in "keepalive-50:50::http" "single-connection:1::http" "new-connection-each:50:close:http" \
+                "https-keepalive-50:50::https" "https-new-conn-each:50:close:https"; do
+  IFS=: read -r name conns close scheme <<<"$scenario"
   extra=(); [ -n "${close:-}" ] && extra=(-H "Connection: close")
   for proxy in nginx gatehouse; do RESULTS[$proxy-rps]=""; RESULTS[$proxy-p50]=""; RESULTS[$proxy-p99]=""; RESULTS[$proxy-cpu]=""; done
   for round in $(seq "$ROUNDS"); do
     for proxy in nginx gatehouse; do   # alternate, so drift hits both alike
       port=$NGINX_PORT; pid=$NGINX_WORKER
       if [ $proxy = gatehouse ]; then port=$GH_PORT; pid=$GH_PID; fi
-      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$port" "$pid" "$conns" "${extra[@]}")"
+      if [ "$scheme" = https ]; then port=$NGINX_TLS_PORT; [ $proxy = gatehouse ] && port=$GH_TLS_PORT; fi
+      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$scheme" "$port" "$pid" "$conns" "${extra[@]}")"
       RESULTS[$proxy-rps]+=" $rps"; RESULTS[$proxy-p50]+=" $p50"; RESULTS[$proxy-p99]+=" $p99"; RESULTS[$proxy-cpu]+=" $cpu"
     done
   done

@@ -35,15 +35,20 @@ fn guide_keystore(secrets: &Path, cn: &str, file: &str) {
     );
 }
 
+/// An instance with an empty `secrets/` directory.
+fn with_secrets(inst: TempInstance) -> (TempInstance, std::path::PathBuf) {
+    let secrets = inst.path("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    (inst, secrets)
+}
+
 fn https(port: u16, path: &str) -> String {
     format!("https://127.0.0.1:{port}{path}")
 }
 
 #[test]
 fn guide_pkcs12_keystore_serves_https_next_to_http() {
-    let inst = TempInstance::bare();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_keystore(&secrets, "ig.example.com", "IG-keystore");
     inst.write("config/admin.json", &guide_file(ADMIN_KEYSTORE, &secrets));
     inst.route("echo.json", ECHO_ROUTE);
@@ -80,9 +85,7 @@ fn guide_pkcs12_keystore_serves_https_next_to_http() {
 
 #[test]
 fn guide_pem_file_with_pem_property_format() {
-    let inst = TempInstance::bare();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_pem(
         &secrets,
         "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr",
@@ -103,9 +106,7 @@ fn guide_pem_file_with_pem_property_format() {
 
 #[test]
 fn guide_sni_serves_exact_wildcard_and_default_certificates() {
-    let inst = TempInstance::bare();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_pem(
         &secrets,
         "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr",
@@ -162,9 +163,7 @@ fn origin_and_truststore(secrets: &Path) -> HttpsOrigin {
 
 #[test]
 fn guide_client_side_https_trusts_the_sample_app_through_a_keystore_truststore() {
-    let inst = TempInstance::new();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::new());
     let origin = origin_and_truststore(&secrets);
     let route = guide_file(CLIENT_SIDE, &secrets)
         .replace("https://app.example.com:8444", &format!("https://127.0.0.1:{}", origin.port));
@@ -180,9 +179,7 @@ fn guide_client_side_https_trusts_the_sample_app_through_a_keystore_truststore()
 
 #[test]
 fn a_truststore_without_the_origins_certificate_gives_502_and_the_system_roots_do_not_trust_it() {
-    let inst = TempInstance::new();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::new());
     let origin = origin_and_truststore(&secrets);
     // Replace the truststore with one that holds another certificate under the same alias.
     sh(
@@ -211,9 +208,7 @@ fn a_truststore_without_the_origins_certificate_gives_502_and_the_system_roots_d
 
 #[test]
 fn system_and_env_secret_store_is_the_default_provider() {
-    let inst = TempInstance::new();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::new());
     let origin = origin_and_truststore(&secrets);
     // The guide's step 5: the keystore password in KEYSTORE_SECRET_ID, base64 encoded, read
     // by the default SecretsService because the route names no password store.
@@ -242,9 +237,7 @@ fn system_and_env_secret_store_is_the_default_provider() {
 
 #[test]
 fn mutual_tls_to_an_upstream_with_an_openssl_pkcs12_client_identity() {
-    let inst = TempInstance::new();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::new());
     let origin_keys = secrets.join("origin");
     std::fs::create_dir_all(&origin_keys).unwrap();
     // The client identity: a key and certificate exported by openssl in the legacy
@@ -297,9 +290,7 @@ fn mutual_tls_to_an_upstream_with_an_openssl_pkcs12_client_identity() {
 
 #[test]
 fn mutual_tls_from_clients_required_and_requested() {
-    let inst = TempInstance::bare();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_pem(&secrets, "/CN=ig.example.com", "ig.example.com", "server.id");
     // Client CA truststore made by openssl (no Java "trusted" attribute) from the client cert.
     sh(&secrets, "openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=alice \
@@ -357,9 +348,7 @@ fn mutual_tls_from_clients_required_and_requested() {
 
 #[test]
 fn auto_refresh_serves_a_replaced_keystore_without_a_restart() {
-    let inst = TempInstance::bare();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_keystore(&secrets, "first.example.com", "IG-keystore");
     let admin = guide_file(ADMIN_KEYSTORE, &secrets).replace(
         r#""secretsProvider": "SecretsPasswords","#,
@@ -386,9 +375,7 @@ fn auto_refresh_serves_a_replaced_keystore_without_a_restart() {
 
 #[test]
 fn a_wrong_keystore_password_fails_the_start_naming_store_and_secret_but_never_the_value() {
-    let inst = TempInstance::bare();
-    let secrets = inst.path("secrets");
-    std::fs::create_dir_all(&secrets).unwrap();
+    let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_keystore(&secrets, "ig.example.com", "IG-keystore");
     std::fs::write(secrets.join("keystore.pass"), "Sup3rS3cretValue").unwrap();
     inst.write("config/admin.json", &guide_file(ADMIN_KEYSTORE, &secrets));

@@ -400,3 +400,59 @@ fn a_wrong_keystore_password_fails_the_start_naming_store_and_secret_but_never_t
         "{text}"
     );
 }
+
+#[test]
+fn protocols_and_cipher_suites_narrow_what_the_connector_offers() {
+    let (inst, secrets) = with_secrets(TempInstance::bare());
+    guide_pem(&secrets, "/CN=ig.example.com", "ig.example.com", "server.id");
+    let admin = |extra: &str| {
+        format!(
+            r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1", "tls": "Tls" }} ],
+              "heap": [
+                {{ "name": "Pems", "type": "FileSystemSecretStore", "config": {{ "directory": "{dir}", "format": "PLAIN", "suffix": ".pem",
+                   "mappings": [ {{ "secretId": "server.id", "format": "PemPropertyFormat" }} ] }} }},
+                {{ "name": "Tls", "type": "ServerTlsOptions", "config": {{ {extra}
+                   "keyManager": {{ "type": "SecretsKeyManager", "config": {{ "signingSecretId": "server.id", "secretsProvider": "Pems" }} }} }} }} ] }}"#,
+            dir = secrets.display()
+        )
+    };
+    inst.route("echo.json", ECHO_ROUTE);
+    inst.write("config/admin.json", &admin(r#""sslEnabledProtocols": [ "TLSv1.3" ],"#));
+    let mut g = Gateway::start(&inst.dir);
+    assert!(handshake_with(g.port(), "-tls1_3"));
+    assert!(!handshake_with(g.port(), "-tls1_2"), "TLS 1.2 was switched off");
+    assert_eq!(g.terminate(), Some(0));
+
+    inst.write(
+        "config/admin.json",
+        &admin(
+            r#""sslEnabledProtocols": [ "TLSv1.2" ], "sslCipherSuites": [ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" ],"#,
+        ),
+    );
+    let mut g = Gateway::start(&inst.dir);
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{}", g.port()), "-tls1_2"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Cipher is ECDHE-RSA-AES256-GCM-SHA384"), "{text}");
+    assert_eq!(g.terminate(), Some(0));
+
+    for (extra, expected) in [
+        (
+            r#""sslEnabledProtocols": [ "TLSv1.1" ],"#,
+            "'TLSv1.1' is not supported: Gatehouse speaks TLSv1.2 and TLSv1.3 only",
+        ),
+        (
+            r#""sslCipherSuites": [ "TLS_RSA_WITH_RC4_128_MD5" ],"#,
+            "unknown or unsupported cipher suite 'TLS_RSA_WITH_RC4_128_MD5'; supported: TLS_AES_256_GCM_SHA384",
+        ),
+        (r#""clientAuth": "REQUIRED","#, "clientAuth REQUEST or REQUIRED needs a trustManager"),
+    ] {
+        inst.write("config/admin.json", &admin(extra));
+        let err = Gateway::try_start(&inst.dir, &[]).err().expect("the start fails");
+        assert!(err.contains(expected), "{err}");
+        assert!(err.contains("admin.json:"), "{err}");
+    }
+}

@@ -2,7 +2,8 @@
 # Installs what the test suite talks to when it is missing:
 # curl (a real HTTP and HTTPS client), openssl (s_client and the guide's key commands),
 # keytool (the guide's keystores), and Python's websockets package (an independent
-# WebSocket client and server). Later suites add Python JOSE libraries here.
+# WebSocket client and server) and jwcrypto (an independent JOSE library for the JwtSession
+# interop tests).
 set -euo pipefail
 
 SUDO=""
@@ -22,8 +23,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-if ! python3 -c 'import websockets' >/dev/null 2>&1; then
-  echo "installing: python websockets"
-  python3 -m pip install --quiet --disable-pip-version-check websockets \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages websockets
-fi
+for module in websockets jwcrypto; do
+  if ! python3 -c "import $module" >/dev/null 2>&1; then
+    echo "installing: python $module"
+    python3 -m pip install --quiet --disable-pip-version-check "$module" \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$module"
+  fi
+done

@@ -6,13 +6,16 @@
 
 mod body;
 mod context;
+pub mod counters;
 mod error;
 mod handler;
+mod session;
 
 pub use body::{Body, BodyError};
 pub use context::{ClientInfo, Context, RequestId, Session};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
+pub use session::{SessionHandler, SessionManager, SessionManagerRef, SessionState};
 
 /// The request type every handler receives.
 pub type Request = http::Request<Body>;

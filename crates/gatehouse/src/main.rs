@@ -23,6 +23,7 @@ fn registry() -> Registry {
     let mut registry = Registry::new();
     gatehouse_secrets::register(&mut registry);
     gatehouse_tls::register(&mut registry);
+    gatehouse_session::register(&mut registry);
     gatehouse_http::register(&mut registry);
     gatehouse_server::register(&mut registry);
     registry

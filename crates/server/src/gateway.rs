@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use gatehouse_config::{defaults_heap, read_json, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Registry};
-use gatehouse_core::Handler;
+use gatehouse_core::{Handler, SessionHandler, SessionManagerRef};
 
 use crate::admin_config::AdminConfig;
+
+/// What a `session` property must name.
+pub(crate) const SESSION_KIND: &str = "a session (JwtSession, InMemorySession)";
 use crate::instance::Instance;
 
 /// The configuration IG uses when there is no config.json: a Router over config/routes,
@@ -71,13 +74,20 @@ impl Gateway {
         let config = cx.config(&node)?;
         config.get("heap");
         config.get("properties");
-        if let Some(s) = config.get("session") {
-            return Err(
-                cx.err(s, "sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet")
-            );
-        }
+        // The gateway's session: config.json's, else an InMemorySession (IG's default).
+        let default_session = Node::from_json(&serde_json::json!({ "type": "InMemorySession" }));
+        let session = match config.get("session") {
+            Some(s) => Some(cx.other::<SessionManagerRef>(s, SESSION_KIND)?),
+            None if loader.registry.get("InMemorySession").is_some() => {
+                Some(cx.other::<SessionManagerRef>(&default_session, SESSION_KIND)?)
+            }
+            None => None,
+        };
         config.ignore(IGNORED);
-        let root = cx.handler(config.require("handler")?)?;
+        let mut root = cx.handler(config.require("handler")?)?;
+        if let Some(session) = session {
+            root = Arc::new(SessionHandler::new(session.0.clone(), root));
+        }
         config.finish()?;
         heap.build_all()?;
         Ok(Gateway { admin, root, heap, loader })

@@ -71,6 +71,11 @@ impl Metrics {
                 "Access log lines dropped under overload.",
                 self.access_log_dropped.load(Relaxed),
             ),
+            (
+                "gatehouse_session_cookies_rejected_total",
+                "Session cookies that were expired, tampered with, truncated or under an unknown key.",
+                gatehouse_core::counters::SESSION_COOKIES_REJECTED.get(),
+            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

@@ -5,8 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gatehouse_config::{read_json, BuildCtx, ConfigError, Heap, Object};
-use gatehouse_core::Handler;
+use gatehouse_core::{Handler, SessionHandler, SessionManagerRef};
 use gatehouse_expr::Expression;
+
+use crate::gateway::SESSION_KIND;
 
 /// A loaded route.
 pub struct Route {
@@ -44,12 +46,7 @@ impl Route {
         };
         let cx = BuildCtx::new(&heap, &name, "route");
         let condition = node.get("condition").map(|c| cx.expr(c)).transpose()?;
-        if let Some(s) = node.get("session") {
-            return Err(cx.err(
-                s,
-                "route sessions (JwtSession, InMemorySession) are not supported by this version of Gatehouse yet",
-            ));
-        }
+        let session = node.get("session").map(|s| cx.other::<SessionManagerRef>(s, SESSION_KIND)).transpose()?;
         let handler_node =
             node.get("handler").ok_or_else(|| ConfigError::at(&file, node.pos, "a route needs a 'handler'"))?;
         let handler = cx.handler(handler_node)?;
@@ -68,6 +65,11 @@ impl Route {
                     "a decorator turned the handler into something else",
                 ))
             }
+        };
+        // The route's own session replaces the gateway's while the route runs.
+        let handler: Arc<dyn Handler> = match session {
+            Some(s) => Arc::new(SessionHandler::new(s.0.clone(), handler)),
+            None => handler,
         };
         heap.build_all()?;
         Ok(Route { name, file, condition, handler, heap })

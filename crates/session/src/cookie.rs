@@ -1,0 +1,169 @@
+//! The session cookie: reading it from `Cookie` headers and writing `Set-Cookie`.
+
+use gatehouse_config::{BuildCtx, ConfigError, Node};
+use http::header::{COOKIE, SET_COOKIE};
+use http::{HeaderMap, HeaderValue};
+
+/// A cookie's name and attributes (`cookie` in the session's config).
+#[derive(Debug, Clone)]
+pub(crate) struct CookieConfig {
+    pub(crate) name: String,
+    domain: Option<String>,
+    path: String,
+    secure: bool,
+    http_only: bool,
+    same_site: Option<&'static str>,
+}
+
+impl CookieConfig {
+    /// Reads `cookie: { name, domain, path, secure, httpOnly, sameSite }`.
+    pub(crate) fn from_config(cx: &BuildCtx<'_>, node: Option<&Node>, default_name: &str) -> Result<Self, ConfigError> {
+        let mut cookie = CookieConfig::from_config_default(default_name);
+        let Some(node) = node else { return Ok(cookie) };
+        let c = cx.config(node)?;
+        if let Some(n) = c.get("name") {
+            cookie.name = cx.string(n)?;
+            if cookie.name.is_empty() || !cookie.name.bytes().all(is_token_char) {
+                return Err(cx.err(n, format!("'{}' is not a valid cookie name", cookie.name)));
+            }
+        }
+        if let Some(n) = c.get("domain") {
+            let d = cx.string(n)?;
+            if d.bytes().any(|b| b <= b' ' || b == b';' || b == b',' || b >= 0x7f) {
+                return Err(cx.err(n, format!("'{d}' is not a valid cookie domain")));
+            }
+            cookie.domain = Some(d).filter(|d| !d.is_empty());
+        }
+        if let Some(n) = c.get("path") {
+            cookie.path = cx.string(n)?;
+            if !cookie.path.starts_with('/') || cookie.path.bytes().any(|b| b < b' ' || b == b';' || b >= 0x7f) {
+                return Err(cx.err(n, format!("'{}' is not a valid cookie path", cookie.path)));
+            }
+        }
+        if let Some(n) = c.get("secure") {
+            cookie.secure = cx.bool(n)?;
+        }
+        if let Some(n) = c.get("httpOnly") {
+            cookie.http_only = cx.bool(n)?;
+        }
+        if let Some(n) = c.get("sameSite") {
+            let s = cx.string(n)?;
+            cookie.same_site = Some(match s.to_ascii_uppercase().as_str() {
+                "STRICT" => "Strict",
+                "LAX" => "Lax",
+                "NONE" => {
+                    if !cookie.secure {
+                        tracing::warn!(
+                            "{}:{}: browsers refuse SameSite=None cookies that are not secure",
+                            cx.file(),
+                            n.pos
+                        );
+                    }
+                    "None"
+                }
+                _ => return Err(cx.err(n, format!("sameSite must be STRICT, LAX or NONE, not '{s}'"))),
+            });
+        }
+        c.finish()?;
+        Ok(cookie)
+    }
+
+    /// A cookie with the defaults and `name`.
+    pub(crate) fn from_config_default(name: &str) -> Self {
+        CookieConfig {
+            name: name.to_string(),
+            domain: None,
+            path: "/".to_string(),
+            secure: false,
+            http_only: true,
+            same_site: None,
+        }
+    }
+
+    /// The value of this cookie in the request's `Cookie` headers (the first one).
+    pub(crate) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(name, _)| *name == self.name)
+            .map(|(_, value)| value.trim_matches('"'))
+    }
+
+    /// `name=value; Path=/; Domain=...; Max-Age=...; Secure; HttpOnly; SameSite=...`.
+    pub(crate) fn set_cookie(&self, value: &str, max_age: Option<u64>) -> String {
+        let mut out = format!("{}={value}; Path={}", self.name, self.path);
+        if let Some(d) = &self.domain {
+            out.push_str("; Domain=");
+            out.push_str(d);
+        }
+        if let Some(age) = max_age {
+            out.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        if self.http_only {
+            out.push_str("; HttpOnly");
+        }
+        if let Some(s) = self.same_site {
+            out.push_str("; SameSite=");
+            out.push_str(s);
+        }
+        out
+    }
+
+    /// Appends `Set-Cookie` to `headers`.
+    pub(crate) fn append(headers: &mut HeaderMap, cookie: &str) {
+        if let Ok(v) = HeaderValue::from_str(cookie) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+
+    /// Appends a `Set-Cookie` that removes the cookie.
+    pub(crate) fn clear(&self, headers: &mut HeaderMap) {
+        Self::append(headers, &self.set_cookie("", Some(0)));
+    }
+}
+
+/// RFC 6265 cookie-name (an RFC 7230 token).
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn cookie(domain: Option<&str>) -> CookieConfig {
+        CookieConfig {
+            name: "IG".into(),
+            domain: domain.map(str::to_string),
+            path: "/".into(),
+            secure: false,
+            http_only: true,
+            same_site: None,
+        }
+    }
+
+    #[test]
+    fn finds_the_cookie_among_others_and_headers() {
+        let mut h = HeaderMap::new();
+        h.append(COOKIE, HeaderValue::from_static("a=1; IGX=2"));
+        h.append(COOKIE, HeaderValue::from_static("b=3;IG=abc.def; c=4"));
+        assert_eq!(cookie(None).find(&h), Some("abc.def"));
+        assert_eq!(cookie(None).find(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn writes_the_attributes_in_the_guides_order() {
+        assert_eq!(cookie(Some(".example.com")).set_cookie("v", None), "IG=v; Path=/; Domain=.example.com; HttpOnly");
+        let mut c = cookie(None);
+        c.secure = true;
+        c.same_site = Some("Lax");
+        assert_eq!(c.set_cookie("", Some(0)), "IG=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax");
+    }
+}

@@ -1,0 +1,248 @@
+//! `JwtSession`: the session as JSON claims in an encrypted JWT cookie (JWE `dir`), readable
+//! by every gateway that has the key.
+
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
+use gatehouse_core::counters::SESSION_COOKIES_REJECTED;
+use gatehouse_core::{Error, Result, Session, SessionManager, SessionManagerRef, SessionState};
+use gatehouse_secrets::{secret_id, Secret, SecretsProvider};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::cookie::CookieConfig;
+use crate::jwe::{self, Enc};
+
+/// The claim that holds the expiry (seconds since the epoch); reserved in the session.
+pub const EXPIRY_CLAIM: &str = "exp";
+/// Browsers drop a cookie whose name and value exceed this many bytes.
+pub const BROWSER_LIMIT: usize = 4096;
+/// Above this size a warning says the session is close to the browser limit.
+pub const WARN_SIZE: usize = 3072;
+
+/// Encrypted cookie sessions.
+pub struct JwtSession {
+    enc: Enc,
+    keys: Keys,
+    cookie: CookieConfig,
+    timeout: Duration,
+    persistent: bool,
+    skew: Duration,
+    compress: bool,
+}
+
+/// The keys: configured (re-read when their store changes) or generated at startup.
+enum Keys {
+    Configured { provider: SecretsProvider, id: String, cached: RwLock<(u64, Arc<Vec<Secret>>)> },
+    Ephemeral(Arc<Vec<Secret>>),
+}
+
+/// Legacy (IG 5-7) properties that are refused with a pointer to the current ones.
+const LEGACY: &[&str] = &["signatureSecretId", "encryptionSecretId", "keystore", "alias", "password", "sharedSecret"];
+
+pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
+    let config = cx.config(node)?;
+    for key in LEGACY {
+        if let Some(n) = config.get(key) {
+            return Err(cx.err(
+                n,
+                format!("'{key}' (legacy JwtSession keys) is not supported; use authenticatedEncryptionSecretId with encryptionMethod"),
+            ));
+        }
+    }
+    let enc = match config.get("encryptionMethod") {
+        Some(n) => {
+            let name = cx.string(n)?;
+            Enc::from_name(&name).ok_or_else(|| {
+                cx.err(n, format!("encryptionMethod must be A256CBC-HS512, A192CBC-HS384, A128CBC-HS256, A256GCM or A128GCM, not '{name}'"))
+            })?
+        }
+        None => Enc::A256Gcm,
+    };
+    let keys = match config.get("authenticatedEncryptionSecretId") {
+        Some(id_node) => {
+            let id = secret_id(cx, id_node)?;
+            let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
+            let keys = provider.keys(&id).map_err(|e| cx.err(id_node, e.0))?;
+            let active = keys.first().map_or(0, Secret::len);
+            if active != enc.key_len() {
+                return Err(cx.err(
+                    id_node,
+                    format!(
+                        "secret '{id}' is a {active}-byte key; {} needs {} bytes (a keytool HmacSHA512 512-bit key fits A256CBC-HS512)",
+                        enc.name(),
+                        enc.key_len()
+                    ),
+                ));
+            }
+            let generation = provider.generation();
+            Keys::Configured { provider, id, cached: RwLock::new((generation, Arc::new(keys))) }
+        }
+        None => {
+            config.get("secretsProvider");
+            tracing::warn!(
+                "{}:{}: JwtSession has no authenticatedEncryptionSecretId: a random key is used, so sessions end with \
+                 this process and are not shared with other gateways",
+                cx.file(),
+                node.pos
+            );
+            let mut key = vec![0u8; enc.key_len()];
+            aws_lc_rs::rand::fill(&mut key).map_err(|_| cx.err(node, "cannot generate a session key"))?;
+            Keys::Ephemeral(Arc::new(vec![Secret::new(key)]))
+        }
+    };
+    // OIG's names for the cookie, kept for migrations.
+    let mut cookie = CookieConfig::from_config(cx, config.get("cookie"), "IG")?;
+    if let Some(n) = config.get("cookieName") {
+        cookie = CookieConfig::from_config(cx, None, &cx.string(n)?)?;
+    }
+    config.ignore(&["cookieDomain"]);
+    let timeout = match config.get("sessionTimeout") {
+        Some(n) => cx.duration(n)?.unwrap_or(Duration::from_secs(3650 * 86400)),
+        None => Duration::from_secs(30 * 60),
+    };
+    if timeout.is_zero() {
+        return Err(cx.err(node, "sessionTimeout must be longer than zero"));
+    }
+    let persistent = config.get("persistentCookie").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
+    let skew = match config.get("skewAllowance") {
+        Some(n) => cx.duration(n)?.unwrap_or(Duration::ZERO),
+        None => Duration::ZERO,
+    };
+    let compress = config.get("useCompression").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
+    config.finish()?;
+    let session = JwtSession { enc, keys, cookie, timeout, persistent, skew, compress };
+    Ok(Object::Other(Arc::new(SessionManagerRef(Arc::new(session)))))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+impl JwtSession {
+    /// The keys, the active one first; re-read when the store changed (autoRefresh).
+    fn keys(&self) -> Arc<Vec<Secret>> {
+        match &self.keys {
+            Keys::Ephemeral(k) => k.clone(),
+            Keys::Configured { provider, id, cached } => {
+                let generation = provider.generation();
+                {
+                    let c = cached.read().unwrap_or_else(PoisonError::into_inner);
+                    if c.0 == generation {
+                        return c.1.clone();
+                    }
+                }
+                let mut c = cached.write().unwrap_or_else(PoisonError::into_inner);
+                match provider.keys(id) {
+                    Ok(keys) if keys.first().is_some_and(|k| k.len() == self.enc.key_len()) => {
+                        *c = (generation, Arc::new(keys));
+                    }
+                    Ok(_) => {
+                        tracing::error!(
+                            "JwtSession: the new key '{id}' does not fit {}; keeping the old keys",
+                            self.enc.name()
+                        );
+                        c.0 = generation;
+                    }
+                    Err(e) => {
+                        tracing::error!("JwtSession: {e}; keeping the old keys");
+                        c.0 = generation;
+                    }
+                }
+                c.1.clone()
+            }
+        }
+    }
+
+    /// Decodes a cookie value into the session and its expiry; `None` for anything invalid.
+    pub fn decode(&self, value: &str, now: u64) -> Option<(Map<String, Value>, u64)> {
+        let keys = self.keys();
+        let key_refs: Vec<&[u8]> = keys.iter().map(Secret::expose).collect();
+        let plain = jwe::decrypt(value, &key_refs).ok()?;
+        let Value::Object(mut claims) = serde_json::from_slice(&plain).ok()? else { return None };
+        let exp = claims.remove(EXPIRY_CLAIM)?.as_u64()?;
+        if exp.saturating_add(self.skew.as_secs()) < now {
+            return None;
+        }
+        Some((claims, exp))
+    }
+
+    /// Encodes `data` with expiry `exp` into a cookie value.
+    pub fn encode(&self, data: &Map<String, Value>, exp: u64) -> Result<String> {
+        let mut claims = data.clone();
+        claims.insert(EXPIRY_CLAIM.to_string(), Value::from(exp));
+        let plain = serde_json::to_vec(&claims).map_err(|e| Error::internal(format!("session is not JSON: {e}")))?;
+        let keys = self.keys();
+        let key = keys.first().ok_or_else(|| Error::internal("JwtSession has no key"))?;
+        jwe::encrypt(self.enc, key.expose(), &plain, self.compress)
+            .map_err(|_| Error::internal("JwtSession: encryption failed"))
+    }
+
+    fn write(&self, data: &Map<String, Value>, headers: &mut HeaderMap) -> Result<()> {
+        let exp = now().saturating_add(self.timeout.as_secs());
+        let value = self.encode(data, exp)?;
+        let size = self.cookie.name.len() + 1 + value.len();
+        if size > BROWSER_LIMIT {
+            tracing::error!(
+                cookie = %self.cookie.name,
+                size,
+                "JwtSession: the session cookie would be {size} bytes, over the {BROWSER_LIMIT}-byte browser limit; \
+                 the session is not saved and the exchange fails with 500. Keep less in the session."
+            );
+            return Err(Error::internal("the session is too large for its cookie"));
+        }
+        if size > WARN_SIZE {
+            tracing::warn!(cookie = %self.cookie.name, size, "JwtSession: the session cookie is {size} bytes, close to the {BROWSER_LIMIT}-byte browser limit");
+        }
+        let max_age = self.persistent.then_some(self.timeout.as_secs());
+        CookieConfig::append(headers, &self.cookie.set_cookie(&value, max_age));
+        Ok(())
+    }
+}
+
+impl SessionManager for JwtSession {
+    fn load(&self, headers: &HeaderMap) -> (Map<String, Value>, SessionState) {
+        let Some(value) = self.cookie.find(headers).filter(|v| !v.is_empty()) else {
+            return (Map::new(), SessionState::default());
+        };
+        match self.decode(value, now()) {
+            Some((data, exp)) => {
+                let state = SessionState { existed: true, expires_at: Some(exp), id: None };
+                (data, state)
+            }
+            None => {
+                SESSION_COOKIES_REJECTED.inc();
+                tracing::debug!(cookie = %self.cookie.name, "JwtSession: the session cookie is expired or invalid; starting an empty session");
+                // The stale cookie is cleared if this exchange does not write a new one.
+                (Map::new(), SessionState { existed: true, expires_at: None, id: None })
+            }
+        }
+    }
+
+    fn save(&self, state: SessionState, session: Session, headers: &mut HeaderMap) -> Result<()> {
+        if session.is_dirty() {
+            if session.data().is_empty() {
+                if state.existed {
+                    self.cookie.clear(headers);
+                }
+                return Ok(());
+            }
+            return self.write(session.data(), headers);
+        }
+        match state.expires_at {
+            // Keep an active session alive: rewrite once less than half its lifetime is left.
+            Some(exp) if exp.saturating_sub(now()) < self.timeout.as_secs() / 2 && !session.data().is_empty() => {
+                self.write(session.data(), headers)
+            }
+            None if state.existed => {
+                self.cookie.clear(headers);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+//! Sessions for Gatehouse: `JwtSession` keeps the session in an encrypted JWT cookie (JWE,
+//! `alg: dir`), so several gateways that share the key share the session; `InMemorySession`
+//! keeps it in this process behind a random cookie.
+
+mod cookie;
+pub mod jwe;
+mod jwt;
+mod memory;
+
+use gatehouse_config::Registry;
+
+/// Registers `JwtSession` (alias `JwtSessionManager`) and `InMemorySession` (alias
+/// `InMemorySessionManager`).
+pub fn register(registry: &mut Registry) {
+    registry.register(&["JwtSession", "JwtSessionManager"], jwt::build);
+    registry.register(&["InMemorySession", "InMemorySessionManager"], memory::build);
+}

@@ -1,0 +1,103 @@
+//! `InMemorySession`: the session stays in this process, found by a random cookie; it ends
+//! after `sessionTimeout` without use. Behind a load balancer it needs sticky sessions.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine as _;
+use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
+use gatehouse_core::{Result, Session, SessionManager, SessionManagerRef, SessionState};
+use http::HeaderMap;
+use serde_json::{Map, Value};
+
+use crate::cookie::CookieConfig;
+
+/// How many sessions one process keeps at most; beyond, new sessions are not stored.
+pub const MAX_SESSIONS: usize = 100_000;
+
+/// Server-side sessions.
+pub struct InMemorySession {
+    cookie: CookieConfig,
+    timeout: Duration,
+    sessions: Mutex<Sessions>,
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_id: HashMap<String, (Map<String, Value>, Instant)>,
+    inserts: usize,
+}
+
+pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
+    let config = cx.config(node)?;
+    let cookie = CookieConfig::from_config(cx, config.get("cookie"), "IG_SESSIONID")?;
+    let timeout = match config.get("sessionTimeout") {
+        Some(n) => cx.duration(n)?.unwrap_or(Duration::from_secs(3650 * 86400)),
+        None => Duration::from_secs(30 * 60),
+    };
+    config.finish()?;
+    let store = InMemorySession { cookie, timeout, sessions: Mutex::new(Sessions::default()) };
+    Ok(Object::Other(Arc::new(SessionManagerRef(Arc::new(store)))))
+}
+
+impl InMemorySession {
+    fn new_id() -> Option<String> {
+        let mut bytes = [0u8; 18];
+        aws_lc_rs::rand::fill(&mut bytes).ok()?;
+        Some(B64.encode(bytes))
+    }
+}
+
+impl SessionManager for InMemorySession {
+    fn load(&self, headers: &HeaderMap) -> (Map<String, Value>, SessionState) {
+        let Some(id) = self.cookie.find(headers) else { return (Map::new(), SessionState::default()) };
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        match sessions.by_id.get_mut(id) {
+            Some((data, expires)) if *expires > now => {
+                *expires = now + self.timeout;
+                (data.clone(), SessionState { existed: true, expires_at: None, id: Some(id.to_string()) })
+            }
+            Some(_) => {
+                sessions.by_id.remove(id);
+                (Map::new(), SessionState::default())
+            }
+            None => (Map::new(), SessionState::default()),
+        }
+    }
+
+    fn save(&self, state: SessionState, session: Session, headers: &mut HeaderMap) -> Result<()> {
+        if !session.is_dirty() {
+            return Ok(());
+        }
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let data = session.data().clone();
+        if data.is_empty() {
+            if let Some(id) = state.id {
+                sessions.by_id.remove(&id);
+                self.cookie.clear(headers);
+            }
+            return Ok(());
+        }
+        let expires = Instant::now() + self.timeout;
+        if let Some(entry) = state.id.as_ref().and_then(|id| sessions.by_id.get_mut(id)) {
+            *entry = (data, expires);
+            return Ok(());
+        }
+        sessions.inserts += 1;
+        if sessions.inserts.is_multiple_of(1024) || sessions.by_id.len() >= MAX_SESSIONS {
+            let now = Instant::now();
+            sessions.by_id.retain(|_, (_, e)| *e > now);
+        }
+        if sessions.by_id.len() >= MAX_SESSIONS {
+            tracing::warn!("InMemorySession: {MAX_SESSIONS} live sessions; this new session is not kept");
+            return Ok(());
+        }
+        let Some(id) = Self::new_id() else { return Ok(()) };
+        CookieConfig::append(headers, &self.cookie.set_cookie(&id, None));
+        sessions.by_id.insert(id, (data, expires));
+        Ok(())
+    }
+}

@@ -11,7 +11,9 @@
 # (medians over the rounds), for 50 keep-alive connections, 1 connection, and a new
 # connection per request, over HTTP and then over HTTPS (the same RSA-2048 certificate on
 # both; a new HTTPS connection per request measures full TLS handshakes per second); then
-# idle RSS and RSS per 1,000 idle keep-alive connections.
+# Gatehouse with a JwtSession route (the cookie decrypted on every request) against nginx's
+# plain proxying; then idle RSS and RSS per 1,000 idle keep-alive connections.
+# SCENARIOS="name:conns:close:scheme:path ..." runs a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -89,21 +91,39 @@ cat > "$WORK/gh/config/admin.json" <<JSON
             { "name": "Tls", "type": "ServerTlsOptions", "config": { "keyManager": { "type": "SecretsKeyManager",
               "config": { "signingSecretId": "tls", "secretsProvider": "Pem" } } } } ] }
 JSON
-echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/proxy.json"
+echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/z-proxy.json"
+# A JwtSession route: /login puts a user in the session, /session proxies with the session
+# decrypted (and not rewritten) on every request.
+SESSION='"session": { "type": "JwtSession", "config": { "authenticatedEncryptionSecretId": "k", "encryptionMethod": "A256CBC-HS512",
+  "secretsProvider": { "type": "Base64EncodedSecretStore", "config": { "secrets": {
+  "k": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==" } } } } }'
+cat > "$WORK/gh/config/routes/a-login.json" <<JSON
+{ "condition": "\${request.uri.path == '/login'}", $SESSION,
+  "handler": { "type": "Chain", "config": { "filters": [ { "type": "AssignmentFilter", "config": { "onRequest": [
+    { "target": "\${session.user}", "value": "bench" } ] } } ],
+    "handler": { "type": "StaticResponseHandler", "config": { "status": 200 } } } } }
+JSON
+cat > "$WORK/gh/config/routes/b-session.json" <<JSON
+{ "condition": "\${request.uri.path == '/session'}", $SESSION, "baseURI": "http://127.0.0.1:$ORIGIN_PORT",
+  "handler": "ReverseProxyHandler" }
+JSON
 RUST_LOG=warn taskset -c 1 "$GATEHOUSE" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & PIDS+=($!)
 GH_PID=$!
 
 wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$GH_PORT"; wait_port "$GH_TLS_PORT"
 curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null && curl -sf "http://127.0.0.1:$GH_PORT/" >/dev/null
 curl -sfk "https://127.0.0.1:$NGINX_TLS_PORT/" >/dev/null && curl -sfk "https://127.0.0.1:$GH_TLS_PORT/" >/dev/null
+COOKIE=$(curl -si "http://127.0.0.1:$GH_PORT/login" | sed -n 's/^set-cookie: \(IG=[^;]*\).*/\1/p')
+[ -n "$COOKIE" ] || { echo "no session cookie from /login" >&2; exit 1; }
+curl -sf -b "$COOKIE" "http://127.0.0.1:$GH_PORT/session" >/dev/null
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # wrk prints latency percentiles with --latency; return "req/s p50_ms p99_ms cpu_us_per_request".
-run_wrk() { # $1 scheme, $2 port, $3 pid of the proxy, $4 connections, extra args...
-  local scheme=$1 port=$2 pid=$3 conns=$4; shift 4
+run_wrk() { # $1 scheme, $2 port, $3 path, $4 pid of the proxy, $5 connections, extra args...
+  local scheme=$1 port=$2 path=$3 pid=$4 conns=$5; shift 5
   local before; before=$(cpu_ticks "$pid")
-  taskset -c 0 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "$scheme://127.0.0.1:$port/" > "$WORK/wrk.out" 2>&1 || true
+  taskset -c 0 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "$scheme://127.0.0.1:$port$path" > "$WORK/wrk.out" 2>&1 || true
   local after; after=$(cpu_ticks "$pid")
   python3 - "$WORK/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
@@ -128,17 +148,19 @@ median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) 
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
 printf '\n%-22s %-10s %12s %10s %10s %14s\n' scenario proxy "req/s" "p50 ms" "p99 ms" "CPU us/req"
 declare -A RESULTS
-for scenario in "keepalive-50:50::http" "single-connection:1::http" "new-connection-each:50:close:http" \
-                "https-keepalive-50:50::https" "https-new-conn-each:50:close:https"; do
-  IFS=: read -r name conns close scheme <<<"$scenario"
+SCENARIOS=${SCENARIOS:-"keepalive-50:50::http:/ single-connection:1::http:/ new-connection-each:50:close:http:/ https-keepalive-50:50::https:/ https-new-conn-each:50:close:https:/ session-keepalive-50:50::http:/session"}
+for scenario in $SCENARIOS; do
+  IFS=: read -r name conns close scheme path <<<"$scenario"
   extra=(); [ -n "${close:-}" ] && extra=(-H "Connection: close")
+  # The session scenario sends the cookie to both; nginx proxies plainly and ignores it.
+  [ "$path" = /session ] && extra+=(-H "Cookie: $COOKIE")
   for proxy in nginx gatehouse; do RESULTS[$proxy-rps]=""; RESULTS[$proxy-p50]=""; RESULTS[$proxy-p99]=""; RESULTS[$proxy-cpu]=""; done
   for round in $(seq "$ROUNDS"); do
     for proxy in nginx gatehouse; do   # alternate, so drift hits both alike
       port=$NGINX_PORT; pid=$NGINX_WORKER
       if [ $proxy = gatehouse ]; then port=$GH_PORT; pid=$GH_PID; fi
       if [ "$scheme" = https ]; then port=$NGINX_TLS_PORT; [ $proxy = gatehouse ] && port=$GH_TLS_PORT; fi
-      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$scheme" "$port" "$pid" "$conns" "${extra[@]}")"
+      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$scheme" "$port" "$path" "$pid" "$conns" "${extra[@]}")"
       RESULTS[$proxy-rps]+=" $rps"; RESULTS[$proxy-p50]+=" $p50"; RESULTS[$proxy-p99]+=" $p99"; RESULTS[$proxy-cpu]+=" $cpu"
     done
   done

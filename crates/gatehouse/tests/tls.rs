@@ -15,6 +15,9 @@ const ADMIN_PEM: &str = include_str!("fixtures/guide/admin-https-pem.json");
 const ADMIN_SNI: &str = include_str!("fixtures/guide/admin-https-sni.json");
 const CLIENT_SIDE: &str = include_str!("fixtures/guide/client-side-https.json");
 
+/// The subject of the guide's certificate for ig.example.com, as `openssl -nameopt compat` shows it.
+const IG_SUBJECT: &str = "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr";
+
 /// A route that shows what the gateway knows about the connection.
 const ECHO_ROUTE: &str = r#"{
   "handler": { "type": "StaticResponseHandler", "config": { "status": 200,
@@ -86,20 +89,12 @@ fn guide_pkcs12_keystore_serves_https_next_to_http() {
 #[test]
 fn guide_pem_file_with_pem_property_format() {
     let (inst, secrets) = with_secrets(TempInstance::bare());
-    guide_pem(
-        &secrets,
-        "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr",
-        "ig.example.com",
-        "key.manager.secret.id",
-    );
+    guide_pem(&secrets, IG_SUBJECT, "ig.example.com", "key.manager.secret.id");
     inst.write("config/admin.json", &guide_file(ADMIN_PEM, &secrets));
     inst.route("echo.json", ECHO_ROUTE);
     let g = Gateway::start(&inst.dir);
     let port = g.ports[1];
-    assert_eq!(
-        served_subject(port, Some("ig.example.com")).unwrap(),
-        "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr"
-    );
+    assert_eq!(served_subject(port, Some("ig.example.com")).unwrap(), IG_SUBJECT);
     let out = curl(&["-k", "-s", "-o", "/dev/null", "-w", "%{http_code}", &https(port, "/")]);
     assert_eq!(out, "200");
 }
@@ -107,12 +102,7 @@ fn guide_pem_file_with_pem_property_format() {
 #[test]
 fn guide_sni_serves_exact_wildcard_and_default_certificates() {
     let (inst, secrets) = with_secrets(TempInstance::bare());
-    guide_pem(
-        &secrets,
-        "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr",
-        "ig.example.com",
-        "key.manager.secret.id",
-    );
+    guide_pem(&secrets, IG_SUBJECT, "ig.example.com", "key.manager.secret.id");
     guide_pem(
         &secrets,
         "/CN=*.example.com/OU=example/O=com/L=fr/ST=fr/C=fr",
@@ -131,13 +121,13 @@ fn guide_sni_serves_exact_wildcard_and_default_certificates() {
     let port = g.ports[1];
 
     let subject = |name| served_subject(port, name).unwrap();
-    assert_eq!(subject(Some("ig.example.com")), "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr");
+    assert_eq!(subject(Some("ig.example.com")), IG_SUBJECT);
     assert_eq!(subject(Some("other.example.com")), "/CN=*.example.com/OU=example/O=com/L=fr/ST=fr/C=fr");
     assert_eq!(subject(Some("unmapped.site.com")), "/CN=un.mapped.com/OU=example/O=com/L=fr/ST=fr/C=fr");
     // A wildcard covers one label only; no SNI at all gets the default; names are case-blind.
     assert_eq!(subject(Some("a.b.example.com")), "/CN=un.mapped.com/OU=example/O=com/L=fr/ST=fr/C=fr");
     assert_eq!(subject(None), "/CN=un.mapped.com/OU=example/O=com/L=fr/ST=fr/C=fr");
-    assert_eq!(subject(Some("IG.Example.COM")), "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr");
+    assert_eq!(subject(Some("IG.Example.COM")), IG_SUBJECT);
 
     let body = curl(&[
         "-k",

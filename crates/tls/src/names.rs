@@ -31,9 +31,13 @@ pub(crate) fn versions(
     Ok(out)
 }
 
-/// The crypto provider, its suites narrowed to `node`'s list when given.
+/// The crypto provider, its suites narrowed to `node`'s list (in that order of preference)
+/// when given. By default SHA-256 suites come before SHA-384 ones: AES-128-GCM is as safe in
+/// practice, and its SHA-256 key schedule runs on the CPU's SHA extensions where SHA-512 has
+/// none, which makes resumed handshakes much cheaper.
 pub(crate) fn provider(cx: &BuildCtx<'_>, node: Option<&Node>) -> Result<Arc<CryptoProvider>, ConfigError> {
     let mut provider = aws_lc_rs::default_provider();
+    provider.cipher_suites.sort_by_key(|s| format!("{:?}", s.suite()).ends_with("SHA384"));
     if let Some(node) = node {
         let mut suites = Vec::new();
         for item in cx.array(node)? {

@@ -93,6 +93,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         (Some((_, at)), None) => return Err(cx.err(at, "clientAuth REQUEST or REQUIRED needs a trustManager")),
     };
     let mut server = builder.with_cert_resolver(Arc::new(resolver));
+    // The server's order of suites decides (the configured list, or SHA-256 suites first).
+    server.ignore_client_order = true;
     server.alpn_protocols = if alpn { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { Vec::new() };
     match rustls::crypto::aws_lc_rs::Ticketer::new() {
         Ok(t) => server.ticketer = t,

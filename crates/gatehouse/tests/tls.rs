@@ -45,6 +45,21 @@ fn with_secrets(inst: TempInstance) -> (TempInstance, std::path::PathBuf) {
     (inst, secrets)
 }
 
+/// The HTTP status of `GET /` over TLS, as client `who` (its `{who}-cert.pem` and
+/// `{who}-key.pem` in `secrets`) or with no client certificate; `000` when the handshake fails.
+fn status_as(port: u16, secrets: &Path, who: Option<&str>) -> String {
+    let mut args =
+        vec!["-k".to_string(), "-s".into(), "-o".into(), "/dev/null".into(), "-w".into(), "%{http_code}".into()];
+    if let Some(who) = who {
+        for (flag, file) in [("--cert", format!("{who}-cert.pem")), ("--key", format!("{who}-key.pem"))] {
+            args.push(flag.into());
+            args.push(secrets.join(file).display().to_string());
+        }
+    }
+    args.push(https(port, "/"));
+    curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
 fn https(port: u16, path: &str) -> String {
     format!("https://127.0.0.1:{port}{path}")
 }
@@ -311,23 +326,8 @@ fn mutual_tls_from_clients_required_and_requested() {
             dir = secrets.display()
         )
     };
-    let with_cert = |port: u16| {
-        let (cert, key) = (secrets.join("alice-cert.pem"), secrets.join("alice-key.pem"));
-        curl(&[
-            "-k",
-            "-s",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "--cert",
-            cert.to_str().unwrap(),
-            "--key",
-            key.to_str().unwrap(),
-            &https(port, "/"),
-        ])
-    };
-    let without_cert = |port: u16| curl(&["-k", "-s", "-o", "/dev/null", "-w", "%{http_code}", &https(port, "/")]);
+    let with_cert = |port: u16| status_as(port, &secrets, Some("alice"));
+    let without_cert = |port: u16| status_as(port, &secrets, None);
 
     inst.write("config/admin.json", &admin("REQUIRED"));
     inst.route("echo.json", ECHO_ROUTE);
@@ -452,4 +452,74 @@ fn protocols_and_cipher_suites_narrow_what_the_connector_offers() {
         assert!(err.contains(expected), "{err}");
         assert!(err.contains("admin.json:"), "{err}");
     }
+}
+
+#[test]
+fn trust_stores_follow_auto_refresh_on_both_sides() {
+    let (inst, secrets) = with_secrets(TempInstance::new());
+    // Upstream side: a route trusts the truststore's certificate; the origin has another one.
+    sh(&secrets, "openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=first -keyout first-key.pem -out first.pem 2>/dev/null
+                  openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=second -keyout second-key.pem -out second.pem 2>/dev/null
+                  keytool -importcert -noprompt -alias upstream -file first.pem -keystore trust.p12 -storetype pkcs12 -storepass password >/dev/null 2>&1
+                  echo -n password > trust.pass");
+    let origin = HttpsOrigin::start(&secrets.join("second.pem"), &secrets.join("second-key.pem"), None);
+    inst.route(
+        "refresh.json",
+        &format!(
+            r#"{{ "baseURI": "https://127.0.0.1:{port}",
+              "heap": [
+                {{ "name": "Passwords", "type": "FileSystemSecretStore", "config": {{ "directory": "{dir}", "format": "PLAIN" }} }},
+                {{ "name": "Trust", "type": "KeyStoreSecretStore", "config": {{ "file": "{dir}/trust.p12", "autoRefresh": true,
+                   "storePasswordSecretId": "trust.pass", "secretsProvider": "Passwords",
+                   "mappings": [ {{ "secretId": "upstream", "aliases": [ "upstream" ] }} ] }} }} ],
+              "handler": {{ "type": "ReverseProxyHandler", "config": {{ "tls": {{ "type": "ClientTlsOptions", "config": {{
+                  "hostnameVerifier": "ALLOW_ALL",
+                  "trustManager": {{ "type": "SecretsTrustManager", "config": {{ "verificationSecretId": "upstream", "secretsProvider": "Trust" }} }} }} }} }} }} }}"#,
+            port = origin.port,
+            dir = secrets.display()
+        ),
+    );
+    let g = Gateway::start(&inst.dir);
+    let status = || curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &g.url("/r")]);
+    assert_eq!(status(), "502", "the origin's certificate is not trusted yet");
+    sh(&secrets, "keytool -importcert -noprompt -alias upstream -file second.pem -keystore trust.new.p12 -storetype pkcs12 -storepass password >/dev/null 2>&1
+                  mv trust.new.p12 trust.p12");
+    support::eventually("the new upstream certificate is trusted", || status() == "200");
+}
+
+#[test]
+fn client_certificate_trust_follows_auto_refresh() {
+    let (inst, secrets) = with_secrets(TempInstance::bare());
+    guide_pem(&secrets, "/CN=ig.example.com", "ig.example.com", "server.id");
+    sh(&secrets, "for who in alice bob; do
+                    openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=$who -keyout $who-key.pem -out $who-cert.pem 2>/dev/null
+                  done
+                  keytool -importcert -noprompt -alias clients -file alice-cert.pem -keystore clients.p12 -storetype pkcs12 -storepass password >/dev/null 2>&1
+                  echo -n password > clients.pass");
+    inst.write(
+        "config/admin.json",
+        &format!(
+            r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1", "tls": "Tls" }} ],
+              "heap": [
+                {{ "name": "Pems", "type": "FileSystemSecretStore", "config": {{ "directory": "{dir}", "format": "PLAIN", "suffix": ".pem",
+                   "mappings": [ {{ "secretId": "server.id", "format": "PemPropertyFormat" }} ] }} }},
+                {{ "name": "Passwords", "type": "FileSystemSecretStore", "config": {{ "directory": "{dir}", "format": "PLAIN" }} }},
+                {{ "name": "Clients", "type": "KeyStoreSecretStore", "config": {{ "file": "{dir}/clients.p12", "autoRefresh": true,
+                   "storePasswordSecretId": "clients.pass", "secretsProvider": "Passwords",
+                   "mappings": [ {{ "secretId": "clients", "aliases": [ "clients" ] }} ] }} }},
+                {{ "name": "Tls", "type": "ServerTlsOptions", "config": {{ "clientAuth": "REQUIRED",
+                   "keyManager": {{ "type": "SecretsKeyManager", "config": {{ "signingSecretId": "server.id", "secretsProvider": "Pems" }} }},
+                   "trustManager": {{ "type": "SecretsTrustManager", "config": {{ "verificationSecretId": "clients", "secretsProvider": "Clients" }} }} }} }} ] }}"#,
+            dir = secrets.display()
+        ),
+    );
+    inst.route("echo.json", ECHO_ROUTE);
+    let g = Gateway::start(&inst.dir);
+    let as_client = |who: &str| status_as(g.port(), &secrets, Some(who));
+    assert_eq!(as_client("alice"), "200");
+    assert_eq!(as_client("bob"), "000");
+    sh(&secrets, "keytool -importcert -noprompt -alias clients -file bob-cert.pem -keystore clients.new.p12 -storetype pkcs12 -storepass password >/dev/null 2>&1
+                  mv clients.new.p12 clients.p12");
+    support::eventually("bob is trusted instead of alice", || as_client("bob") == "200");
+    assert_eq!(as_client("alice"), "000");
 }

@@ -38,6 +38,11 @@ impl SecretsProvider {
         SecretsProvider { stores: vec![store] }
     }
 
+    /// The stores of several providers, in order (for a value built from several secrets).
+    pub fn join<'a>(providers: impl IntoIterator<Item = &'a SecretsProvider>) -> Self {
+        SecretsProvider { stores: providers.into_iter().flat_map(|p| p.stores.iter().cloned()).collect() }
+    }
+
     /// Reads a `secretsProvider` property: a store name, an inline store, or an array of
     /// either. Absent, it is the heap's `SecretsService`.
     pub fn from_config(cx: &BuildCtx<'_>, node: Option<&Node>) -> Result<Self, ConfigError> {

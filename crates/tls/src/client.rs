@@ -4,11 +4,11 @@
 use std::sync::{Arc, OnceLock};
 
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::managers::{key_manager, trust_roots, KeyManager, Trust};
+use crate::identity::Identity;
+use crate::managers::{key_manager, trust_source, KeyManager, Trust, TrustSource};
 use crate::names;
 use crate::verify::ServerVerifier;
 
@@ -37,7 +37,7 @@ impl HostnameVerifier {
 pub struct ClientTls {
     crypto: Arc<CryptoProvider>,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
-    trust: Option<Trust>,
+    trust: Option<TrustSource>,
     key_manager: Option<Arc<KeyManager>>,
     hostname: Option<HostnameVerifier>,
 }
@@ -46,7 +46,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     let config = cx.config(node)?;
     let crypto = names::provider(cx, config.get("sslCipherSuites").or_else(|| config.get("cipherSuites")))?;
     let versions = names::versions(cx, config.get("sslEnabledProtocols").or_else(|| config.get("protocols")))?;
-    let trust = config.get("trustManager").map(|t| trust_roots(cx, t)).transpose()?;
+    let trust = config.get("trustManager").map(|t| trust_source(cx, t)).transpose()?.map(|(source, _)| source);
     let key_manager = config.get("keyManager").map(|k| key_manager(cx, k)).transpose()?;
     let hostname = config.get("hostnameVerifier").map(|h| HostnameVerifier::from_config(cx, h)).transpose()?;
     if let Some(a) = config.get("alpn") {
@@ -76,26 +76,22 @@ impl ClientTls {
     /// A rustls client config. `hostname` applies when the options themselves do not say
     /// (IG's deprecated handler-level `hostnameVerifier`).
     pub fn config(&self, hostname: Option<HostnameVerifier>) -> Result<ClientConfig, String> {
-        let (roots, pinned) = match &self.trust {
-            Some(t) => (t.roots.clone(), t.pinned.clone()),
-            None => (system_roots(), Arc::from(Vec::new())),
+        let system = system_roots();
+        let trust = match &self.trust {
+            Some(t) => t.load().map_err(|e| e.0)?,
+            None => Trust { roots: system.clone(), pinned: Arc::from(Vec::new()) },
         };
         let hostname = self.hostname.or(hostname).unwrap_or(HostnameVerifier::Strict);
-        let verifier = WebPkiServerVerifier::builder_with_provider(roots, self.crypto.clone())
-            .build()
-            .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+        let verifier = ServerVerifier::new(self.crypto.clone(), self.trust.clone(), trust, system, hostname)?;
         let builder = ClientConfig::builder_with_provider(self.crypto.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("protocols and cipher suites do not fit together: {e}"))?;
-        let verifier = ServerVerifier { inner: verifier, pinned, hostname };
         let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
         match &self.key_manager {
             None => Ok(builder.with_no_client_auth()),
             Some(km) => {
-                let identity = km.identity().map_err(|e| e.0)?;
-                builder
-                    .with_client_auth_cert(identity.chain.clone(), identity.key().clone_key())
-                    .map_err(|e| format!("secret '{}' is not a usable client certificate: {e}", km.secret_id))
+                let identity = Identity::load(km, &self.crypto).map_err(|e| e.0)?;
+                Ok(builder.with_client_cert_resolver(Arc::new(identity)))
             }
         }
     }

@@ -29,7 +29,7 @@ impl<T> Fresh<T> {
         let value = match rebuild() {
             Ok(v) => Arc::new(v),
             Err(e) => {
-                tracing::error!("{e}; keeping the previous certificate");
+                tracing::error!("{e}; keeping the previous certificates");
                 current.1.clone()
             }
         };

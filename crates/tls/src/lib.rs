@@ -5,6 +5,7 @@
 
 mod client;
 mod fresh;
+mod identity;
 mod managers;
 mod names;
 mod server;

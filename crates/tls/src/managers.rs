@@ -80,31 +80,52 @@ pub(crate) fn key_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Arc<KeyManag
 }
 
 /// Trust material: webpki roots, and the same certificates for pinning (see `verify`).
-#[derive(Clone)]
 pub(crate) struct Trust {
     pub(crate) roots: Arc<RootCertStore>,
     pub(crate) pinned: Arc<[CertificateDer<'static>]>,
 }
 
-/// Reads a `trustManager` property (one reference or several).
-pub(crate) fn trust_roots(cx: &BuildCtx<'_>, node: &Node) -> Result<Trust, ConfigError> {
+/// The trust managers of one `trustManager` property, reloaded when their stores change.
+#[derive(Clone)]
+pub(crate) struct TrustSource {
+    managers: Vec<Arc<TrustManager>>,
+    /// All the managers' stores, for change detection.
+    pub(crate) provider: SecretsProvider,
+}
+
+impl TrustSource {
+    /// Reads every manager's certificates into a root store.
+    pub(crate) fn load(&self) -> Result<Trust, SecretError> {
+        let mut roots = RootCertStore::empty();
+        let mut pinned = Vec::new();
+        for manager in &self.managers {
+            for cert in manager.anchors()? {
+                roots.add(cert.clone()).map_err(|e| {
+                    SecretError::new(format!("cannot trust a certificate of secret '{}': {e}", manager.secret_id))
+                })?;
+                pinned.push(cert);
+            }
+        }
+        if roots.is_empty() {
+            return Err(SecretError::new("the trust managers hold no certificate"));
+        }
+        Ok(Trust { roots: Arc::new(roots), pinned: Arc::from(pinned) })
+    }
+}
+
+/// Reads a `trustManager` property (one reference or several) and loads it once, so that
+/// errors point at the property.
+pub(crate) fn trust_source(cx: &BuildCtx<'_>, node: &Node) -> Result<(TrustSource, Trust), ConfigError> {
     let items: Vec<&Node> = match &node.kind {
         Kind::Array(items) => items.iter().collect(),
         _ => vec![node],
     };
-    let mut roots = RootCertStore::empty();
-    let mut pinned = Vec::new();
-    for item in items {
-        let manager = cx.other::<TrustManager>(item, "a trust manager (SecretsTrustManager)")?;
-        for cert in manager.anchors().map_err(|e| cx.err(item, e.0))? {
-            roots
-                .add(cert.clone())
-                .map_err(|e| cx.err(item, format!("cannot trust a certificate of the trust manager: {e}")))?;
-            pinned.push(cert);
-        }
-    }
-    if roots.is_empty() {
-        return Err(cx.err(node, "the trust managers hold no certificate"));
-    }
-    Ok(Trust { roots: Arc::new(roots), pinned: Arc::from(pinned) })
+    let managers = items
+        .into_iter()
+        .map(|item| cx.other::<TrustManager>(item, "a trust manager (SecretsTrustManager)"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let provider = SecretsProvider::join(managers.iter().map(|m| &m.provider));
+    let source = TrustSource { managers, provider };
+    let trust = source.load().map_err(|e| cx.err(node, e.0))?;
+    Ok((source, trust))
 }

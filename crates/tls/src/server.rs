@@ -5,15 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
-use gatehouse_secrets::{secret_id, SecretError, SecretsProvider};
+use gatehouse_secrets::{secret_id, SecretsProvider};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::fresh::Fresh;
-use crate::managers::{key_manager, trust_roots, KeyManager};
+use crate::identity::Identity;
+use crate::managers::{key_manager, trust_source, KeyManager};
 use crate::names;
 use crate::verify::ClientVerifier;
 
@@ -66,7 +66,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         }
         None => None,
     };
-    let trust = config.get("trustManager").map(|t| trust_roots(cx, t)).transpose()?;
+    let trust = config.get("trustManager").map(|t| trust_source(cx, t)).transpose()?;
     let alpn = match config.get("alpn") {
         Some(a) => {
             let ac = cx.config(a)?;
@@ -84,11 +84,9 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         .map_err(|e| cx.err(node, format!("protocols and cipher suites do not fit together: {e}")))?;
     let builder = match (client_auth, trust) {
         (None, _) => builder.with_no_client_auth(),
-        (Some((required, _)), Some(trust)) => {
-            let verifier = WebPkiClientVerifier::builder_with_provider(trust.roots, crypto.clone());
-            let verifier = if required { verifier } else { verifier.allow_unauthenticated() };
-            let inner = verifier.build().map_err(|e| cx.err(node, format!("client authentication: {e}")))?;
-            builder.with_client_cert_verifier(Arc::new(ClientVerifier { inner, pinned: trust.pinned }))
+        (Some((required, at)), Some((source, trust))) => {
+            let verifier = ClientVerifier::new(crypto.clone(), source, trust, required).map_err(|e| cx.err(at, e))?;
+            builder.with_client_cert_verifier(Arc::new(verifier))
         }
         (Some((_, at)), None) => return Err(cx.err(at, "clientAuth REQUEST or REQUIRED needs a trustManager")),
     };
@@ -130,47 +128,12 @@ fn sni_resolver(cx: &BuildCtx<'_>, node: &Node, crypto: &Arc<CryptoProvider>) ->
     Ok(Resolver { exact, wildcard, default })
 }
 
-/// One certificate to serve, reloaded when its store changes.
-struct Identity {
-    manager: KeyManager,
-    crypto: Arc<CryptoProvider>,
-    key: Fresh<CertifiedKey>,
-}
-
-impl Identity {
-    fn load(manager: &KeyManager, crypto: &Arc<CryptoProvider>) -> Result<Self, SecretError> {
-        let key = certified_key(manager, crypto)?;
-        Ok(Identity {
-            manager: manager.clone(),
-            crypto: crypto.clone(),
-            key: Fresh::new(manager.provider.clone(), key),
-        })
-    }
-
-    fn current(&self) -> Arc<CertifiedKey> {
-        self.key.get(|| certified_key(&self.manager, &self.crypto))
-    }
-}
-
-/// Builds a signing key and chain from the manager's secret.
-pub(crate) fn certified_key(manager: &KeyManager, crypto: &CryptoProvider) -> Result<CertifiedKey, SecretError> {
-    let identity = manager.identity()?;
-    CertifiedKey::from_der(identity.chain.clone(), identity.key().clone_key(), crypto)
-        .map_err(|e| SecretError::new(format!("secret '{}' is not a usable TLS identity: {e}", manager.secret_id)))
-}
-
 /// Picks the certificate: exact server name, then `*.parent` (one label), then the default.
 #[derive(Debug)]
 struct Resolver {
     exact: HashMap<String, Arc<Identity>>,
     wildcard: HashMap<String, Arc<Identity>>,
     default: Arc<Identity>,
-}
-
-impl std::fmt::Debug for Identity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("secret_id", &self.manager.secret_id).finish()
-    }
 }
 
 impl Resolver {

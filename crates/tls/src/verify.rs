@@ -1,4 +1,5 @@
-//! Certificate verification as Java users expect it, on top of webpki.
+//! Certificate verification as Java users expect it, on top of webpki, following the trust
+//! stores when they change (autoRefresh).
 //!
 //! webpki refuses a certificate that is its own CA (`openssl req -x509` sets `CA:TRUE`)
 //! when it is presented as the peer's certificate, while a Java trust manager accepts any
@@ -9,20 +10,105 @@
 
 use std::sync::Arc;
 
+use gatehouse_secrets::{SecretError, SecretsProvider};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme};
 
 use crate::client::HostnameVerifier;
+use crate::fresh::Fresh;
+use crate::managers::{Trust, TrustSource};
+
+/// webpki's verifier for the current trust material, and the same certificates for pinning.
+struct Current<V: ?Sized> {
+    webpki: Arc<V>,
+    pinned: Arc<[CertificateDer<'static>]>,
+}
+
+impl<V: ?Sized> Current<V> {
+    fn is_pinned(&self, cert: &CertificateDer<'_>) -> bool {
+        self.pinned.iter().any(|p| p.as_ref() == cert.as_ref())
+    }
+}
+
+/// What both verifiers share: the crypto provider and where trust comes from.
+struct Source {
+    crypto: Arc<CryptoProvider>,
+    /// `None`: the system roots, which do not change while the gateway runs.
+    trust: Option<TrustSource>,
+}
+
+impl Source {
+    fn load(&self, system: &Arc<RootCertStore>) -> Result<Trust, SecretError> {
+        match &self.trust {
+            Some(t) => t.load(),
+            None => Ok(Trust { roots: system.clone(), pinned: Arc::from(Vec::new()) }),
+        }
+    }
+
+    fn provider(&self) -> SecretsProvider {
+        SecretsProvider::join(self.trust.iter().map(|t| &t.provider))
+    }
+
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls12_signature(message, cert, dss, &self.crypto.signature_verification_algorithms)
+    }
+
+    fn tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        verify_tls13_signature(message, cert, dss, &self.crypto.signature_verification_algorithms)
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.crypto.signature_verification_algorithms.supported_schemes()
+    }
+}
 
 /// Verifies upstream servers.
-#[derive(Debug)]
 pub(crate) struct ServerVerifier {
-    pub(crate) inner: Arc<WebPkiServerVerifier>,
-    pub(crate) pinned: Arc<[CertificateDer<'static>]>,
-    pub(crate) hostname: HostnameVerifier,
+    source: Source,
+    system: Arc<RootCertStore>,
+    hostname: HostnameVerifier,
+    current: Fresh<Current<WebPkiServerVerifier>>,
+}
+
+impl ServerVerifier {
+    /// A verifier over `trust` (loaded from `source`, or the system roots when `source` is None).
+    pub(crate) fn new(
+        crypto: Arc<CryptoProvider>,
+        source: Option<TrustSource>,
+        trust: Trust,
+        system: Arc<RootCertStore>,
+        hostname: HostnameVerifier,
+    ) -> Result<Self, String> {
+        let source = Source { crypto, trust: source };
+        let current = Self::build(&source.crypto, trust).map_err(|e| e.0)?;
+        Ok(ServerVerifier { current: Fresh::new(source.provider(), current), source, system, hostname })
+    }
+
+    fn build(crypto: &Arc<CryptoProvider>, trust: Trust) -> Result<Current<WebPkiServerVerifier>, SecretError> {
+        let webpki = WebPkiServerVerifier::builder_with_provider(trust.roots, crypto.clone())
+            .build()
+            .map_err(|e| SecretError::new(format!("cannot build the certificate verifier: {e}")))?;
+        Ok(Current { webpki, pinned: trust.pinned })
+    }
+
+    fn current(&self) -> Arc<Current<WebPkiServerVerifier>> {
+        self.current.get(|| Self::build(&self.source.crypto, self.source.load(&self.system)?))
+    }
 }
 
 fn is_name_error(e: &Error) -> bool {
@@ -41,11 +127,12 @@ impl ServerCertVerifier for ServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        let current = self.current();
+        match current.webpki.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(e) if is_name_error(&e) && self.hostname == HostnameVerifier::AllowAll => {
                 Ok(ServerCertVerified::assertion())
             }
-            Err(e) if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
+            Err(e) if current.is_pinned(end_entity) => {
                 if self.hostname == HostnameVerifier::Strict {
                     let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| e.clone())?;
                     cert.verify_is_valid_for_subject_name(server_name)
@@ -63,7 +150,7 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.source.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -72,32 +159,65 @@ impl ServerCertVerifier for ServerVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.source.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.source.schemes()
     }
 }
 
 /// Verifies client certificates (mutual TLS).
-#[derive(Debug)]
 pub(crate) struct ClientVerifier {
-    pub(crate) inner: Arc<dyn ClientCertVerifier>,
-    pub(crate) pinned: Arc<[CertificateDer<'static>]>,
+    source: Source,
+    required: bool,
+    /// The CA names sent to clients, from the trust material at load.
+    hints: Vec<DistinguishedName>,
+    current: Fresh<Current<dyn ClientCertVerifier>>,
+}
+
+impl ClientVerifier {
+    /// A verifier over `trust`, loaded from `source`.
+    pub(crate) fn new(
+        crypto: Arc<CryptoProvider>,
+        source: TrustSource,
+        trust: Trust,
+        required: bool,
+    ) -> Result<Self, String> {
+        let source = Source { crypto, trust: Some(source) };
+        let current = Self::build(&source.crypto, trust, required).map_err(|e| e.0)?;
+        let hints = current.webpki.root_hint_subjects().to_vec();
+        Ok(ClientVerifier { current: Fresh::new(source.provider(), current), source, required, hints })
+    }
+
+    fn build(
+        crypto: &Arc<CryptoProvider>,
+        trust: Trust,
+        required: bool,
+    ) -> Result<Current<dyn ClientCertVerifier>, SecretError> {
+        let builder = WebPkiClientVerifier::builder_with_provider(trust.roots, crypto.clone());
+        let builder = if required { builder } else { builder.allow_unauthenticated() };
+        let webpki = builder.build().map_err(|e| SecretError::new(format!("client authentication: {e}")))?;
+        Ok(Current { webpki, pinned: trust.pinned })
+    }
+
+    fn current(&self) -> Arc<Current<dyn ClientCertVerifier>> {
+        let empty = Arc::new(RootCertStore::empty());
+        self.current.get(|| Self::build(&self.source.crypto, self.source.load(&empty)?, self.required))
+    }
 }
 
 impl ClientCertVerifier for ClientVerifier {
     fn offer_client_auth(&self) -> bool {
-        self.inner.offer_client_auth()
+        true
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.inner.client_auth_mandatory()
+        self.required
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.inner.root_hint_subjects()
+        &self.hints
     }
 
     fn verify_client_cert(
@@ -106,10 +226,9 @@ impl ClientCertVerifier for ClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, Error> {
-        match self.inner.verify_client_cert(end_entity, intermediates, now) {
-            Err(_) if self.pinned.iter().any(|p| p.as_ref() == end_entity.as_ref()) => {
-                Ok(ClientCertVerified::assertion())
-            }
+        let current = self.current();
+        match current.webpki.verify_client_cert(end_entity, intermediates, now) {
+            Err(_) if current.is_pinned(end_entity) => Ok(ClientCertVerified::assertion()),
             other => other,
         }
     }
@@ -120,7 +239,7 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.source.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -129,10 +248,22 @@ impl ClientCertVerifier for ClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.source.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.source.schemes()
+    }
+}
+
+impl std::fmt::Debug for ServerVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerVerifier").field("hostname", &self.hostname).finish()
+    }
+}
+
+impl std::fmt::Debug for ClientVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientVerifier").field("required", &self.required).finish()
     }
 }

@@ -28,6 +28,8 @@ pub struct InMemorySession {
 struct Sessions {
     by_id: HashMap<String, (Map<String, Value>, Instant)>,
     inserts: usize,
+    /// When expired sessions were last swept while the store was full.
+    full_sweep: Option<Instant>,
 }
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
@@ -87,9 +89,17 @@ impl SessionManager for InMemorySession {
             return Ok(());
         }
         sessions.inserts += 1;
-        if sessions.inserts.is_multiple_of(1024) || sessions.by_id.len() >= MAX_SESSIONS {
-            let now = Instant::now();
+        let now = Instant::now();
+        // Sweep expired sessions now and then; when full, at most once a second, so that a
+        // flood of new sessions cannot make every request scan the whole store.
+        let full = sessions.by_id.len() >= MAX_SESSIONS;
+        let sweep_when_full =
+            full && sessions.full_sweep.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if sessions.inserts.is_multiple_of(1024) || sweep_when_full {
             sessions.by_id.retain(|_, (_, e)| *e > now);
+            if full {
+                sessions.full_sweep = Some(now);
+            }
         }
         if sessions.by_id.len() >= MAX_SESSIONS {
             tracing::warn!("InMemorySession: {MAX_SESSIONS} live sessions; this new session is not kept");
@@ -99,5 +109,75 @@ impl SessionManager for InMemorySession {
         CookieConfig::append(headers, &self.cookie.set_cookie(&id, None));
         sessions.by_id.insert(id, (data, expires));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use http::header::{COOKIE, SET_COOKIE};
+    use http::HeaderValue;
+
+    fn store(timeout: Duration) -> InMemorySession {
+        InMemorySession {
+            cookie: CookieConfig::from_config_default("IG_SESSIONID"),
+            timeout,
+            sessions: Mutex::new(Sessions::default()),
+        }
+    }
+
+    fn changed(key: &str) -> Session {
+        let mut s = Session::default();
+        s.data_mut().insert(key.into(), Value::from(1));
+        s
+    }
+
+    /// Saves a new session and returns the request headers that carry its cookie.
+    fn create(store: &InMemorySession) -> HeaderMap {
+        let mut resp = HeaderMap::new();
+        store.save(SessionState::default(), changed("a"), &mut resp).unwrap();
+        let cookie = resp.get(SET_COOKIE).unwrap().to_str().unwrap().split(';').next().unwrap().to_string();
+        let mut req = HeaderMap::new();
+        req.insert(COOKIE, HeaderValue::from_str(&cookie).unwrap());
+        req
+    }
+
+    #[test]
+    fn a_session_is_found_by_its_cookie_until_it_idles_out() {
+        let live = store(Duration::from_secs(60));
+        let req = create(&live);
+        let (data, state) = live.load(&req);
+        assert_eq!(data.get("a"), Some(&Value::from(1)));
+        assert!(state.existed && state.id.is_some());
+
+        let expired = store(Duration::ZERO);
+        let req = create(&expired);
+        assert!(expired.load(&req).0.is_empty(), "an idle session is gone");
+        assert!(expired.sessions.lock().unwrap().by_id.is_empty(), "and forgotten");
+    }
+
+    #[test]
+    fn unchanged_sessions_write_nothing_and_ids_are_unguessable() {
+        let s = store(Duration::from_secs(60));
+        let req = create(&s);
+        let (data, state) = s.load(&req);
+        let mut resp = HeaderMap::new();
+        s.save(state, Session::from_map(data), &mut resp).unwrap();
+        assert!(resp.is_empty());
+        let id = req.get(COOKIE).unwrap().to_str().unwrap().trim_start_matches("IG_SESSIONID=").to_string();
+        assert_eq!(id.len(), 24, "144 random bits, base64url");
+        assert_ne!(create(&s).get(COOKIE), req.get(COOKIE));
+    }
+
+    #[test]
+    fn the_number_of_sessions_is_bounded() {
+        let s = store(Duration::from_secs(60));
+        for _ in 0..MAX_SESSIONS + 10 {
+            let mut resp = HeaderMap::new();
+            s.save(SessionState::default(), changed("x"), &mut resp).unwrap();
+        }
+        assert_eq!(s.sessions.lock().unwrap().by_id.len(), MAX_SESSIONS);
     }
 }

@@ -38,6 +38,9 @@ pub struct ClientInfo {
     pub secure: bool,
     /// The TLS server name the client asked for, if any.
     pub server_name: Option<String>,
+    /// The client's TLS certificates (mutual TLS), leaf first, described for expressions
+    /// (`subjectDN.name`, `issuerDN.name`, `serialNumber`, ...); null without any.
+    pub certificates: Value,
 }
 
 /// The session of an exchange: a JSON map that remembers whether it changed.
@@ -105,7 +108,13 @@ impl Context {
         let addr = SocketAddr::from(([127, 0, 0, 1], 0));
         Context::new(
             RequestId::new(0, 0),
-            Arc::new(ClientInfo { remote_addr: addr, local_addr: addr, secure: false, server_name: None }),
+            Arc::new(ClientInfo {
+                remote_addr: addr,
+                local_addr: addr,
+                secure: false,
+                server_name: None,
+                certificates: Value::Null,
+            }),
         )
     }
 }

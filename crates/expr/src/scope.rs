@@ -335,6 +335,7 @@ fn client_property<'a>(cx: &'a Context, req: Option<&'a Request>, key: &str) -> 
         "localPort" => Value::Int(i64::from(c.local_addr.port())),
         "isSecure" => Value::Bool(c.secure),
         "serverName" => c.server_name.as_deref().map_or(Value::Null, |s| Value::Str(Cow::Borrowed(s))),
+        "certificates" => Value::from_json_ref(&c.certificates),
         "userAgent" => req
             .and_then(|r| r.headers().get(http::header::USER_AGENT))
             .map_or(Value::Null, |v| Value::Str(String::from_utf8_lossy(v.as_bytes()))),

@@ -305,7 +305,7 @@ fn mutual_tls_from_clients_required_and_requested() {
     let (inst, secrets) = with_secrets(TempInstance::bare());
     guide_pem(&secrets, "/CN=ig.example.com", "ig.example.com", "server.id");
     // Client CA truststore made by openssl (no Java "trusted" attribute) from the client cert.
-    sh(&secrets, "openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=alice \
+    sh(&secrets, "openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /C=FR/O=Example/CN=alice \
                     -keyout alice-key.pem -out alice-cert.pem 2>/dev/null
                   openssl pkcs12 -export -nokeys -in alice-cert.pem -caname alice -out clients.p12 -passout pass:password
                   echo -n password > clients.pass");
@@ -331,8 +331,19 @@ fn mutual_tls_from_clients_required_and_requested() {
 
     inst.write("config/admin.json", &admin("REQUIRED"));
     inst.route("echo.json", ECHO_ROUTE);
+    inst.route(
+        "00-whoami.json",
+        r#"{ "condition": "${request.uri.path == '/whoami'}", "handler": { "type": "StaticResponseHandler",
+             "config": { "status": 200, "entity":
+               "${contexts.client.certificates[0].subjectDN.name} issued by ${contexts.client.certificates[0].issuerX500Principal.name}; sni=${contexts.client.serverName}" } } }"#,
+    );
     let g = Gateway::start(&inst.dir);
     assert_eq!(with_cert(g.port()), "200");
+    // Routes see the client's certificate, with Java's property names.
+    let (cert, key) = (secrets.join("alice-cert.pem"), secrets.join("alice-key.pem"));
+    let who =
+        curl(&["-k", "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), &https(g.port(), "/whoami")]);
+    assert_eq!(who, "CN=alice, O=Example, C=FR issued by CN=alice,O=Example,C=FR; sni=");
     assert_eq!(without_cert(g.port()), "000", "no certificate, no connection");
     let mut g = g;
     assert_eq!(g.terminate(), Some(0));

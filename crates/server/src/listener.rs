@@ -7,9 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_core::ClientInfo;
+use gatehouse_tls::describe_certificates;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -82,7 +84,7 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
         };
         let _ = stream.set_nodelay(true);
         let local_addr = stream.local_addr().unwrap_or(remote_addr);
-        let plain = ClientInfo { remote_addr, local_addr, secure: false, server_name: None };
+        let plain = ClientInfo { remote_addr, local_addr, secure: false, server_name: None, certificates: Value::Null };
         let conn = Conn { builder: builder.clone(), edge: edge.clone(), watcher: graceful.watcher() };
         match &acceptor {
             None => {
@@ -96,8 +98,10 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
                         Ok(Err(e)) => return tracing::debug!("TLS handshake with {remote_addr} failed: {e}"),
                         Err(_) => return tracing::debug!("TLS handshake with {remote_addr} timed out"),
                     };
-                    let server_name = tls.get_ref().1.server_name().map(str::to_string);
-                    let client = ClientInfo { secure: true, server_name, ..plain };
+                    let session = tls.get_ref().1;
+                    let server_name = session.server_name().map(str::to_string);
+                    let certificates = session.peer_certificates().map_or(Value::Null, describe_certificates);
+                    let client = ClientInfo { secure: true, server_name, certificates, ..plain };
                     conn.serve(TokioIo::new(tls), client).await;
                 });
             }

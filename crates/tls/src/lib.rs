@@ -4,6 +4,7 @@
 //! `SecretsTrustManager` that take their material from secret stores.
 
 mod client;
+mod describe;
 mod fresh;
 mod identity;
 mod managers;
@@ -14,6 +15,7 @@ mod verify;
 use gatehouse_config::Registry;
 
 pub use client::{ClientTls, HostnameVerifier};
+pub use describe::describe_certificates;
 pub use managers::{KeyManager, TrustManager};
 pub use server::ServerTls;
 pub use tokio_rustls;

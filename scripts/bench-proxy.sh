@@ -92,8 +92,8 @@ cat > "$WORK/gh/config/admin.json" <<JSON
               "config": { "signingSecretId": "tls", "secretsProvider": "Pem" } } } } ] }
 JSON
 echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/z-proxy.json"
-# A JwtSession route: /login puts a user in the session, /session proxies with the session
-# decrypted (and not rewritten) on every request.
+# A JwtSession route: /login puts a user in the session, /session reads it on every request
+# (the user goes upstream as X-User), so the cookie is decrypted (not rewritten) each time.
 SESSION='"session": { "type": "JwtSession", "config": { "authenticatedEncryptionSecretId": "k", "encryptionMethod": "A256CBC-HS512",
   "secretsProvider": { "type": "Base64EncodedSecretStore", "config": { "secrets": {
   "k": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==" } } } } }'
@@ -105,7 +105,8 @@ cat > "$WORK/gh/config/routes/a-login.json" <<JSON
 JSON
 cat > "$WORK/gh/config/routes/b-session.json" <<JSON
 { "condition": "\${request.uri.path == '/session'}", $SESSION, "baseURI": "http://127.0.0.1:$ORIGIN_PORT",
-  "handler": "ReverseProxyHandler" }
+  "handler": { "type": "Chain", "config": { "filters": [ { "type": "HeaderFilter", "config": { "messageType": "REQUEST",
+    "add": { "X-User": [ "\${session.user}" ] } } } ], "handler": "ReverseProxyHandler" } } }
 JSON
 RUST_LOG=warn taskset -c 1 "$GATEHOUSE" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & PIDS+=($!)
 GH_PID=$!

@@ -1,7 +1,7 @@
 //! Per-exchange facts: who the client is, what the route decided, attributes and session.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use serde_json::{Map, Value};
@@ -43,33 +43,98 @@ pub struct ClientInfo {
     pub certificates: Value,
 }
 
-/// The session of an exchange: a JSON map that remembers whether it changed.
-#[derive(Debug, Default, Clone)]
+/// The session of an exchange: a JSON map that remembers whether it changed. A session
+/// manager may hand it over still encoded; it is then decoded the first time it is read or
+/// written, so exchanges that never touch the session never pay for decrypting it.
+#[derive(Default)]
 pub struct Session {
-    data: Map<String, Value>,
+    /// The decoded entries, once read.
+    read: OnceLock<Map<String, Value>>,
+    /// The entries once written (they move here from `read`).
+    written: Option<Map<String, Value>>,
+    /// What the manager learnt while decoding.
+    state: OnceLock<SessionState>,
+    /// Decodes the session; absent for a session that is already a map.
+    decode: Option<Decoder>,
     dirty: bool,
+}
+
+/// Decodes a session on first use.
+pub type Decoder = Box<dyn Fn() -> (Map<String, Value>, SessionState) + Send + Sync>;
+
+/// What a manager learnt when it decoded a session, for saving it.
+#[derive(Debug, Clone, Default)]
+pub struct SessionState {
+    /// The request carried a session cookie (valid or not).
+    pub existed: bool,
+    /// When the loaded session expires (seconds since the epoch), if the manager tracks it.
+    pub expires_at: Option<u64>,
+    /// A server-side session's id.
+    pub id: Option<String>,
 }
 
 impl Session {
     /// A session holding `data`, not yet changed.
     pub fn from_map(data: Map<String, Value>) -> Self {
-        Session { data, dirty: false }
+        Session { read: OnceLock::from(data), ..Session::default() }
     }
 
-    /// The session's entries.
+    /// A session that `decode` produces when it is first used.
+    pub fn lazy(decode: Decoder) -> Self {
+        Session { decode: Some(decode), ..Session::default() }
+    }
+
+    fn decoded(&self) -> Map<String, Value> {
+        match &self.decode {
+            Some(decode) => {
+                let (data, state) = decode();
+                let _ = self.state.set(state);
+                data
+            }
+            None => Map::new(),
+        }
+    }
+
+    /// The session's entries (decoded now if they were not yet).
     pub fn data(&self) -> &Map<String, Value> {
-        &self.data
+        match &self.written {
+            Some(data) => data,
+            None => self.read.get_or_init(|| self.decoded()),
+        }
     }
 
     /// The session's entries for writing; marks the session changed.
     pub fn data_mut(&mut self) -> &mut Map<String, Value> {
         self.dirty = true;
-        &mut self.data
+        if self.written.is_none() {
+            let data = match self.read.take() {
+                Some(data) => data,
+                None => self.decoded(),
+            };
+            return self.written.insert(data);
+        }
+        self.written.get_or_insert_with(Map::new)
     }
 
     /// Whether the session changed during the exchange.
     pub fn is_dirty(&self) -> bool {
         self.dirty
+    }
+
+    /// Whether the session was decoded (read or written) during the exchange.
+    pub fn was_used(&self) -> bool {
+        self.decode.is_none() || self.state.get().is_some()
+    }
+
+    /// What the manager learnt when decoding, if it decoded.
+    pub fn state(&self) -> Option<&SessionState> {
+        self.state.get()
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("used", &self.was_used()).field("dirty", &self.dirty).finish()
     }
 }
 

@@ -12,10 +12,10 @@ mod handler;
 mod session;
 
 pub use body::{Body, BodyError};
-pub use context::{ClientInfo, Context, RequestId, Session};
+pub use context::{ClientInfo, Context, Decoder, RequestId, Session, SessionState};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
-pub use session::{SessionHandler, SessionManager, SessionManagerRef, SessionState};
+pub use session::{SessionHandler, SessionManager, SessionManagerRef};
 
 /// The request type every handler receives.
 pub type Request = http::Request<Body>;

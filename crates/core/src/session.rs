@@ -1,32 +1,26 @@
-//! Sessions around a handler: a [`SessionManager`] loads the session from the request before
-//! the handler runs and writes it back into the response (a cookie) afterwards.
+//! Sessions around a handler: a [`SessionManager`] finds the session in the request before
+//! the handler runs, decodes it only if the exchange uses it, and writes it back into the
+//! response (a cookie) afterwards.
 
 use std::sync::Arc;
 
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
-use crate::{BoxFuture, Context, Handler, Request, Response, Result, Session};
+use crate::{BoxFuture, Context, Handler, Request, Response, Result, Session, SessionState};
 
-/// What a manager remembers between loading a session and saving it.
-#[derive(Debug, Clone, Default)]
-pub struct SessionState {
-    /// The request carried a valid, non-empty session.
-    pub existed: bool,
-    /// When the loaded session expires (seconds since the epoch), if the manager tracks it.
-    pub expires_at: Option<u64>,
-    /// A server-side session's id.
-    pub id: Option<String>,
-}
-
-/// Loads and saves sessions (JwtSession, InMemorySession).
+/// Finds, decodes and saves sessions (JwtSession, InMemorySession).
 pub trait SessionManager: Send + Sync + 'static {
-    /// The session the request carries; a missing or invalid one is empty.
-    fn load(&self, headers: &HeaderMap) -> (Map<String, Value>, SessionState);
+    /// The encoded session the request carries (its cookie value), if any.
+    fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str>;
+
+    /// Decodes a found session; an invalid one is empty.
+    fn decode(&self, encoded: &str) -> (Map<String, Value>, SessionState);
 
     /// Writes what the response needs (a cookie) when the session changed, must be
-    /// refreshed, or was emptied. An `Err` fails the exchange.
-    fn save(&self, state: SessionState, session: Session, headers: &mut HeaderMap) -> Result<()>;
+    /// refreshed, or was emptied. A session the exchange never used (see
+    /// [`Session::state`]) needs nothing. An `Err` fails the exchange.
+    fn save(&self, session: Session, headers: &mut HeaderMap) -> Result<()>;
 }
 
 /// A session manager as a heap object.
@@ -47,12 +41,18 @@ impl SessionHandler {
     }
 
     async fn run(&self, cx: &mut Context, req: Request) -> Result<Response> {
-        let (data, state) = self.manager.load(req.headers());
-        let outer = std::mem::replace(&mut cx.session, Session::from_map(data));
+        let session = match self.manager.find(req.headers()) {
+            Some(encoded) => {
+                let (manager, encoded) = (self.manager.clone(), encoded.to_string());
+                Session::lazy(Box::new(move || manager.decode(&encoded)))
+            }
+            None => Session::default(),
+        };
+        let outer = std::mem::replace(&mut cx.session, session);
         let result = self.inner.handle(cx, req).await;
         let session = std::mem::replace(&mut cx.session, outer);
         let mut resp = result?;
-        self.manager.save(state, session, resp.headers_mut())?;
+        self.manager.save(session, resp.headers_mut())?;
         Ok(resp)
     }
 }
@@ -60,5 +60,43 @@ impl SessionHandler {
 impl Handler for SessionHandler {
     fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, Result<Response>> {
         Box::pin(self.run(cx, req))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn counted(calls: &Arc<AtomicUsize>) -> Session {
+        let calls = calls.clone();
+        Session::lazy(Box::new(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let mut m = Map::new();
+            m.insert("user".into(), Value::from("sam"));
+            (m, SessionState { existed: true, ..SessionState::default() })
+        }))
+    }
+
+    #[test]
+    fn a_lazy_session_is_decoded_once_and_only_when_used() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let unused = counted(&calls);
+        assert!(unused.state().is_none() && !unused.is_dirty());
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+
+        let read = counted(&calls);
+        assert_eq!(read.data().get("user"), Some(&Value::from("sam")));
+        assert_eq!(read.data().len(), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(read.state().is_some_and(|s| s.existed) && !read.is_dirty());
+
+        let mut written = counted(&calls);
+        written.data_mut().insert("role".into(), Value::from("admin"));
+        assert_eq!(written.data().len(), 2, "writing keeps what was decoded");
+        written.data_mut().remove("user");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert!(written.is_dirty() && written.state().is_some());
     }
 }

@@ -185,14 +185,14 @@ fn a_config_json_jwt_session_serves_every_route_and_persistent_cookies_carry_max
                "handler": {{ "type": "Router" }} }}"#
         ),
     );
-    for name in ["login", "whoami"] {
-        let (filter, entity) = if name == "login" {
-            (
+    for name in ["login", "whoami", "plain"] {
+        let (filter, entity) = match name {
+            "login" => (
                 r#"{ "type": "AssignmentFilter", "config": { "onRequest": [ { "target": "${session.user}", "value": "frank" } ] } }"#,
                 "in",
-            )
-        } else {
-            ("", "user=${session.user}")
+            ),
+            "whoami" => ("", "user=${session.user}"),
+            _ => ("", "static"),
         };
         inst.route(
             &format!("{name}.json"),
@@ -210,4 +210,18 @@ fn a_config_json_jwt_session_serves_every_route_and_persistent_cookies_carry_max
     let claims = jwcrypto(&["decrypt", KEY32, &cookie[3..]]);
     assert!(claims.contains(r#""user":"frank""#), "jwcrypto inflates zip DEF too: {claims}");
     assert_eq!(curl(&["-b", &cookie, &g.url("/whoami")]), "user=frank");
+
+    // A route that never reads the session does not decrypt it: a broken cookie there is
+    // neither rejected nor cleared; the first route that reads it does both.
+    let rejected = || {
+        let metrics = curl(&[&g.url("/openig/metrics/prometheus")]);
+        metrics.lines().find_map(|l| l.strip_prefix("gatehouse_session_cookies_rejected_total ").map(str::to_string))
+    };
+    let before = rejected();
+    let plain = curl(&["-i", "-b", "gh=broken", &g.url("/plain")]);
+    assert!(plain.starts_with("HTTP/1.1 200") && !plain.contains("set-cookie"), "{plain}\n{}", g.logs());
+    assert_eq!(rejected(), before);
+    let read = curl(&["-i", "-b", "gh=broken", &g.url("/whoami")]);
+    assert!(read.contains("set-cookie: gh=; Path=/; Max-Age=0"), "{read}");
+    assert_ne!(rejected(), before);
 }

@@ -156,7 +156,7 @@ impl JwtSession {
     }
 
     /// Decodes a cookie value into the session and its expiry; `None` for anything invalid.
-    pub fn decode(&self, value: &str, now: u64) -> Option<(Map<String, Value>, u64)> {
+    pub fn decode_cookie(&self, value: &str, now: u64) -> Option<(Map<String, Value>, u64)> {
         let keys = self.keys();
         let key_refs: Vec<&[u8]> = keys.iter().map(Secret::expose).collect();
         let plain = jwe::decrypt(value, &key_refs).ok()?;
@@ -202,15 +202,13 @@ impl JwtSession {
 }
 
 impl SessionManager for JwtSession {
-    fn load(&self, headers: &HeaderMap) -> (Map<String, Value>, SessionState) {
-        let Some(value) = self.cookie.find(headers).filter(|v| !v.is_empty()) else {
-            return (Map::new(), SessionState::default());
-        };
-        match self.decode(value, now()) {
-            Some((data, exp)) => {
-                let state = SessionState { existed: true, expires_at: Some(exp), id: None };
-                (data, state)
-            }
+    fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        self.cookie.find(headers)
+    }
+
+    fn decode(&self, encoded: &str) -> (Map<String, Value>, SessionState) {
+        match self.decode_cookie(encoded, now()) {
+            Some((data, exp)) => (data, SessionState { existed: true, expires_at: Some(exp), id: None }),
             None => {
                 SESSION_COOKIES_REJECTED.inc();
                 tracing::debug!(cookie = %self.cookie.name, "JwtSession: the session cookie is expired or invalid; starting an empty session");
@@ -220,7 +218,8 @@ impl SessionManager for JwtSession {
         }
     }
 
-    fn save(&self, state: SessionState, session: Session, headers: &mut HeaderMap) -> Result<()> {
+    fn save(&self, session: Session, headers: &mut HeaderMap) -> Result<()> {
+        let state = session.state().cloned().unwrap_or_default();
         if session.is_dirty() {
             if session.data().is_empty() {
                 if state.existed {
@@ -229,6 +228,10 @@ impl SessionManager for JwtSession {
                 return Ok(());
             }
             return self.write(session.data(), headers);
+        }
+        if session.state().is_none() {
+            // Never read: nothing to refresh or clear, and nothing was decrypted.
+            return Ok(());
         }
         match state.expires_at {
             // Keep an active session alive: rewrite once less than half its lifetime is left.

@@ -260,6 +260,8 @@ fn mutual_tls_to_an_upstream_with_an_openssl_pkcs12_client_identity() {
                     -keyout client-key.pem -out client-cert.pem 2>/dev/null
                   openssl pkcs12 -export -legacy -in client-cert.pem -inkey client-key.pem -name client \
                     -out client.p12 -passout pass:changeit
+                  openssl pkcs12 -export -in client-cert.pem -inkey client-key.pem -name client \
+                    -out client-modern.p12 -passout pass:changeit
                   openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=localhost \
                     -addext subjectAltName=IP:127.0.0.1 -keyout origin/key.pem -out origin/cert.pem 2>/dev/null",
     );
@@ -268,8 +270,9 @@ fn mutual_tls_to_an_upstream_with_an_openssl_pkcs12_client_identity() {
         &origin_keys.join("key.pem"),
         Some(&secrets.join("client-cert.pem")),
     );
-    let route = |with_client_cert: bool| {
-        let key_manager = if with_client_cert {
+    // `p12`: the client identity's keystore, or none.
+    let route = |p12: Option<&str>| {
+        let key_manager = if p12.is_some() {
             r#""keyManager": { "type": "SecretsKeyManager", "config": { "signingSecretId": "client.id", "secretsProvider": "ClientStore" } },"#
         } else {
             ""
@@ -278,7 +281,7 @@ fn mutual_tls_to_an_upstream_with_an_openssl_pkcs12_client_identity() {
             r#"{{ "baseURI": "https://127.0.0.1:{port}",
               "heap": [
                 {{ "name": "Passwords", "type": "Base64EncodedSecretStore", "config": {{ "secrets": {{ "p12.pass": "Y2hhbmdlaXQ=" }} }} }},
-                {{ "name": "ClientStore", "type": "KeyStoreSecretStore", "config": {{ "file": "{dir}/client.p12",
+                {{ "name": "ClientStore", "type": "KeyStoreSecretStore", "config": {{ "file": "{dir}/{p12}",
                    "storePasswordSecretId": "p12.pass", "secretsProvider": "Passwords",
                    "mappings": [ {{ "secretId": "client.id", "aliases": [ "client" ] }} ] }} }},
                 {{ "name": "OriginCa", "type": "FileSystemSecretStore", "config": {{ "directory": "{dir}/origin", "format": "PLAIN",
@@ -286,18 +289,25 @@ fn mutual_tls_to_an_upstream_with_an_openssl_pkcs12_client_identity() {
               "handler": {{ "type": "ReverseProxyHandler", "config": {{ "tls": {{ "type": "ClientTlsOptions", "config": {{ {key_manager}
                   "trustManager": {{ "type": "SecretsTrustManager", "config": {{ "verificationSecretId": "cert", "secretsProvider": "OriginCa" }} }} }} }} }} }} }}"#,
             port = origin.port,
-            dir = secrets.display()
+            dir = secrets.display(),
+            p12 = p12.unwrap_or("client.p12"),
         )
     };
-    inst.route("mtls.json", &route(true));
+    inst.route("mtls.json", &route(Some("client.p12")));
     let g = Gateway::start(&inst.dir);
     // The certificate names 127.0.0.1, so the default STRICT hostname check passes.
     assert_eq!(curl(&[&g.url("/mtls")]), "origin path=/mtls client=gatehouse-client\n", "{}", g.logs());
 
     let inst2 = TempInstance::new();
-    inst2.route("no-client-cert.json", &route(false));
+    inst2.route("no-client-cert.json", &route(None));
     let g2 = Gateway::start(&inst2.dir);
     assert_eq!(curl(&["-s", "-o", "/dev/null", "-w", "%{http_code}", &g2.url("/x")]), "502");
+
+    // The same identity exported by openssl's modern default (AES-256, PBKDF2).
+    let inst3 = TempInstance::new();
+    inst3.route("modern.json", &route(Some("client-modern.p12")));
+    let g3 = Gateway::start(&inst3.dir);
+    assert_eq!(curl(&[&g3.url("/modern")]), "origin path=/modern client=gatehouse-client\n");
 }
 
 #[test]
@@ -393,6 +403,15 @@ fn a_wrong_keystore_password_fails_the_start_naming_store_and_secret_but_never_t
     assert!(err.contains("wrong password"), "{err}");
     assert!(err.contains("admin.json:"), "the error has a position: {err}");
     assert!(!err.contains("Sup3rS3cretValue"), "the password leaked: {err}");
+
+    // A JKS keystore is refused with the command that converts it.
+    inst.write(
+        "config/admin.json",
+        &guide_file(ADMIN_KEYSTORE, &secrets)
+            .replace(r#""storePasswordSecretId""#, r#""storeType": "JKS", "storePasswordSecretId""#),
+    );
+    let err = Gateway::try_start(&inst.dir, &[]).err().expect("the start fails");
+    assert!(err.contains("JKS keystores are not supported; convert with: keytool -importkeystore"), "{err}");
 
     // `gatehouse check` reports the same, and so does a missing alias.
     std::fs::write(secrets.join("keystore.pass"), "password").unwrap();

@@ -553,3 +553,63 @@ fn client_certificate_trust_follows_auto_refresh() {
     support::eventually("bob is trusted instead of alice", || as_client("bob") == "200");
     assert_eq!(as_client("alice"), "000");
 }
+
+#[test]
+fn websockets_pass_through_tls_on_both_legs() {
+    let (inst, secrets) = with_secrets(TempInstance::bare());
+    // The gateway's certificate and the upstream's, both for 127.0.0.1.
+    sh(&secrets, "for who in gateway upstream; do
+                    openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=$who -addext subjectAltName=IP:127.0.0.1 \
+                      -keyout $who-key.pem -out $who.pem 2>/dev/null
+                    cat $who-key.pem $who.pem > $who.id.pem
+                  done");
+    let mut upstream = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws_echo.py"))
+        .arg(secrets.join("upstream.pem"))
+        .arg(secrets.join("upstream-key.pem"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with websockets");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(upstream.stdout.take().unwrap()), &mut line).unwrap();
+    let ws_port: u16 = line.trim().parse().unwrap();
+    let store = format!(
+        r#"{{ "name": "Pems", "type": "FileSystemSecretStore", "config": {{ "directory": "{}", "format": "PLAIN", "suffix": ".pem",
+             "mappings": [ {{ "secretId": "gateway.id", "format": "PemPropertyFormat" }}, {{ "secretId": "upstream", "format": "PemPropertyFormat" }} ] }} }}"#,
+        secrets.display()
+    );
+    inst.write(
+        "config/admin.json",
+        &format!(
+            r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1", "tls": {{ "type": "ServerTlsOptions", "config": {{
+                 "keyManager": {{ "type": "SecretsKeyManager", "config": {{ "signingSecretId": "gateway.id", "secretsProvider": "Pems" }} }} }} }} }} ],
+               "heap": [ {store} ] }}"#
+        ),
+    );
+    inst.route(
+        "wss.json",
+        &format!(
+            r#"{{ "baseURI": "https://127.0.0.1:{ws_port}", "heap": [ {store} ],
+               "handler": {{ "type": "ReverseProxyHandler", "config": {{ "tls": {{ "type": "ClientTlsOptions", "config": {{
+                 "trustManager": {{ "type": "SecretsTrustManager", "config": {{ "verificationSecretId": "upstream", "secretsProvider": "Pems" }} }} }} }} }} }} }}"#
+        ),
+    );
+    let g = Gateway::start(&inst.dir);
+    let out = std::process::Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ws_client.py"))
+        .arg(format!("wss://127.0.0.1:{}/chat", g.port()))
+        .args(["hello", "over TLS twice"])
+        .env("WS_CA", secrets.join("gateway.pem"))
+        .output()
+        .unwrap();
+    let _ = upstream.kill();
+    let _ = upstream.wait();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout,
+        "hello\nover TLS twice\nbig ok\n",
+        "stderr: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        g.logs()
+    );
+}

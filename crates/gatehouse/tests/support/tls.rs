@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use super::{curl, TempInstance};
+
 /// Runs `script` with bash in `dir`; panics with its output when it fails.
 pub fn sh(dir: &Path, script: &str) {
     let out = Command::new("bash").arg("-ec").arg(script).current_dir(dir).output().expect("bash runs");
@@ -93,3 +95,53 @@ impl Drop for HttpsOrigin {
         let _ = self.child.wait();
     }
 }
+
+/// An instance with an empty `secrets/` directory.
+pub fn with_secrets(inst: TempInstance) -> (TempInstance, std::path::PathBuf) {
+    let secrets = inst.path("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    (inst, secrets)
+}
+
+/// The HTTP status of `GET /` over TLS, as client `who` (its `{who}-cert.pem` and
+/// `{who}-key.pem` in `secrets`) or with no client certificate; `000` when the handshake fails.
+pub fn status_as(port: u16, secrets: &Path, who: Option<&str>) -> String {
+    let mut args =
+        vec!["-k".to_string(), "-s".into(), "-o".into(), "/dev/null".into(), "-w".into(), "%{http_code}".into()];
+    if let Some(who) = who {
+        for (flag, file) in [("--cert", format!("{who}-cert.pem")), ("--key", format!("{who}-key.pem"))] {
+            args.push(flag.into());
+            args.push(secrets.join(file).display().to_string());
+        }
+    }
+    args.push(https(port, "/"));
+    curl(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// `https://127.0.0.1:{port}{path}`.
+pub fn https(port: u16, path: &str) -> String {
+    format!("https://127.0.0.1:{port}{path}")
+}
+
+/// The guide's keytool command for the server keystore, and its password file.
+pub fn guide_keystore(secrets: &Path, cn: &str, file: &str) {
+    sh(
+        secrets,
+        &format!(
+            "keytool -genkey -alias https-connector-key -keyalg RSA -keystore {}/{file} \
+             -storepass password -keypass password -dname \"CN={cn},O=Example Corp,C=FR\" 2>/dev/null
+             echo -n 'password' > keystore.pass",
+            secrets.display()
+        ),
+    );
+}
+
+/// The subject of the guide's certificate for ig.example.com, as `openssl -nameopt compat` shows it.
+pub const IG_SUBJECT: &str = "/CN=ig.example.com/OU=example/O=com/L=fr/ST=fr/C=fr";
+
+/// A route that shows what the gateway knows about the connection.
+pub const ECHO_ROUTE: &str = r#"{
+  "handler": { "type": "StaticResponseHandler", "config": { "status": 200,
+    "headers": { "Content-Type": [ "text/plain" ] },
+    "entity": "secure=${contexts.client.isSecure} sni=${contexts.client.serverName}" } }
+}"#;

@@ -156,6 +156,19 @@ fn mutual_tls_from_clients_required_and_requested() {
         curl(&["-k", "--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap(), &https(g.port(), "/whoami")]);
     assert_eq!(who, "CN=alice, O=Example, C=FR issued by CN=alice,O=Example,C=FR; sni=");
     assert_eq!(without_cert(g.port()), "000", "no certificate, no connection");
+    let metrics = curl(&[
+        "-k",
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+        &https(g.port(), "/openig/metrics/prometheus"),
+    ]);
+    let counter = |name: &str| -> u64 {
+        metrics.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    assert!(counter("gatehouse_tls_handshakes_failed_total ") >= 1, "{metrics}");
+    assert!(counter("gatehouse_tls_handshakes_total ") >= 2, "{metrics}");
     let mut g = g;
     assert_eq!(g.terminate(), Some(0));
 

@@ -93,11 +93,19 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
                 tokio::spawn(async move {
+                    let metrics = conn.edge.metrics().clone();
                     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
                         Ok(Ok(tls)) => tls,
-                        Ok(Err(e)) => return tracing::debug!("TLS handshake with {remote_addr} failed: {e}"),
-                        Err(_) => return tracing::debug!("TLS handshake with {remote_addr} timed out"),
+                        Ok(Err(e)) => {
+                            metrics.tls_handshake(false);
+                            return tracing::debug!("TLS handshake with {remote_addr} failed: {e}");
+                        }
+                        Err(_) => {
+                            metrics.tls_handshake(false);
+                            return tracing::debug!("TLS handshake with {remote_addr} timed out");
+                        }
                     };
+                    metrics.tls_handshake(true);
                     let session = tls.get_ref().1;
                     let server_name = session.server_name().map(str::to_string);
                     let certificates = session.peer_certificates().map_or(Value::Null, describe_certificates);

@@ -12,6 +12,8 @@ pub struct Metrics {
     connections_total: AtomicU64,
     connections_open: AtomicI64,
     access_log_dropped: AtomicU64,
+    tls_handshakes: AtomicU64,
+    tls_handshakes_failed: AtomicU64,
 }
 
 impl Metrics {
@@ -37,6 +39,15 @@ impl Metrics {
     /// A connection closed.
     pub fn connection_closed(&self) {
         self.connections_open.fetch_sub(1, Relaxed);
+    }
+
+    /// A TLS handshake finished (`ok`) or failed or timed out.
+    pub fn tls_handshake(&self, ok: bool) {
+        if ok {
+            self.tls_handshakes.fetch_add(1, Relaxed);
+        } else {
+            self.tls_handshakes_failed.fetch_add(1, Relaxed);
+        }
     }
 
     /// An access log line was dropped because the writer fell behind.
@@ -70,6 +81,12 @@ impl Metrics {
                 "gatehouse_access_log_dropped_total",
                 "Access log lines dropped under overload.",
                 self.access_log_dropped.load(Relaxed),
+            ),
+            ("gatehouse_tls_handshakes_total", "TLS handshakes completed.", self.tls_handshakes.load(Relaxed)),
+            (
+                "gatehouse_tls_handshakes_failed_total",
+                "TLS handshakes that failed or timed out (bad certificates, old protocols, port scans).",
+                self.tls_handshakes_failed.load(Relaxed),
             ),
             (
                 "gatehouse_session_cookies_rejected_total",

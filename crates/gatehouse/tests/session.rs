@@ -126,15 +126,18 @@ fn key_rotation_the_first_alias_encrypts_and_all_aliases_decrypt() {
             ),
         );
     }
-    let store = |aliases: &str| {
+    // `mapping`: the mapping's alias property, `aliases` or `aliasesMatching`.
+    let store = |mapping: &str| {
         format!(
             r#"{{ "type": "KeyStoreSecretStore", "config": {{ "file": "{}/keys.p12", "storePasswordSecretId": "keystore.secret.id",
-               "mappings": [ {{ "secretId": "session.key", "aliases": {aliases} }} ] }} }}"#,
+               "mappings": [ {{ "secretId": "session.key", {mapping} }} ] }} }}"#,
             secrets.display()
         )
     };
-    session_routes(&inst, "before", &jwt_session("A256CBC-HS512", &store(r#"["old-key"]"#)));
-    session_routes(&inst, "after", &jwt_session("A256CBC-HS512", &store(r#"["new-key", "old-key"]"#)));
+    session_routes(&inst, "before", &jwt_session("A256CBC-HS512", &store(r#""aliases": ["old-key"]"#)));
+    session_routes(&inst, "after", &jwt_session("A256CBC-HS512", &store(r#""aliases": ["new-key", "old-key"]"#)));
+    // Both keys by pattern; in alphabetical order new-key comes first and encrypts.
+    session_routes(&inst, "matching", &jwt_session("A256CBC-HS512", &store(r#""aliasesMatching": ["(new|old)-key"]"#)));
     let g = Gateway::start_with(&inst.dir, &[("KEYSTORE_SECRET_ID", "cGFzc3dvcmQ=")]);
 
     let old_cookie = session_cookie(&curl(&["-i", &g.url("/before/login?carol")]));
@@ -142,6 +145,11 @@ fn key_rotation_the_first_alias_encrypts_and_all_aliases_decrypt() {
     let new_cookie = session_cookie(&curl(&["-i", &g.url("/after/login?dave")]));
     assert_eq!(curl(&["-b", &new_cookie, &g.url("/after/whoami")]), "user=dave");
     assert_eq!(curl(&["-b", &new_cookie, &g.url("/before/whoami")]), "user=", "the new key encrypts");
+
+    assert_eq!(curl(&["-b", &old_cookie, &g.url("/matching/whoami")]), "user=carol");
+    let matched_cookie = session_cookie(&curl(&["-i", &g.url("/matching/login?erin")]));
+    assert_eq!(curl(&["-b", &matched_cookie, &g.url("/after/whoami")]), "user=erin");
+    assert_eq!(curl(&["-b", &matched_cookie, &g.url("/before/whoami")]), "user=");
 }
 
 #[test]

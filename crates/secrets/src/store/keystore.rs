@@ -18,13 +18,20 @@ use crate::secret::{KeyEncoding, Secret, SecretError, SecretValue, TlsIdentity, 
 /// The keystore file's stamp when read, and its secrets by id.
 type Loaded = (Option<Stamp>, Arc<HashMap<String, Versions>>);
 
+/// The aliases of one mapping: named (the first is active), or every alias matching one of
+/// the patterns (in alphabetical order, the first active).
+enum Aliases {
+    Named(Vec<String>),
+    Matching(Vec<regex::Regex>),
+}
+
 /// A keystore's mapped secrets.
 pub struct KeyStoreStore {
     describe: String,
     file: PathBuf,
     passwords: SecretsProvider,
     password_id: String,
-    mappings: Vec<(String, Vec<String>)>,
+    mappings: Vec<(String, Aliases)>,
     state: RwLock<Loaded>,
     generation: AtomicU64,
 }
@@ -63,11 +70,31 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     for m in cx.array(config.require("mappings")?)? {
         let mc = cx.config(m)?;
         let id = secret_id(cx, mc.require("secretId")?)?;
-        let aliases_node = mc.require("aliases")?;
-        let aliases = cx.array(aliases_node)?.iter().map(|a| cx.string(a)).collect::<Result<Vec<_>, _>>()?;
-        if aliases.is_empty() {
-            return Err(cx.err(aliases_node, "aliases must name at least one keystore alias"));
-        }
+        let aliases = match (mc.get("aliases"), mc.get("aliasesMatching")) {
+            (Some(node), None) => {
+                let names = cx.array(node)?.iter().map(|a| cx.string(a)).collect::<Result<Vec<_>, _>>()?;
+                if names.is_empty() {
+                    return Err(cx.err(node, "aliases must name at least one keystore alias"));
+                }
+                Aliases::Named(names)
+            }
+            (None, Some(node)) => {
+                let mut patterns = Vec::new();
+                for p in cx.array(node)? {
+                    let text = cx.string(p)?;
+                    // Java's `matches`: the whole alias.
+                    let re = regex::Regex::new(&format!("^(?:{text})$"))
+                        .map_err(|e| cx.err(p, format!("invalid regular expression: {e}")))?;
+                    patterns.push(re);
+                }
+                if patterns.is_empty() {
+                    return Err(cx.err(node, "aliasesMatching needs at least one pattern"));
+                }
+                Aliases::Matching(patterns)
+            }
+            (Some(_), Some(node)) => return Err(cx.err(node, "use aliases or aliasesMatching, not both")),
+            (None, None) => return Err(cx.err(m, "a mapping needs aliases or aliasesMatching")),
+        };
         mc.finish()?;
         mappings.push((id, aliases));
     }
@@ -116,26 +143,48 @@ impl KeyStoreStore {
         let strict = parse(Pkcs12ImportPolicy::Relaxed)?;
         // Truststores made by `openssl pkcs12 -export -nokeys` lack Java's "trusted" mark, so
         // their certificates only show up when the bags are read as they are.
-        let raw = if self.mappings.iter().flat_map(|(_, a)| a).any(|a| find(&strict, a).is_none()) {
-            Some(parse(Pkcs12ImportPolicy::Raw)?)
-        } else {
-            None
-        };
+        let missing = self.mappings.iter().any(|(_, aliases)| match aliases {
+            Aliases::Named(names) => names.iter().any(|a| find(&strict, a).is_none()),
+            Aliases::Matching(patterns) => !strict.entries().any(|(a, _)| patterns.iter().any(|p| p.is_match(a))),
+        });
+        let raw = if missing { Some(parse(Pkcs12ImportPolicy::Raw)?) } else { None };
         let mut out = HashMap::new();
         for (id, aliases) in &self.mappings {
+            let names: Vec<String> = match aliases {
+                Aliases::Named(names) => names.clone(),
+                Aliases::Matching(patterns) => {
+                    let matching = |ks: &KeyStore| -> Vec<String> {
+                        let mut names: Vec<String> = ks
+                            .entries()
+                            .map(|(a, _)| without_copy_suffix(a).to_string())
+                            .filter(|a| patterns.iter().any(|p| p.is_match(a)))
+                            .collect();
+                        names.sort_unstable();
+                        names.dedup();
+                        names
+                    };
+                    let mut names = matching(&strict);
+                    if let (true, Some(r)) = (names.is_empty(), &raw) {
+                        names = matching(r);
+                    }
+                    if names.is_empty() {
+                        return Err(SecretError::new(format!(
+                            "{}: no alias matches aliasesMatching for secret '{id}' (the keystore has: {})",
+                            self.describe,
+                            known_aliases(&strict, raw.as_ref()).join(", ")
+                        )));
+                    }
+                    names
+                }
+            };
             let mut versions = Vec::new();
-            for alias in aliases {
+            for alias in &names {
                 let entry = find(&strict, alias).or_else(|| raw.as_ref().and_then(|r| find(r, alias)));
                 let Some(entry) = entry else {
-                    let mut known: Vec<&str> = strict.entries().map(|(a, _)| a.as_str()).collect();
-                    // Raw parsing lists a key's certificate again as `alias#2`.
-                    known.extend(raw.iter().flat_map(|r| r.entries().map(|(a, _)| without_copy_suffix(a))));
-                    known.sort_unstable();
-                    known.dedup();
                     return Err(SecretError::new(format!(
                         "{}: no alias '{alias}' for secret '{id}' (the keystore has: {})",
                         self.describe,
-                        known.join(", ")
+                        known_aliases(&strict, raw.as_ref()).join(", ")
                     )));
                 };
                 versions.push(convert(entry));
@@ -144,6 +193,16 @@ impl KeyStoreStore {
         }
         Ok((stamp, Arc::new(out)))
     }
+}
+
+/// Every alias of the keystore, for error messages.
+fn known_aliases<'k>(strict: &'k KeyStore, raw: Option<&'k KeyStore>) -> Vec<&'k str> {
+    let mut known: Vec<&str> = strict.entries().map(|(a, _)| a.as_str()).collect();
+    // Raw parsing lists a key's certificate again as `alias#2`.
+    known.extend(raw.iter().flat_map(|r| r.entries().map(|(a, _)| without_copy_suffix(a))));
+    known.sort_unstable();
+    known.dedup();
+    known
 }
 
 /// `alias#2` -> `alias`.

@@ -6,6 +6,7 @@
 //! property can name a store, inline one, or list several.
 
 mod format;
+mod fresh;
 mod pem;
 mod provider;
 mod refresh;
@@ -15,6 +16,7 @@ pub mod store;
 use gatehouse_config::Registry;
 
 pub use format::{Encoding, PropertyFormat};
+pub use fresh::Fresh;
 pub use provider::{secret_id, SecretStore, SecretsProvider, DEFAULT_PROVIDER};
 pub use refresh::INTERVAL as REFRESH_INTERVAL;
 pub use secret::{check_secret_id, KeyEncoding, Secret, SecretError, SecretValue, TlsIdentity, Versions};

@@ -1,13 +1,13 @@
 //! `JwtSession`: the session as JSON claims in an encrypted JWT cookie (JWE `dir`), readable
 //! by every gateway that has the key.
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_core::counters::SESSION_COOKIES_REJECTED;
 use gatehouse_core::{Error, Result, Session, SessionManager, SessionManagerRef, SessionState};
-use gatehouse_secrets::{secret_id, Secret, SecretsProvider};
+use gatehouse_secrets::{secret_id, Fresh, Secret, SecretError, SecretsProvider};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -32,10 +32,25 @@ pub struct JwtSession {
     compress: bool,
 }
 
-/// The keys: configured (re-read when their store changes) or generated at startup.
-enum Keys {
-    Configured { provider: SecretsProvider, id: String, cached: RwLock<(u64, Arc<Vec<Secret>>)> },
-    Ephemeral(Arc<Vec<Secret>>),
+/// The keys, the active one first: from a secret (re-read when its store changes) or, without
+/// one, generated at startup (a provider without stores never changes, so they stay).
+struct Keys {
+    secret: Option<(SecretsProvider, String)>,
+    current: Fresh<Vec<Secret>>,
+}
+
+/// The versions of secret `id`; the active one must fit `enc`.
+fn load_keys(provider: &SecretsProvider, id: &str, enc: Enc) -> Result<Vec<Secret>, SecretError> {
+    let keys = provider.keys(id)?;
+    let active = keys.first().map_or(0, Secret::len);
+    if active != enc.key_len() {
+        return Err(SecretError::new(format!(
+            "secret '{id}' is a {active}-byte key; {} needs {} bytes (a keytool HmacSHA512 512-bit key fits A256CBC-HS512)",
+            enc.name(),
+            enc.key_len()
+        )));
+    }
+    Ok(keys)
 }
 
 /// Legacy (IG 5-7) properties that are refused with a pointer to the current ones.
@@ -64,20 +79,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         Some(id_node) => {
             let id = secret_id(cx, id_node)?;
             let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
-            let keys = provider.keys(&id).map_err(|e| cx.err(id_node, e.0))?;
-            let active = keys.first().map_or(0, Secret::len);
-            if active != enc.key_len() {
-                return Err(cx.err(
-                    id_node,
-                    format!(
-                        "secret '{id}' is a {active}-byte key; {} needs {} bytes (a keytool HmacSHA512 512-bit key fits A256CBC-HS512)",
-                        enc.name(),
-                        enc.key_len()
-                    ),
-                ));
-            }
-            let generation = provider.generation();
-            Keys::Configured { provider, id, cached: RwLock::new((generation, Arc::new(keys))) }
+            let keys = load_keys(&provider, &id, enc).map_err(|e| cx.err(id_node, e.0))?;
+            Keys { current: Fresh::new(provider.clone(), keys), secret: Some((provider, id)) }
         }
         None => {
             config.get("secretsProvider");
@@ -89,7 +92,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
             );
             let mut key = vec![0u8; enc.key_len()];
             aws_lc_rs::rand::fill(&mut key).map_err(|_| cx.err(node, "cannot generate a session key"))?;
-            Keys::Ephemeral(Arc::new(vec![Secret::new(key)]))
+            Keys { current: Fresh::new(SecretsProvider::join([]), vec![Secret::new(key)]), secret: None }
         }
     };
     // OIG's names for the cookie, kept for migrations.
@@ -121,38 +124,13 @@ fn now() -> u64 {
 }
 
 impl JwtSession {
-    /// The keys, the active one first; re-read when the store changed (autoRefresh).
+    /// The keys, the active one first; re-read when the store changed (autoRefresh). A new
+    /// key that does not fit is logged and the old keys stay.
     fn keys(&self) -> Arc<Vec<Secret>> {
-        match &self.keys {
-            Keys::Ephemeral(k) => k.clone(),
-            Keys::Configured { provider, id, cached } => {
-                let generation = provider.generation();
-                {
-                    let c = cached.read().unwrap_or_else(PoisonError::into_inner);
-                    if c.0 == generation {
-                        return c.1.clone();
-                    }
-                }
-                let mut c = cached.write().unwrap_or_else(PoisonError::into_inner);
-                match provider.keys(id) {
-                    Ok(keys) if keys.first().is_some_and(|k| k.len() == self.enc.key_len()) => {
-                        *c = (generation, Arc::new(keys));
-                    }
-                    Ok(_) => {
-                        tracing::error!(
-                            "JwtSession: the new key '{id}' does not fit {}; keeping the old keys",
-                            self.enc.name()
-                        );
-                        c.0 = generation;
-                    }
-                    Err(e) => {
-                        tracing::error!("JwtSession: {e}; keeping the old keys");
-                        c.0 = generation;
-                    }
-                }
-                c.1.clone()
-            }
-        }
+        self.keys.current.get(|| match &self.keys.secret {
+            Some((provider, id)) => load_keys(provider, id, self.enc),
+            None => Err(SecretError::new("JwtSession: generated keys do not change")),
+        })
     }
 
     /// Decodes a cookie value into the session and its expiry; `None` for anything invalid.

@@ -4,13 +4,12 @@
 
 use std::sync::Arc;
 
-use gatehouse_secrets::SecretError;
+use gatehouse_secrets::{Fresh, SecretError};
 use rustls::client::ResolvesClientCert;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls::SignatureScheme;
 
-use crate::fresh::Fresh;
 use crate::managers::KeyManager;
 
 /// One certificate with its key.

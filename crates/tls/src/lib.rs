@@ -5,7 +5,6 @@
 
 mod client;
 mod describe;
-mod fresh;
 mod identity;
 mod managers;
 mod names;

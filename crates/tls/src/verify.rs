@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_secrets::{SecretError, SecretsProvider};
+use gatehouse_secrets::{Fresh, SecretError, SecretsProvider};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -20,7 +20,6 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme};
 
 use crate::client::HostnameVerifier;
-use crate::fresh::Fresh;
 use crate::managers::{Trust, TrustSource};
 
 /// The handshake signature checks, the same for both verifiers: the crypto provider's.

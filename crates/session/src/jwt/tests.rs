@@ -7,7 +7,10 @@ use http::HeaderValue;
 fn session(timeout_secs: u64, skew_secs: u64) -> JwtSession {
     JwtSession {
         enc: Enc::A256CbcHs512,
-        keys: Keys::Ephemeral(Arc::new(vec![Secret::new((0..64).collect())])),
+        keys: Keys {
+            current: Fresh::new(SecretsProvider::join([]), vec![Secret::new((0..64).collect())]),
+            secret: None,
+        },
         cookie: CookieConfig::from_config_default("IG"),
         timeout: Duration::from_secs(timeout_secs),
         persistent: false,

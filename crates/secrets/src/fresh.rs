@@ -1,26 +1,27 @@
-//! A value built from secrets, rebuilt when its stores report a change (autoRefresh).
+//! A value built from secrets (a TLS certificate, a trust store, session keys), rebuilt when
+//! its stores report a change (autoRefresh).
 
 use std::sync::Arc;
 
+use crate::{SecretError, SecretsProvider};
 use arc_swap::ArcSwap;
-use gatehouse_secrets::{SecretError, SecretsProvider};
 
 /// A cached value and the store generation it was built from.
-pub(crate) struct Fresh<T> {
+pub struct Fresh<T> {
     provider: SecretsProvider,
     current: ArcSwap<(u64, Arc<T>)>,
 }
 
 impl<T> Fresh<T> {
     /// Caches `value`, built from `provider` as it is now.
-    pub(crate) fn new(provider: SecretsProvider, value: T) -> Self {
+    pub fn new(provider: SecretsProvider, value: T) -> Self {
         let generation = provider.generation();
         Fresh { provider, current: ArcSwap::from_pointee((generation, Arc::new(value))) }
     }
 
     /// The value, rebuilt first if the stores changed since it was built. A failed rebuild
     /// is logged and the previous value is kept until the stores change again.
-    pub(crate) fn get(&self, rebuild: impl FnOnce() -> Result<T, SecretError>) -> Arc<T> {
+    pub fn get(&self, rebuild: impl FnOnce() -> Result<T, SecretError>) -> Arc<T> {
         let current = self.current.load();
         let generation = self.provider.generation();
         if current.0 == generation {
@@ -29,7 +30,7 @@ impl<T> Fresh<T> {
         let value = match rebuild() {
             Ok(v) => Arc::new(v),
             Err(e) => {
-                tracing::error!("{e}; keeping the previous certificates");
+                tracing::error!("{e}; keeping the previous version");
                 current.1.clone()
             }
         };

@@ -13,10 +13,12 @@ pub struct Fresh<T> {
 }
 
 impl<T> Fresh<T> {
-    /// Caches `value`, built from `provider` as it is now.
-    pub fn new(provider: SecretsProvider, value: T) -> Self {
+    /// Builds the value from `provider` now. The stores' generation is read before the
+    /// build, so a change that lands while building is picked up by the next `get`.
+    pub fn load<E>(provider: SecretsProvider, build: impl FnOnce() -> Result<T, E>) -> Result<Self, E> {
         let generation = provider.generation();
-        Fresh { provider, current: ArcSwap::from_pointee((generation, Arc::new(value))) }
+        let value = build()?;
+        Ok(Fresh { provider, current: ArcSwap::from_pointee((generation, Arc::new(value))) })
     }
 
     /// The value, rebuilt first if the stores changed since it was built. A failed rebuild

@@ -79,8 +79,9 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         Some(id_node) => {
             let id = secret_id(cx, id_node)?;
             let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
-            let keys = load_keys(&provider, &id, enc).map_err(|e| cx.err(id_node, e.0))?;
-            Keys { current: Fresh::new(provider.clone(), keys), secret: Some((provider, id)) }
+            let current =
+                Fresh::load(provider.clone(), || load_keys(&provider, &id, enc)).map_err(|e| cx.err(id_node, e.0))?;
+            Keys { current, secret: Some((provider, id)) }
         }
         None => {
             config.get("secretsProvider");
@@ -92,7 +93,9 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
             );
             let mut key = vec![0u8; enc.key_len()];
             aws_lc_rs::rand::fill(&mut key).map_err(|_| cx.err(node, "cannot generate a session key"))?;
-            Keys { current: Fresh::new(SecretsProvider::join([]), vec![Secret::new(key)]), secret: None }
+            let current = Fresh::load(SecretsProvider::join([]), || Ok::<_, SecretError>(vec![Secret::new(key)]))
+                .map_err(|e| cx.err(node, e.0))?;
+            Keys { current, secret: None }
         }
     };
     // OIG's names for the cookie, kept for migrations.

@@ -8,7 +8,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 
 use crate::identity::Identity;
-use crate::managers::{key_manager, trust_source, KeyManager, Trust, TrustSource};
+use crate::managers::{key_manager, trust_source, Anchors, KeyManager, TrustSource};
 use crate::names;
 use crate::verify::ServerVerifier;
 
@@ -46,7 +46,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     let config = cx.config(node)?;
     let crypto = names::provider(cx, config.get("sslCipherSuites").or_else(|| config.get("cipherSuites")))?;
     let versions = names::versions(cx, config.get("sslEnabledProtocols").or_else(|| config.get("protocols")))?;
-    let trust = config.get("trustManager").map(|t| trust_source(cx, t)).transpose()?.map(|(source, _)| source);
+    let trust = config.get("trustManager").map(|t| trust_source(cx, t)).transpose()?;
     let key_manager = config.get("keyManager").map(|k| key_manager(cx, k)).transpose()?;
     let hostname = config.get("hostnameVerifier").map(|h| HostnameVerifier::from_config(cx, h)).transpose()?;
     if let Some(a) = config.get("alpn") {
@@ -76,13 +76,12 @@ impl ClientTls {
     /// A rustls client config. `hostname` applies when the options themselves do not say
     /// (IG's deprecated handler-level `hostnameVerifier`).
     pub fn config(&self, hostname: Option<HostnameVerifier>) -> Result<ClientConfig, String> {
-        let system = system_roots();
-        let trust = match &self.trust {
-            Some(t) => t.load().map_err(|e| e.0)?,
-            None => Trust { roots: system.clone(), pinned: Arc::from(Vec::new()) },
+        let anchors = match &self.trust {
+            Some(source) => Anchors::Stores(source.clone()),
+            None => Anchors::System(system_roots()),
         };
         let hostname = self.hostname.or(hostname).unwrap_or(HostnameVerifier::Strict);
-        let verifier = ServerVerifier::new(self.crypto.clone(), self.trust.clone(), trust, system, hostname)?;
+        let verifier = ServerVerifier::new(self.crypto.clone(), anchors, hostname)?;
         let builder = ClientConfig::builder_with_provider(self.crypto.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("protocols and cipher suites do not fit together: {e}"))?;

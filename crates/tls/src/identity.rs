@@ -22,12 +22,8 @@ pub(crate) struct Identity {
 impl Identity {
     /// Loads the identity now; it must be usable.
     pub(crate) fn load(manager: &KeyManager, crypto: &Arc<CryptoProvider>) -> Result<Self, SecretError> {
-        let key = certified_key(manager, crypto)?;
-        Ok(Identity {
-            manager: manager.clone(),
-            crypto: crypto.clone(),
-            key: Fresh::new(manager.provider.clone(), key),
-        })
+        let key = Fresh::load(manager.provider.clone(), || certified_key(manager, crypto))?;
+        Ok(Identity { manager: manager.clone(), crypto: crypto.clone(), key })
     }
 
     /// The identity as its store holds it now (the previous one if a reload failed).

@@ -90,7 +90,7 @@ pub(crate) struct Trust {
 pub(crate) struct TrustSource {
     managers: Vec<Arc<TrustManager>>,
     /// All the managers' stores, for change detection.
-    pub(crate) provider: SecretsProvider,
+    provider: SecretsProvider,
 }
 
 impl TrustSource {
@@ -113,9 +113,36 @@ impl TrustSource {
     }
 }
 
-/// Reads a `trustManager` property (one reference or several) and loads it once, so that
+/// Where a verifier's trust comes from.
+#[derive(Clone)]
+pub(crate) enum Anchors {
+    /// Trust managers over secret stores, reloaded when the stores change.
+    Stores(TrustSource),
+    /// The operating system's roots, read once.
+    System(Arc<RootCertStore>),
+}
+
+impl Anchors {
+    /// The trust material as it is now.
+    pub(crate) fn load(&self) -> Result<Trust, SecretError> {
+        match self {
+            Anchors::Stores(source) => source.load(),
+            Anchors::System(roots) => Ok(Trust { roots: roots.clone(), pinned: Arc::from(Vec::new()) }),
+        }
+    }
+
+    /// The stores to watch for changes (none for the system roots).
+    pub(crate) fn provider(&self) -> SecretsProvider {
+        match self {
+            Anchors::Stores(source) => source.provider.clone(),
+            Anchors::System(_) => SecretsProvider::join([]),
+        }
+    }
+}
+
+/// Reads a `trustManager` property (one reference or several), loading it once so that
 /// errors point at the property.
-pub(crate) fn trust_source(cx: &BuildCtx<'_>, node: &Node) -> Result<(TrustSource, Trust), ConfigError> {
+pub(crate) fn trust_source(cx: &BuildCtx<'_>, node: &Node) -> Result<TrustSource, ConfigError> {
     let items: Vec<&Node> = match &node.kind {
         Kind::Array(items) => items.iter().collect(),
         _ => vec![node],
@@ -126,6 +153,6 @@ pub(crate) fn trust_source(cx: &BuildCtx<'_>, node: &Node) -> Result<(TrustSourc
         .collect::<Result<Vec<_>, _>>()?;
     let provider = SecretsProvider::join(managers.iter().map(|m| &m.provider));
     let source = TrustSource { managers, provider };
-    let trust = source.load().map_err(|e| cx.err(node, e.0))?;
-    Ok((source, trust))
+    source.load().map_err(|e| cx.err(node, e.0))?;
+    Ok(source)
 }

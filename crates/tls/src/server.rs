@@ -84,8 +84,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         .map_err(|e| cx.err(node, format!("protocols and cipher suites do not fit together: {e}")))?;
     let builder = match (client_auth, trust) {
         (None, _) => builder.with_no_client_auth(),
-        (Some((required, at)), Some((source, trust))) => {
-            let verifier = ClientVerifier::new(crypto.clone(), source, trust, required).map_err(|e| cx.err(at, e))?;
+        (Some((required, at)), Some(source)) => {
+            let verifier = ClientVerifier::new(crypto.clone(), source, required).map_err(|e| cx.err(at, e))?;
             builder.with_client_cert_verifier(Arc::new(verifier))
         }
         (Some((_, at)), None) => return Err(cx.err(at, "clientAuth REQUEST or REQUIRED needs a trustManager")),

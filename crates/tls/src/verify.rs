@@ -10,17 +10,17 @@
 
 use std::sync::Arc;
 
-use gatehouse_secrets::{Fresh, SecretError, SecretsProvider};
+use gatehouse_secrets::{Fresh, SecretError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 
 use crate::client::HostnameVerifier;
-use crate::managers::{Trust, TrustSource};
+use crate::managers::{Anchors, TrustSource};
 
 /// The handshake signature checks, the same for both verifiers: the crypto provider's.
 macro_rules! signature_checks {
@@ -64,22 +64,10 @@ impl<V: ?Sized> Current<V> {
 /// What both verifiers share: the crypto provider and where trust comes from.
 struct Source {
     crypto: Arc<CryptoProvider>,
-    /// `None`: the system roots, which do not change while the gateway runs.
-    trust: Option<TrustSource>,
+    anchors: Anchors,
 }
 
 impl Source {
-    fn load(&self, system: &Arc<RootCertStore>) -> Result<Trust, SecretError> {
-        match &self.trust {
-            Some(t) => t.load(),
-            None => Ok(Trust { roots: system.clone(), pinned: Arc::from(Vec::new()) }),
-        }
-    }
-
-    fn provider(&self) -> SecretsProvider {
-        SecretsProvider::join(self.trust.iter().map(|t| &t.provider))
-    }
-
     fn tls12(
         &self,
         message: &[u8],
@@ -106,34 +94,32 @@ impl Source {
 /// Verifies upstream servers.
 pub(crate) struct ServerVerifier {
     source: Source,
-    system: Arc<RootCertStore>,
     hostname: HostnameVerifier,
     current: Fresh<Current<WebPkiServerVerifier>>,
 }
 
 impl ServerVerifier {
-    /// A verifier over `trust` (loaded from `source`, or the system roots when `source` is None).
+    /// A verifier over `anchors` as they are now, following their stores.
     pub(crate) fn new(
         crypto: Arc<CryptoProvider>,
-        source: Option<TrustSource>,
-        trust: Trust,
-        system: Arc<RootCertStore>,
+        anchors: Anchors,
         hostname: HostnameVerifier,
     ) -> Result<Self, String> {
-        let source = Source { crypto, trust: source };
-        let current = Self::build(&source.crypto, trust).map_err(|e| e.0)?;
-        Ok(ServerVerifier { current: Fresh::new(source.provider(), current), source, system, hostname })
+        let source = Source { crypto, anchors };
+        let current = Fresh::load(source.anchors.provider(), || Self::build(&source)).map_err(|e| e.0)?;
+        Ok(ServerVerifier { source, hostname, current })
     }
 
-    fn build(crypto: &Arc<CryptoProvider>, trust: Trust) -> Result<Current<WebPkiServerVerifier>, SecretError> {
-        let webpki = WebPkiServerVerifier::builder_with_provider(trust.roots, crypto.clone())
+    fn build(source: &Source) -> Result<Current<WebPkiServerVerifier>, SecretError> {
+        let trust = source.anchors.load()?;
+        let webpki = WebPkiServerVerifier::builder_with_provider(trust.roots, source.crypto.clone())
             .build()
             .map_err(|e| SecretError::new(format!("cannot build the certificate verifier: {e}")))?;
         Ok(Current { webpki, pinned: trust.pinned })
     }
 
     fn current(&self) -> Arc<Current<WebPkiServerVerifier>> {
-        self.current.get(|| Self::build(&self.source.crypto, self.source.load(&self.system)?))
+        self.current.get(|| Self::build(&self.source))
     }
 }
 
@@ -183,33 +169,29 @@ pub(crate) struct ClientVerifier {
 }
 
 impl ClientVerifier {
-    /// A verifier over `trust`, loaded from `source`.
-    pub(crate) fn new(
-        crypto: Arc<CryptoProvider>,
-        source: TrustSource,
-        trust: Trust,
-        required: bool,
-    ) -> Result<Self, String> {
-        let source = Source { crypto, trust: Some(source) };
-        let current = Self::build(&source.crypto, trust, required).map_err(|e| e.0)?;
-        let hints = current.webpki.root_hint_subjects().to_vec();
-        Ok(ClientVerifier { current: Fresh::new(source.provider(), current), source, required, hints })
+    /// A verifier over the trust managers of `source` as they are now, following their stores.
+    pub(crate) fn new(crypto: Arc<CryptoProvider>, source: TrustSource, required: bool) -> Result<Self, String> {
+        let source = Source { crypto, anchors: Anchors::Stores(source) };
+        let mut hints = Vec::new();
+        let current = Fresh::load(source.anchors.provider(), || {
+            let built = Self::build(&source, required)?;
+            hints = built.webpki.root_hint_subjects().to_vec();
+            Ok::<_, SecretError>(built)
+        })
+        .map_err(|e| e.0)?;
+        Ok(ClientVerifier { source, required, hints, current })
     }
 
-    fn build(
-        crypto: &Arc<CryptoProvider>,
-        trust: Trust,
-        required: bool,
-    ) -> Result<Current<dyn ClientCertVerifier>, SecretError> {
-        let builder = WebPkiClientVerifier::builder_with_provider(trust.roots, crypto.clone());
+    fn build(source: &Source, required: bool) -> Result<Current<dyn ClientCertVerifier>, SecretError> {
+        let trust = source.anchors.load()?;
+        let builder = WebPkiClientVerifier::builder_with_provider(trust.roots, source.crypto.clone());
         let builder = if required { builder } else { builder.allow_unauthenticated() };
         let webpki = builder.build().map_err(|e| SecretError::new(format!("client authentication: {e}")))?;
         Ok(Current { webpki, pinned: trust.pinned })
     }
 
     fn current(&self) -> Arc<Current<dyn ClientCertVerifier>> {
-        let empty = Arc::new(RootCertStore::empty());
-        self.current.get(|| Self::build(&self.source.crypto, self.source.load(&empty)?, self.required))
+        self.current.get(|| Self::build(&self.source, self.required))
     }
 }
 

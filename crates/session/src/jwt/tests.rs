@@ -8,7 +8,10 @@ fn session(timeout_secs: u64, skew_secs: u64) -> JwtSession {
     JwtSession {
         enc: Enc::A256CbcHs512,
         keys: Keys {
-            current: Fresh::new(SecretsProvider::join([]), vec![Secret::new((0..64).collect())]),
+            current: Fresh::load(SecretsProvider::join([]), || {
+                Ok::<_, SecretError>(vec![Secret::new((0..64).collect())])
+            })
+            .unwrap(),
             secret: None,
         },
         cookie: CookieConfig::from_config_default("IG"),

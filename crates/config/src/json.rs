@@ -105,6 +105,15 @@ impl Node {
         }
     }
 
+    /// The items when this is an array, else this one value: properties that take "a value
+    /// or a list of them" (`port`, `secretsProvider`, `trustManager`, `capture`, `entity`).
+    pub fn one_or_many(&self) -> &[Node] {
+        match &self.kind {
+            Kind::Array(items) => items,
+            _ => std::slice::from_ref(self),
+        }
+    }
+
     /// The entries when this is an object.
     pub fn entries(&self) -> Option<&[(Key, Node)]> {
         match &self.kind {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_config::{BuildCtx, ConfigError, Kind, Node};
+use gatehouse_config::{BuildCtx, ConfigError, Node};
 use rustls_pki_types::CertificateDer;
 
 use crate::pem;
@@ -50,18 +50,15 @@ impl SecretsProvider {
             let default = Node::from_json(&serde_json::Value::String(DEFAULT_PROVIDER.into()));
             return cx.other::<SecretsProvider>(&default, "a secret store").map(|p| (*p).clone());
         };
-        let items: Vec<&Node> = match &node.kind {
-            Kind::Array(items) => items.iter().collect(),
-            _ => vec![node],
-        };
+        let items = node.one_or_many();
         if items.is_empty() {
             return Err(cx.err(node, "secretsProvider must name at least one secret store"));
         }
-        let mut stores = Vec::new();
-        for item in items {
-            stores.extend(cx.other::<SecretsProvider>(item, "a secret store")?.stores.iter().cloned());
-        }
-        Ok(SecretsProvider { stores })
+        let providers = items
+            .iter()
+            .map(|item| cx.other::<SecretsProvider>(item, "a secret store"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(SecretsProvider::join(providers.iter().map(|p| &**p)))
     }
 
     /// Changes whenever any of the stores may have changed.

@@ -130,12 +130,8 @@ impl AdminConfig {
 fn connector(cx: &BuildCtx<'_>, node: &Node) -> Result<Connector, ConfigError> {
     let config = cx.config(node)?;
     let port_node = config.require("port")?;
-    let port_nodes = match cx.array(port_node) {
-        Ok(items) => items.iter().collect::<Vec<_>>(),
-        Err(_) => vec![port_node],
-    };
     let mut ports = Vec::new();
-    for p in port_nodes {
+    for p in port_node.one_or_many() {
         let n = cx.int(p)?;
         ports.push(u16::try_from(n).map_err(|_| cx.err(p, format!("invalid port {n}")))?);
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_config::{BuildCtx, ConfigError, Kind, Node, Object};
+use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_secrets::{secret_id, SecretError, SecretsProvider, TlsIdentity};
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
@@ -67,15 +67,11 @@ impl TrustManager {
 
 /// Reads a `keyManager` property: one reference, or an array whose first element is used.
 pub(crate) fn key_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Arc<KeyManager>, ConfigError> {
-    let first = match &node.kind {
-        Kind::Array(items) => {
-            if items.len() > 1 {
-                tracing::warn!("{}:{}: only the first keyManager is used", cx.file(), node.pos);
-            }
-            items.first().ok_or_else(|| cx.err(node, "keyManager is an empty array"))?
-        }
-        _ => node,
-    };
+    let items = node.one_or_many();
+    if items.len() > 1 {
+        tracing::warn!("{}:{}: only the first keyManager is used", cx.file(), node.pos);
+    }
+    let first = items.first().ok_or_else(|| cx.err(node, "keyManager is an empty array"))?;
     cx.other::<KeyManager>(first, "a key manager (SecretsKeyManager)")
 }
 
@@ -143,12 +139,9 @@ impl Anchors {
 /// Reads a `trustManager` property (one reference or several), loading it once so that
 /// errors point at the property.
 pub(crate) fn trust_source(cx: &BuildCtx<'_>, node: &Node) -> Result<TrustSource, ConfigError> {
-    let items: Vec<&Node> = match &node.kind {
-        Kind::Array(items) => items.iter().collect(),
-        _ => vec![node],
-    };
-    let managers = items
-        .into_iter()
+    let managers = node
+        .one_or_many()
+        .iter()
         .map(|item| cx.other::<TrustManager>(item, "a trust manager (SecretsTrustManager)"))
         .collect::<Result<Vec<_>, _>>()?;
     let provider = SecretsProvider::join(managers.iter().map(|m| &m.provider));

@@ -48,13 +48,11 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
 
 /// What to capture, from `"all"`, `"request"`, `"response"` or a list of them.
 fn points(cx: &BuildCtx<'_>, config: &Node) -> Result<(bool, bool), ConfigError> {
-    let items: Vec<&Node> = match &config.kind {
-        Kind::Array(items) => items.iter().collect(),
-        Kind::Bool(false) => return Ok((false, false)),
-        _ => vec![config],
-    };
+    if let Kind::Bool(false) = config.kind {
+        return Ok((false, false));
+    }
     let (mut req, mut resp) = (false, false);
-    for item in items {
+    for item in config.one_or_many() {
         match cx.string(item)?.to_ascii_lowercase().as_str() {
             "all" => (req, resp) = (true, true),
             "request" | "filtered_request" => req = true,

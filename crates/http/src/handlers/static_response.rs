@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gatehouse_config::{BuildCtx, ConfigError, Kind, Node, Object};
+use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result};
 use gatehouse_expr::{Expression, Scope};
 use http::StatusCode;
@@ -46,10 +46,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     let entity = match config.get("entity") {
         None => Entity::None,
         Some(n) => {
-            let lines: Vec<Expression> = match &n.kind {
-                Kind::Array(items) => items.iter().map(|i| cx.expr(i)).collect::<Result<_, _>>()?,
-                _ => vec![cx.expr(n)?],
-            };
+            let lines: Vec<Expression> = n.one_or_many().iter().map(|i| cx.expr(i)).collect::<Result<_, _>>()?;
             if lines.iter().all(Expression::is_constant) {
                 let text: Vec<&str> = lines.iter().map(Expression::source).collect();
                 Entity::Fixed(Bytes::from(text.join("\n")))

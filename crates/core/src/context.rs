@@ -121,11 +121,6 @@ impl Session {
         self.dirty
     }
 
-    /// Whether the session was decoded (read or written) during the exchange.
-    pub fn was_used(&self) -> bool {
-        self.decode.is_none() || self.state.get().is_some()
-    }
-
     /// What the manager learnt when decoding, if it decoded.
     pub fn state(&self) -> Option<&SessionState> {
         self.state.get()
@@ -134,7 +129,7 @@ impl Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("used", &self.was_used()).field("dirty", &self.dirty).finish()
+        f.debug_struct("Session").field("decoded", &self.state.get().is_some()).field("dirty", &self.dirty).finish()
     }
 }
 

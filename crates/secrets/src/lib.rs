@@ -18,7 +18,6 @@ use gatehouse_config::Registry;
 pub use format::{Encoding, PropertyFormat};
 pub use fresh::Fresh;
 pub use provider::{secret_id, SecretStore, SecretsProvider, DEFAULT_PROVIDER};
-pub use refresh::INTERVAL as REFRESH_INTERVAL;
 pub use secret::{check_secret_id, KeyEncoding, Secret, SecretError, SecretValue, TlsIdentity, Versions};
 
 /// Registers the secret stores and property formats, and the default `SecretsService`.

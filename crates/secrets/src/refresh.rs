@@ -13,7 +13,7 @@ use std::time::Duration;
 use gatehouse_config::{BuildCtx, ConfigError, Kind, Mode, Node};
 
 /// How often refreshing stores look at their files.
-pub const INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 
 /// A store that can look for changes.
 pub(crate) trait Refresh: Send + Sync + 'static {

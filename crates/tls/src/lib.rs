@@ -17,7 +17,6 @@ pub use client::{ClientTls, HostnameVerifier};
 pub use describe::describe_certificates;
 pub use managers::{KeyManager, TrustManager};
 pub use server::ServerTls;
-pub use tokio_rustls;
 
 /// Registers the TLS types.
 pub fn register(registry: &mut Registry) {

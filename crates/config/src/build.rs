@@ -1,7 +1,7 @@
 //! What a builder sees: its heap, typed reads of its config that report positions, and
 //! an unknown-key check.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use crate::duration::{parse_duration, IgDuration};
 use crate::error::ConfigError;
 use crate::heap::{Heap, Object};
 use crate::json::{Key, Kind, Node, Pos};
+use crate::keys::{did_you_mean, is_comment_key};
 
 /// The context of one object's build.
 pub struct BuildCtx<'h> {
@@ -51,7 +52,13 @@ impl<'h> BuildCtx<'h> {
         let entries = node
             .entries()
             .ok_or_else(|| self.err(node, format!("the config of {} must be an object", self.type_name)))?;
-        Ok(ObjConfig { cx: self, node, entries, used: entries.iter().map(|_| Cell::new(false)).collect() })
+        Ok(ObjConfig {
+            cx: self,
+            node,
+            entries,
+            used: entries.iter().map(|_| Cell::new(false)).collect(),
+            known: RefCell::new(Vec::new()),
+        })
     }
 
     /// Resolves a reference to a handler.
@@ -118,7 +125,7 @@ impl<'h> BuildCtx<'h> {
         }
         let expr = self.expr(node)?;
         let cx = Context::detached();
-        let value = expr.eval(&Scope { cx: &cx, request: None, response: None });
+        let value = expr.eval(&Scope::detached(&cx));
         if value.is_null() {
             return Err(self.err(node, format!("'{src}' evaluates to null")));
         }
@@ -175,17 +182,21 @@ impl<'h> BuildCtx<'h> {
 }
 
 /// An object's config being read: every key read is marked, and [`ObjConfig::finish`]
-/// rejects the rest, naming where they are.
+/// rejects the rest, naming where they are and the known key each most resembles. Keys of
+/// IG's comment idioms (`_anything`, `comment`) are accepted silently.
 pub struct ObjConfig<'n, 'c> {
     cx: &'c BuildCtx<'c>,
     node: &'n Node,
     entries: &'n [(Key, Node)],
     used: Vec<Cell<bool>>,
+    /// Every key the builder asked for, present or not: the type's properties.
+    known: RefCell<Vec<String>>,
 }
 
 impl<'n> ObjConfig<'n, '_> {
     /// The value of `key`, if present.
     pub fn get(&self, key: &str) -> Option<&'n Node> {
+        self.known.borrow_mut().push(key.to_string());
         let i = self.entries.iter().position(|(k, _)| k.name == key)?;
         self.used[i].set(true);
         Some(&self.entries[i].1)
@@ -210,14 +221,33 @@ impl<'n> ObjConfig<'n, '_> {
         }
     }
 
-    /// Fails on any key that was not read.
+    /// Refuses an IG property Gatehouse does not implement because ignoring it would weaken
+    /// security (the gateway would quietly protect less than the file says): an error when
+    /// `key` is present with a value other than `false` or `null` (which ask for nothing).
+    pub fn refuse(&self, key: &str, why: &str) -> Result<(), ConfigError> {
+        let asks_for_nothing = |n: &Node| match &n.kind {
+            Kind::Null | Kind::Bool(false) => true,
+            Kind::String(s) => s.trim().eq_ignore_ascii_case("false"),
+            _ => false,
+        };
+        match self.get(key) {
+            Some(n) if !asks_for_nothing(n) => {
+                Err(self.cx.err(n, format!("'{key}' of {} is not supported by Gatehouse: {why}", self.cx.type_name)))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails on any key that was not read, except IG's comment idioms.
     pub fn finish(self) -> Result<(), ConfigError> {
         for ((key, _), used) in self.entries.iter().zip(&self.used) {
-            if !used.get() {
+            if !used.get() && !is_comment_key(&key.name) {
+                let known = self.known.borrow();
+                let hint = did_you_mean(&key.name, known.iter().map(String::as_str));
                 return Err(ConfigError::at(
                     self.cx.file(),
                     key.pos,
-                    format!("unknown property '{}' of {}", key.name, self.cx.type_name),
+                    format!("unknown property '{}' of {}{hint}", key.name, self.cx.type_name),
                 ));
             }
         }

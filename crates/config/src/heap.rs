@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::build::BuildCtx;
 use crate::error::ConfigError;
 use crate::json::{Kind, Node};
+use crate::keys::{did_you_mean, is_comment_key};
 use crate::registry::Loader;
 use crate::tokens;
 
@@ -63,6 +64,15 @@ pub trait Decorator: Send + Sync + 'static {
     ) -> Result<Arc<dyn Filter>, ConfigError> {
         Ok(filter)
     }
+}
+
+/// How deeply object declarations may nest (inline objects and references to named ones):
+/// far above any real configuration, and low enough that building cannot exhaust a stack.
+pub const MAX_BUILD_DEPTH: usize = 64;
+
+thread_local! {
+    /// The depth of the build in progress on this thread (builds are synchronous).
+    static BUILD_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 /// Keys of a declaration that are not decorators.
@@ -242,8 +252,23 @@ impl Heap {
         Ok(Some(obj))
     }
 
-    /// Builds a declaration (named or inline) and applies its decorators.
+    /// Builds a declaration (named or inline) and applies its decorators, one level deeper.
     fn build_decl(self: &Arc<Self>, name: &str, decl: &Node) -> Result<Object, ConfigError> {
+        let depth = BUILD_DEPTH.with(|d| d.get());
+        if depth >= MAX_BUILD_DEPTH {
+            return Err(ConfigError::at(
+                &self.file,
+                decl.pos,
+                format!("objects nested more than {MAX_BUILD_DEPTH} deep (inline or through references)"),
+            ));
+        }
+        BUILD_DEPTH.with(|d| d.set(depth + 1));
+        let built = self.build_decl_here(name, decl);
+        BUILD_DEPTH.with(|d| d.set(depth));
+        built
+    }
+
+    fn build_decl_here(self: &Arc<Self>, name: &str, decl: &Node) -> Result<Object, ConfigError> {
         let type_node =
             decl.get("type").ok_or_else(|| ConfigError::at(&self.file, decl.pos, "an inline object needs a 'type'"))?;
         let type_name =
@@ -259,28 +284,35 @@ impl Heap {
         let cx = BuildCtx::new(self, display_name, type_name);
         let object = builder(&cx, config)?;
         let decorations = decl.entries().unwrap_or(&[]).iter().filter(|(k, _)| !RESERVED.contains(&k.name.as_str()));
-        self.decorate(object, decorations, display_name)
+        self.decorate(object, decorations, display_name, RESERVED)
     }
 
-    /// Applies the decorators named by `keys` to `object`, in order. An unknown key is a
-    /// warning naming the file and key.
+    /// Applies the decorators named by `keys` to `object`, in order. IG's comment keys
+    /// (`_x`, `comment`) are skipped; any other key that names no decorator in scope is an
+    /// error with the nearest of `known` (the keys the caller understands) or of the heap's
+    /// names as a suggestion.
     pub fn decorate<'k>(
         self: &Arc<Self>,
         mut object: Object,
         keys: impl Iterator<Item = &'k (crate::json::Key, Node)>,
         name: &str,
+        known: &[&str],
     ) -> Result<Object, ConfigError> {
-        for (key, value) in keys {
+        for (key, value) in keys.filter(|(k, _)| !is_comment_key(&k.name)) {
             let decorator = match self.lookup(&key.name, value)? {
                 Some(Object::Decorator(d)) => d,
-                _ => {
-                    tracing::warn!(
-                        "{}:{}: unknown key '{}' on '{name}' ignored (not a decorator)",
-                        self.file,
+                found => {
+                    let what = match found {
+                        Some(other) => format!("names {} in the heap, not a decorator", other.kind_name()),
+                        None => "is neither a property nor a decorator in scope".to_string(),
+                    };
+                    let names = self.names_in_scope();
+                    let hint = did_you_mean(&key.name, known.iter().copied().chain(names.iter().map(String::as_str)));
+                    return Err(ConfigError::at(
+                        &self.file,
                         key.pos,
-                        key.name
-                    );
-                    continue;
+                        format!("unknown key '{}' on '{name}': it {what}{hint}", key.name),
+                    ));
                 }
             };
             let cx = BuildCtx::new(self, name, &key.name);
@@ -291,5 +323,16 @@ impl Heap {
             };
         }
         Ok(object)
+    }
+
+    /// The names declared in this heap and its parents.
+    fn names_in_scope(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        let mut heap = Some(self);
+        while let Some(h) = heap {
+            names.extend(h.decls.iter().map(|(n, _)| n.clone()));
+            heap = h.parent.as_deref();
+        }
+        names
     }
 }

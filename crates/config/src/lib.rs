@@ -10,6 +10,7 @@ mod duration;
 mod error;
 mod heap;
 pub mod json;
+pub mod keys;
 mod registry;
 pub mod tokens;
 

@@ -69,8 +69,18 @@ pub fn resolve(node: &mut Node, src: &TokenSource<'_>, file: &Arc<str>) -> Resul
     Ok(())
 }
 
+/// How deeply tokens may nest inside token names and defaults (`&{a|&{b|&{c}}}`).
+const MAX_TOKEN_NESTING: usize = 32;
+
 /// Resolves the tokens of one string.
 pub fn resolve_str(s: &str, src: &TokenSource<'_>) -> Result<String, String> {
+    resolve_nested(s, src, 0)
+}
+
+fn resolve_nested(s: &str, src: &TokenSource<'_>, depth: usize) -> Result<String, String> {
+    if depth > MAX_TOKEN_NESTING {
+        return Err(format!("config tokens nested more than {MAX_TOKEN_NESTING} deep"));
+    }
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find("&{") {
@@ -86,11 +96,11 @@ pub fn resolve_str(s: &str, src: &TokenSource<'_>) -> Result<String, String> {
         let body = &rest[body_start..body_start + end];
         // Inner tokens first, so that names and defaults may be built from other tokens.
         let (name, default) = split_default(body);
-        let name = resolve_str(name, src)?;
+        let name = resolve_nested(name, src, depth + 1)?;
         let value = match src.lookup(&name) {
             Some(v) => v,
             None => match default {
-                Some(d) => resolve_str(d, src)?,
+                Some(d) => resolve_nested(d, src, depth + 1)?,
                 None => return Err(format!("config token '&{{{name}}}' has no value and no default")),
             },
         };

@@ -137,6 +137,25 @@ named_enum!(
 );
 
 impl Func {
+    /// How many arguments the function takes: at least the first, at most the second.
+    pub(crate) fn arity(self) -> (usize, usize) {
+        match self {
+            Func::Array => (0, usize::MAX),
+            Func::Contains
+            | Func::Find
+            | Func::FindGroups
+            | Func::IndexOf
+            | Func::IntegerWithRadix
+            | Func::Join
+            | Func::KeyMatch
+            | Func::Matches
+            | Func::MatchesWithRegex
+            | Func::MatchingGroups
+            | Func::Split => (2, 2),
+            _ => (1, 1),
+        }
+    }
+
     /// Which argument, if any, is a regular expression, and whether it must match whole.
     pub(crate) fn regex_arg(self) -> Option<(usize, bool)> {
         match self {
@@ -148,6 +167,28 @@ impl Func {
 }
 
 impl Method {
+    /// How many arguments the method takes: at least the first, at most the second (Java's
+    /// overload `substring(begin[, end])`).
+    pub(crate) fn arity(self) -> (usize, usize) {
+        match self {
+            Method::Length
+            | Method::ToLowerCase
+            | Method::ToUpperCase
+            | Method::Trim
+            | Method::IsEmpty
+            | Method::ToString
+            | Method::Size
+            | Method::IsSuccessful
+            | Method::IsClientError
+            | Method::IsServerError
+            | Method::IsRedirection
+            | Method::IsInformational => (0, 0),
+            Method::Substring => (1, 2),
+            Method::Replace | Method::ReplaceAll => (2, 2),
+            _ => (1, 1),
+        }
+    }
+
     /// Which argument, if any, is a regular expression, and whether it must match whole.
     pub(crate) fn regex_arg(self) -> Option<(usize, bool)> {
         match self {
@@ -159,27 +200,37 @@ impl Method {
 }
 
 impl Node {
-    /// Calls `f` on this node and every node below it.
-    pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
-        f(self);
+    /// The nodes directly below this one.
+    fn children(&self) -> Vec<&Node> {
         match self {
-            Node::Lit(_) | Node::Root(_) | Node::Req(_) => {}
-            Node::Prop(a, _) | Node::Neg(a) | Node::Not(a) | Node::Empty(a) => a.walk(f),
-            Node::Index(a, b) | Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) => {
-                a.walk(f);
-                b.walk(f);
-            }
-            Node::Method(a, _, args, _) => {
-                a.walk(f);
-                args.iter().for_each(|n| n.walk(f));
-            }
-            Node::Call(_, args, _) => args.iter().for_each(|n| n.walk(f)),
-            Node::Cond(a, b, c) => {
-                a.walk(f);
-                b.walk(f);
-                c.walk(f);
-            }
+            Node::Lit(_) | Node::Root(_) | Node::Req(_) => Vec::new(),
+            Node::Prop(a, _) | Node::Neg(a) | Node::Not(a) | Node::Empty(a) => vec![a],
+            Node::Index(a, b) | Node::Binary(_, a, b) | Node::And(a, b) | Node::Or(a, b) => vec![a, b],
+            Node::Method(a, _, args, _) => std::iter::once(&**a).chain(args).collect(),
+            Node::Call(_, args, _) => args.iter().collect(),
+            Node::Cond(a, b, c) => vec![a, b, c],
         }
+    }
+
+    /// Calls `f` on this node and every node below it (without recursion).
+    pub(crate) fn walk(&self, f: &mut dyn FnMut(&Node)) {
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            f(node);
+            stack.extend(node.children());
+        }
+    }
+
+    /// The depth of the tree below this node (1 for a leaf), computed without recursion so
+    /// that it is safe on any tree the parser built.
+    pub(crate) fn depth(&self) -> usize {
+        let mut deepest = 0;
+        let mut stack = vec![(self, 1)];
+        while let Some((node, depth)) = stack.pop() {
+            deepest = deepest.max(depth);
+            stack.extend(node.children().into_iter().map(|c| (c, depth + 1)));
+        }
+        deepest
     }
 }
 
@@ -212,4 +263,17 @@ pub(crate) fn fold_request_access(node: Node) -> Node {
         _ => None,
     };
     access.map_or(node, Node::Req)
+}
+
+/// Checks a call's argument count against `(min, max)`; the message names the call.
+pub(crate) fn check_arity(name: &str, (min, max): (usize, usize), got: usize) -> Result<(), String> {
+    if (min..=max).contains(&got) {
+        return Ok(());
+    }
+    let wanted = match (min, max) {
+        (n, m) if n == m => format!("{n} argument{}", if n == 1 { "" } else { "s" }),
+        (n, usize::MAX) => format!("at least {n} arguments"),
+        (n, m) => format!("{n} to {m} arguments"),
+    };
+    Err(format!("{name}() takes {wanted}, not {got}"))
 }

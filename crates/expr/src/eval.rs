@@ -95,7 +95,7 @@ fn lit(l: &Lit) -> Value<'_> {
 
 fn root<'a>(r: Root, s: &Scope<'a>) -> Value<'a> {
     match r {
-        Root::Request => s.request.map_or(Value::Null, |r| Value::Obj(Obj::Request(r))),
+        Root::Request => s.request.map_or(Value::Null, |r| Value::Obj(Obj::Request(r, s.body_wanted))),
         Root::Response => s.response.map_or(Value::Null, |r| Value::Obj(Obj::Response(r))),
         Root::Attributes => Value::Obj(Obj::Map(&s.cx.attributes)),
         Root::Session => Value::Obj(Obj::Map(s.cx.session.data())),

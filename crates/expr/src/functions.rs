@@ -10,6 +10,7 @@ use regex::Regex;
 
 use crate::ast::{compile_regex, Func};
 use crate::eval::{equals, err, property, EvalResult};
+use crate::scope::{cookies, Obj};
 use crate::value::Value;
 
 /// Characters kept as they are in a query parameter or path element (RFC 3986 unreserved).
@@ -248,15 +249,40 @@ fn json_len(j: &serde_json::Value) -> Option<usize> {
     }
 }
 
-/// The keys of a map value.
+/// The keys of a map value, in order. Header names come as received (lower case over
+/// HTTP/2 and after hyper's parsing) and also in their canonical `Title-Case`, so that
+/// `keyMatch(request.headers, '^X-Custom.*')` finds `x-custom-id` as IG finds `X-Custom-Id`.
 fn keys(v: &Value<'_>) -> Option<Vec<String>> {
     match v {
         Value::Json(serde_json::Value::Object(m)) => Some(m.keys().cloned().collect()),
         Value::Owned(serde_json::Value::Object(m)) => Some(m.keys().cloned().collect()),
+        Value::Obj(Obj::Headers(h)) => {
+            Some(h.keys().flat_map(|k| [k.as_str().to_string(), title_case(k.as_str())]).collect())
+        }
+        Value::Obj(Obj::Cookies(h)) => {
+            let mut names: Vec<String> = Vec::new();
+            for (name, _) in cookies(h) {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+            Some(names)
+        }
         Value::Obj(o) => match o.to_json() {
             serde_json::Value::Object(m) => Some(m.keys().cloned().collect()),
             _ => None,
         },
         _ => None,
     }
+}
+
+/// `x-custom-id` as `X-Custom-Id`.
+fn title_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        out.push(if upper { c.to_ascii_uppercase() } else { c });
+        upper = c == '-';
+    }
+    out
 }

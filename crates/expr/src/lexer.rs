@@ -41,11 +41,18 @@ pub(crate) enum Tok {
 
 /// Splits the inside of one `${...}` into tokens, stopping after its closing brace.
 /// Returns the tokens (each with its offset in `src`) and the offset just past the brace.
+/// The most tokens one `${...}` may have: far above any real condition, and low enough that
+/// no expression can build a tree deep enough to exhaust a thread's stack.
+pub(crate) const MAX_TOKENS: usize = 4096;
+
 pub(crate) fn lex(src: &str, start: usize) -> Result<(Vec<(Tok, usize)>, usize), ParseError> {
     let bytes = src.as_bytes();
     let mut i = start;
     let mut out = Vec::new();
     loop {
+        if out.len() > MAX_TOKENS {
+            return Err(ParseError::new(start, format!("expression too long (more than {MAX_TOKENS} tokens)")));
+        }
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
         }

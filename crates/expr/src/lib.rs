@@ -179,6 +179,17 @@ impl Expression {
         matches!(self.eval(scope), Value::Bool(true))
     }
 
+    /// Evaluates a condition on a request whose body may still be streaming. `None` means
+    /// that evaluation reached `request.entity` (or the form body) before the body was read:
+    /// buffer it and evaluate again. A condition that never gets there (`path == '/form' and
+    /// request.form[...]` on another path) decides without the body.
+    pub fn eval_condition(&self, cx: &gatehouse_core::Context, request: &gatehouse_core::Request) -> Option<bool> {
+        let wanted = std::cell::Cell::new(false);
+        let scope = Scope { body_wanted: Some(&wanted), ..Scope::request(cx, request) };
+        let holds = self.eval_bool(&scope);
+        (!wanted.get()).then_some(holds)
+    }
+
     /// Evaluates to a string; `None` when the value is null.
     pub fn eval_string(&self, scope: &Scope<'_>) -> Option<String> {
         match self.eval(scope) {

@@ -5,29 +5,47 @@
 
 use std::sync::Arc;
 
-use crate::ast::{compile_regex, fold_request_access, BinOp, Func, Lit, Method, Node, Root};
+use crate::ast::{check_arity, compile_regex, fold_request_access, BinOp, Func, Lit, Method, Node, Root};
 use crate::lexer::Tok;
 use crate::{ParseEnv, ParseError};
+
+/// How deeply parentheses, calls, conditionals and unary operators may nest.
+const MAX_NESTING: usize = 64;
+/// How deep the parsed tree may be (chains such as `a + b + c` or `x.y.z` add a level each).
+const MAX_TREE_DEPTH: usize = 256;
 
 pub(crate) struct Parser<'t, 'e> {
     toks: &'t [(Tok, usize)],
     pos: usize,
     env: &'e ParseEnv<'e>,
+    nesting: usize,
     pub(crate) warnings: Vec<String>,
 }
 
 impl<'t, 'e> Parser<'t, 'e> {
     pub(crate) fn new(toks: &'t [(Tok, usize)], env: &'e ParseEnv<'e>) -> Self {
-        Parser { toks, pos: 0, env, warnings: Vec::new() }
+        Parser { toks, pos: 0, env, nesting: 0, warnings: Vec::new() }
     }
 
     /// Parses a whole expression and checks that the closing brace follows.
     pub(crate) fn parse_all(&mut self) -> Result<Node, ParseError> {
         let node = self.expr()?;
         match self.peek() {
+            Tok::End if node.depth() > MAX_TREE_DEPTH => {
+                Err(ParseError::new(0, format!("expression nested too deeply (more than {MAX_TREE_DEPTH} levels)")))
+            }
             Tok::End => Ok(node),
             t => Err(self.err(format!("unexpected {} after the expression", describe(t)))),
         }
+    }
+
+    /// Enters one level of nesting; every recursive descent goes through here.
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return Err(self.err(format!("expression nested too deeply (more than {MAX_NESTING} levels)")));
+        }
+        Ok(())
     }
 
     fn peek(&self) -> &Tok {
@@ -66,6 +84,13 @@ impl<'t, 'e> Parser<'t, 'e> {
     }
 
     fn expr(&mut self) -> Result<Node, ParseError> {
+        self.enter()?;
+        let node = self.conditional();
+        self.nesting -= 1;
+        node
+    }
+
+    fn conditional(&mut self) -> Result<Node, ParseError> {
         let cond = self.or()?;
         if self.eat(&Tok::Question) {
             let yes = self.expr()?;
@@ -129,6 +154,13 @@ impl<'t, 'e> Parser<'t, 'e> {
     }
 
     fn unary(&mut self) -> Result<Node, ParseError> {
+        self.enter()?;
+        let node = self.unary_inner();
+        self.nesting -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node, ParseError> {
         match self.peek() {
             Tok::Minus => {
                 self.pos += 1;
@@ -164,6 +196,7 @@ impl<'t, 'e> Parser<'t, 'e> {
                         let method = Method::from_name(&name)
                             .ok_or_else(|| ParseError::new(at, format!("unknown method '{name}'")))?;
                         let args = self.args()?;
+                        check_arity(&name, method.arity(), args.len()).map_err(|m| ParseError::new(at, m))?;
                         let re = literal_regex(method.regex_arg(), &args, at)?;
                         node = Node::Method(Box::new(node), method, args, re);
                     } else {
@@ -218,6 +251,7 @@ impl<'t, 'e> Parser<'t, 'e> {
                     let func = Func::from_name(&name)
                         .ok_or_else(|| ParseError::new(at, format!("unknown function '{name}'")))?;
                     let args = self.args()?;
+                    check_arity(&name, func.arity(), args.len()).map_err(|m| ParseError::new(at, m))?;
                     let re = literal_regex(func.regex_arg(), &args, at)?;
                     return Ok(Node::Call(func, args, re));
                 }

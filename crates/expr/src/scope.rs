@@ -1,6 +1,7 @@
 //! What an expression can see of an exchange, and how properties resolve on it.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use gatehouse_core::{Body, Context, Request, Response};
 use http::HeaderMap;
@@ -17,17 +18,25 @@ pub struct Scope<'a> {
     pub request: Option<&'a Request>,
     /// The response, once there is one.
     pub response: Option<&'a Response>,
+    /// Set when evaluation reached `request.entity` or a form body that is still streaming:
+    /// the caller may buffer the body and evaluate again (see [`crate::Expression::eval_condition`]).
+    pub body_wanted: Option<&'a Cell<bool>>,
 }
 
 impl<'a> Scope<'a> {
     /// A scope with a request and no response yet.
     pub fn request(cx: &'a Context, request: &'a Request) -> Self {
-        Scope { cx, request: Some(request), response: None }
+        Scope { cx, request: Some(request), response: None, body_wanted: None }
     }
 
     /// A scope with both messages.
     pub fn response(cx: &'a Context, request: Option<&'a Request>, response: &'a Response) -> Self {
-        Scope { cx, request, response: Some(response) }
+        Scope { cx, request, response: Some(response), body_wanted: None }
+    }
+
+    /// A scope with no message: configuration expressions evaluated at load.
+    pub fn detached(cx: &'a Context) -> Self {
+        Scope { cx, request: None, response: None, body_wanted: None }
     }
 }
 
@@ -35,7 +44,7 @@ impl<'a> Scope<'a> {
 #[derive(Debug, Clone)]
 #[doc(hidden)]
 pub enum Obj<'a> {
-    Request(&'a Request),
+    Request(&'a Request, Option<&'a Cell<bool>>),
     Response(&'a Response),
     Uri(&'a http::Uri),
     Headers(&'a HeaderMap),
@@ -55,13 +64,21 @@ impl<'a> Obj<'a> {
     /// The property `key` of this object; a missing property is `null`.
     pub(crate) fn get(self, key: &str) -> Value<'a> {
         match self {
-            Obj::Request(r) => match key {
+            Obj::Request(r, body_wanted) => match key {
                 "method" => Value::Str(Cow::Borrowed(r.method().as_str())),
                 "uri" => Value::Obj(Obj::Uri(r.uri())),
                 "headers" => Value::Obj(Obj::Headers(r.headers())),
                 "cookies" => Value::Obj(Obj::Cookies(r.headers())),
-                "entity" => Value::Obj(Obj::Entity(r.body())),
-                "form" => Value::Obj(Obj::Params(r, true)),
+                "entity" => {
+                    want_body(r, body_wanted);
+                    Value::Obj(Obj::Entity(r.body()))
+                }
+                "form" => {
+                    if is_form(r) {
+                        want_body(r, body_wanted);
+                    }
+                    Value::Obj(Obj::Params(r, true))
+                }
                 "queryParams" => Value::Obj(Obj::Params(r, false)),
                 "version" => Value::Str(Cow::Borrowed(version(r.version()))),
                 _ => Value::Null,
@@ -302,15 +319,27 @@ pub(crate) fn cookies(h: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
     )
 }
 
+/// Records that evaluation needs the body of `r`, when it is still streaming.
+fn want_body(r: &Request, body_wanted: Option<&Cell<bool>>) {
+    if let Some(flag) = body_wanted {
+        if r.body().as_bytes().is_none() {
+            flag.set(true);
+        }
+    }
+}
+
+/// Whether the request body is a form (`application/x-www-form-urlencoded`).
+fn is_form(r: &Request) -> bool {
+    r.headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+}
+
 /// Query parameters, then (when `with_body` and the body is a buffered form) body parameters.
 fn params(r: &Request, with_body: bool) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     let query = form_urlencoded::parse(r.uri().query().unwrap_or("").as_bytes());
-    let is_form = with_body
-        && r.headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
-    let body: &[u8] = if is_form { r.body().as_bytes().unwrap_or(&[]) } else { &[] };
+    let body: &[u8] = if with_body && is_form(r) { r.body().as_bytes().unwrap_or(&[]) } else { &[] };
     query.chain(form_urlencoded::parse(body))
 }
 

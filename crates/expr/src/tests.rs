@@ -65,6 +65,17 @@ fn cookies_and_form_parameters_are_lists() {
 }
 
 #[test]
+fn key_match_finds_header_and_cookie_names() {
+    assert_eq!(eval("${keyMatch(request.headers, '^X-M.*')}"), json!("X-Multi"));
+    assert_eq!(eval("${keyMatch(request.headers, '^x-m.*')}"), json!("x-multi"));
+    assert_eq!(eval("${request.headers[keyMatch(request.headers, '^X-M.*')][1]}"), json!("b"));
+    assert_eq!(eval("${keyMatch(request.cookies, '^th.*')}"), json!("theme"));
+    assert_eq!(eval("${request.cookies[keyMatch(request.cookies, '^th.*')][0].value}"), json!("dark"));
+    assert_eq!(eval("${keyMatch(request.cookies, '^SESS.*')}"), json!(null));
+    assert_eq!(eval("${keyMatch(attributes.m, 'k')}"), json!("k"));
+}
+
+#[test]
 fn operators_and_coercions_follow_el() {
     assert_eq!(eval("${1 + 2 * 3}"), json!(7));
     assert_eq!(eval("${7 / 2}"), json!(3.5));
@@ -192,6 +203,45 @@ fn syntax_errors_have_offsets() {
     assert!(err.message.contains("invalid regular expression"), "{err}");
     assert!(Expression::parse("${'open", &ParseEnv::default()).is_err());
     assert!(Expression::parse("${a.b", &ParseEnv::default()).is_err());
+}
+
+#[test]
+fn calls_with_the_wrong_number_of_arguments_fail_to_parse() {
+    let env = ParseEnv::default();
+    for (src, message) in [
+        ("${find(request.uri.path)}", "find() takes 2 arguments, not 1"),
+        ("${toString(1, 2)}", "toString() takes 1 argument, not 2"),
+        ("${matches()}", "matches() takes 2 arguments, not 0"),
+        ("${request.uri.path.substring()}", "substring() takes 1 to 2 arguments, not 0"),
+        ("${request.uri.path.startsWith('a', 'b', 'c')}", "startsWith() takes 1 argument, not 3"),
+        ("${request.uri.path.trim(1)}", "trim() takes 0 arguments, not 1"),
+    ] {
+        let err = Expression::parse(src, &env).unwrap_err();
+        assert_eq!(err.message, message, "{src}");
+    }
+    assert!(Expression::parse("${array()}", &env).is_ok());
+    assert!(Expression::parse("${array('a', 'b', 'c')}", &env).is_ok());
+    assert!(Expression::parse("${request.uri.path.substring(1, 2)}", &env).is_ok());
+}
+
+#[test]
+fn nesting_is_bounded_so_no_expression_can_overflow_the_stack() {
+    let env = ParseEnv::default();
+    let parens = format!("${{{}1{}}}", "(".repeat(10_000), ")".repeat(10_000));
+    let nots = format!("${{{}true}}", "!".repeat(10_000));
+    let chain = format!("${{1{}}}", " + 1".repeat(1_000));
+    let props = format!("${{attributes{}}}", ".a".repeat(1_000));
+    let calls = format!("${{{}'x'{}}}", "toString(".repeat(1_000), ")".repeat(1_000));
+    for src in [parens, nots, chain, props, calls] {
+        let err = Expression::parse(&src, &env).unwrap_err();
+        assert!(err.message.contains("too deeply") || err.message.contains("too long"), "{}", err.message);
+    }
+    let long = format!("${{{}}}", vec!["1"; 10_000].join(" + "));
+    assert!(Expression::parse(&long, &env).unwrap_err().message.contains("too long"));
+    // Real expressions stay well inside the bounds.
+    let ok = format!("${{{}1{}}}", "(".repeat(20), ")".repeat(20));
+    assert!(Expression::parse(&ok, &env).is_ok());
+    assert!(Expression::parse(&format!("${{1{}}}", " + 1".repeat(200)), &env).is_ok());
 }
 
 #[test]

@@ -60,12 +60,17 @@ const IGNORED: &[&str] = &[
     "auditService",
     "serveDeprecatedPrometheusEndpoint",
     "openTelemetry",
-    "apiProtectionFilter",
-    "metricsProtectionFilter",
     "studioProtectionFilter",
     "temporaryStorage",
     "preserveOriginalQueryString",
-    "adminConnector",
+];
+
+/// IG keys Gatehouse does not implement and may not ignore: each would leave the admin
+/// endpoints less protected than the file asks.
+const REFUSED: &[(&str, &str)] = &[
+    ("adminConnector", "the admin endpoints would stay on the main connectors"),
+    ("apiProtectionFilter", "the admin API would keep its default protection (loopback clients only)"),
+    ("metricsProtectionFilter", "the metrics endpoint would stay unprotected"),
 ];
 
 impl AdminConfig {
@@ -79,6 +84,9 @@ impl AdminConfig {
         config.get("heap");
         config.get("properties");
         config.ignore(IGNORED);
+        for (key, why) in REFUSED {
+            config.refuse(key, why)?;
+        }
         let mut connectors = Vec::new();
         for c in cx.array(config.require("connectors")?)? {
             connectors.push(connector(&cx, c)?);

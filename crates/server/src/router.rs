@@ -15,7 +15,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use gatehouse_config::{BuildCtx, ConfigError, Heap, Loader, Mode, Node, Object};
 use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result};
-use gatehouse_expr::Scope;
+use gatehouse_http::entity::first_match;
 
 pub use route::Route;
 use scan::Stamp;
@@ -23,7 +23,6 @@ use scan::Stamp;
 /// The live routes, sorted by name.
 struct Table {
     routes: Vec<Arc<Route>>,
-    needs_entity: bool,
 }
 
 /// What the last scan saw of each file, and the route it produced (if any).
@@ -57,12 +56,21 @@ pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, Conf
         None => return Err(cx.err(node, "scanInterval cannot be unlimited (use \"disabled\")")),
         Some(d) => d,
     };
+    if scan::in_progress(&directory) {
+        return Err(cx.err(
+            node,
+            format!(
+                "this Router would load its own routes directory {} (a route containing a Router over the directory it is in loads itself forever)",
+                directory.display()
+            ),
+        ));
+    }
     let default_handler = config.get("defaultHandler").map(|h| cx.handler(h)).transpose()?;
-    config.ignore(&["openApiValidation"]);
+    config.refuse("openApiValidation", "requests would reach the routes unvalidated")?;
     config.finish()?;
     let heap = cx.heap();
     let router = Arc::new(Router {
-        table: ArcSwap::from_pointee(Table { routes: Vec::new(), needs_entity: false }),
+        table: ArcSwap::from_pointee(Table { routes: Vec::new() }),
         default_handler,
         directory,
         parent: Arc::downgrade(heap),
@@ -100,6 +108,7 @@ fn spawn_scanner(router: Weak<Router>, interval: Duration) {
 impl Router {
     /// Loads what changed on disk and swaps the new table in.
     pub fn scan(&self, parent: &Arc<Heap>, loader: &Loader) {
+        let _scanning = scan::Scanning::enter(&self.directory);
         let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let seen = scan::list(&self.directory);
         let before = state.files.len();
@@ -153,16 +162,9 @@ impl Router {
         if changed {
             let mut routes: Vec<Arc<Route>> = state.files.values().filter_map(|(_, r)| r.clone()).collect();
             routes.sort_by(|a, b| a.name.cmp(&b.name));
-            let needs_entity = routes.iter().any(|r| r.condition.as_ref().is_some_and(|c| c.needs_request_entity()));
-            self.table.store(Arc::new(Table { routes, needs_entity }));
+            self.table.store(Arc::new(Table { routes }));
         }
     }
-}
-
-/// The first route of `table` whose condition holds for `req`.
-fn select(table: &Table, cx: &Context, req: &Request) -> Option<Arc<Route>> {
-    let scope = Scope::request(cx, req);
-    table.routes.iter().find(|r| r.condition.as_ref().is_none_or(|c| c.eval_bool(&scope))).cloned()
 }
 
 impl Handler for Router {
@@ -170,10 +172,7 @@ impl Handler for Router {
         Box::pin(async move {
             // One load per exchange; the Arc keeps this table even if a reload swaps it.
             let table = self.table.load_full();
-            if table.needs_entity {
-                gatehouse_http::entity::buffer_request(&mut req).await?;
-            }
-            match select(&table, cx, &req) {
+            match first_match(&table.routes, |r| r.condition.as_ref(), cx, &mut req).await? {
                 Some(route) => {
                     cx.route = Some(route.name.clone());
                     route.handler.handle(cx, req).await

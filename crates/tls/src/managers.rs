@@ -40,7 +40,7 @@ pub(crate) fn build_trust_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Obje
     let id_node = config.require("verificationSecretId")?;
     let secret_id = secret_id(cx, id_node)?;
     let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
-    config.ignore(&["checkRevocation"]);
+    config.refuse("checkRevocation", "revoked certificates would be trusted; set it to false to accept that")?;
     config.finish()?;
     let manager = TrustManager { provider, secret_id };
     manager.anchors().map_err(|e| cx.err(id_node, e.0))?;

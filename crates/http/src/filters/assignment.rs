@@ -64,7 +64,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
 fn run(bindings: &[Binding], cx: &mut Context, mut request: Option<&mut Request>, mut response: Option<&mut Response>) {
     for b in bindings {
         let resolved = {
-            let scope = Scope { cx, request: request.as_deref(), response: response.as_deref() };
+            let scope = Scope { cx, request: request.as_deref(), response: response.as_deref(), body_wanted: None };
             if b.condition.as_ref().is_some_and(|c| !c.eval_bool(&scope)) {
                 continue;
             }

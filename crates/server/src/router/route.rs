@@ -56,7 +56,8 @@ impl Route {
         }
         let decorations =
             entries.iter().filter(|(k, _)| !RESERVED.contains(&k.name.as_str()) && !IGNORED.contains(&k.name.as_str()));
-        let handler = match heap.decorate(Object::Handler(handler), decorations, &name)? {
+        let known: Vec<&str> = RESERVED.iter().chain(IGNORED).copied().collect();
+        let handler = match heap.decorate(Object::Handler(handler), decorations, &name, &known)? {
             Object::Handler(h) => h,
             _ => {
                 return Err(ConfigError::at(

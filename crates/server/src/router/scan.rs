@@ -28,3 +28,39 @@ pub(crate) fn list(dir: &Path) -> BTreeMap<PathBuf, Stamp> {
     }
     out
 }
+
+thread_local! {
+    /// The routes directories whose scan is running on this thread, outermost first. Loading
+    /// a route is synchronous, so a Router built while its own directory is being scanned is
+    /// found here.
+    static SCANNING: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The directory as the scan stack knows it: resolved, so that `routes` and `./routes/`
+/// are one directory.
+fn key(dir: &Path) -> PathBuf {
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Whether a scan of `dir` is in progress on this thread.
+pub(crate) fn in_progress(dir: &Path) -> bool {
+    let dir = key(dir);
+    SCANNING.with(|s| s.borrow().contains(&dir))
+}
+
+/// Marks a scan of a directory in progress for as long as it lives.
+pub(crate) struct Scanning;
+
+impl Scanning {
+    pub(crate) fn enter(dir: &Path) -> Scanning {
+        let dir = key(dir);
+        SCANNING.with(|s| s.borrow_mut().push(dir));
+        Scanning
+    }
+}
+
+impl Drop for Scanning {
+    fn drop(&mut self) {
+        SCANNING.with(|s| s.borrow_mut().pop());
+    }
+}

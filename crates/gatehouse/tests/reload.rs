@@ -97,3 +97,39 @@ fn a_missing_routes_directory_is_empty_and_can_appear_later() {
     t.route("late.json", &route("/late", "late"));
     eventually("a route in a new directory serves", || get(gw.port(), "/late").body == "late");
 }
+
+#[test]
+fn a_changed_route_is_live_at_once_through_file_notifications() {
+    let t = TempInstance::new();
+    t.route("page.json", &route("/page", "v1"));
+    // The fallback scan is an hour away: only a file notification can reload in time.
+    let gw = Gateway::start_with(&t.dir, &[("IG_ROUTER_SCAN_INTERVAL", "1 hour")]);
+    assert_eq!(get(gw.port(), "/page").body, "v1");
+    let reloads = || gw.logs().matches("route reloaded").count();
+
+    for (i, version) in ["v2", "v3", "v4"].iter().enumerate() {
+        let started = std::time::Instant::now();
+        t.route("page.json", &route("/page", version));
+        eventually("the changed route serves", || get(gw.port(), "/page").body == *version);
+        eprintln!("{version} live after {:?}", started.elapsed());
+        assert_eq!(reloads(), i + 1, "one save, one reload:\n{}", gw.logs());
+    }
+
+    // An editor's save: write a temporary file, then rename it over the route; one reload.
+    let path = t.path("config/routes/page.json");
+    let tmp = t.path("config/routes/.page.json.swp");
+    std::fs::write(&tmp, route("/page", "v5")).unwrap();
+    std::fs::rename(&tmp, &path).unwrap();
+    eventually("the saved route serves", || get(gw.port(), "/page").body == "v5");
+    assert_eq!(reloads(), 4, "{}", gw.logs());
+
+    // Same length, written in place twice in a row: the second version is not missed.
+    std::fs::write(&path, route("/page", "v6")).unwrap();
+    std::fs::write(&path, route("/page", "v7")).unwrap();
+    eventually("the last write serves", || get(gw.port(), "/page").body == "v7");
+
+    t.route("new.json", &route("/new", "new"));
+    eventually("an added route serves", || get(gw.port(), "/new").body == "new");
+    t.remove("config/routes/new.json");
+    eventually("a removed route is gone", || get(gw.port(), "/new").status == 404);
+}

@@ -1,11 +1,12 @@
 //! `Router`: routes from a directory, tried in order of their names; the first whose
-//! condition holds handles the request. The directory is scanned again every
-//! `scanInterval`: new and changed files are loaded to one side and swapped in atomically,
+//! condition holds handles the request. The directory is scanned again as soon as the OS
+//! reports a change in it, and every `scanInterval` as a fallback: new and changed files are loaded to one side and swapped in atomically,
 //! a file that fails to load is reported and its previous version keeps serving, and a
 //! removed file removes its route. In-flight exchanges keep the route they started with.
 
 mod route;
 mod scan;
+mod watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -85,22 +86,30 @@ pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, Conf
     Ok(Object::Handler(router))
 }
 
-/// Rescans every `interval` until the router is dropped (its route or config unloaded).
+/// Rescans as soon as the directory changes (debounced) and every `interval` as a fallback,
+/// until the router is dropped (its route or config unloaded).
 fn spawn_scanner(router: Weak<Router>, interval: Duration) {
     let Ok(rt) = tokio::runtime::Handle::try_current() else {
         tracing::warn!("no runtime: routes will not be reloaded");
         return;
     };
+    let Some(directory) = router.upgrade().map(|r| r.directory.clone()) else { return };
     rt.spawn(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let mut watch = watch::DirWatch::new(&directory, tx);
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                Some(()) = rx.recv() => watch::debounce(&mut rx).await,
+            }
             let Some(router) = router.upgrade() else { return };
             let (Some(heap), Some(loader)) = (router.parent.upgrade(), router.loader.upgrade()) else { return };
             // Loading reads files and builds objects: keep it off the request threads.
             let _ = tokio::task::spawn_blocking(move || router.scan(&heap, &loader)).await;
+            watch.refresh();
         }
     });
 }

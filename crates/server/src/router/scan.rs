@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::hash::{Hash, Hasher};
 
-/// What identifies a version of a file: its modification time and length.
+/// What identifies a version of a file: its length and a hash of its contents. Route files
+/// are small, and a modification time alone misses two same-length saves within one tick
+/// of the file system's clock, which notifications make likely.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp {
-    modified: Option<SystemTime>,
     len: u64,
+    hash: u64,
 }
 
 /// The `.json` files directly in `dir` (a missing directory is empty), by path.
@@ -21,10 +23,20 @@ pub(crate) fn list(dir: &Path) -> BTreeMap<PathBuf, Stamp> {
             continue;
         }
         // Follow links, as editors and deployment tools use them; skip directories.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        if meta.is_file() {
-            out.insert(path, Stamp { modified: meta.modified().ok(), len: meta.len() });
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
         }
+        // A file that cannot be read gets a stamp of its own: loading it then reports why,
+        // and its previous version keeps serving.
+        let stamp = match std::fs::read(&path) {
+            Ok(bytes) => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                bytes.hash(&mut hasher);
+                Stamp { len: bytes.len() as u64, hash: hasher.finish() }
+            }
+            Err(_) => Stamp { len: u64::MAX, hash: 0 },
+        };
+        out.insert(path, stamp);
     }
     out
 }

@@ -42,6 +42,17 @@ impl<'h> BuildCtx<'h> {
         self.heap.file()
     }
 
+    /// The gateway's clock.
+    pub fn clock(&self) -> &gatehouse_core::Clock {
+        &self.heap.loader().clock
+    }
+
+    /// Registers background work of the object being built: started by the server before
+    /// the configuration serves (never by `gatehouse check`), stopped when it goes.
+    pub fn service(&self, service: Arc<dyn gatehouse_core::Service>) {
+        self.heap.add_service(service);
+    }
+
     /// An error at `node`.
     pub fn err(&self, node: &Node, msg: impl Into<String>) -> ConfigError {
         ConfigError::at(self.file(), node.pos, msg)

@@ -10,7 +10,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use gatehouse_core::{Filter, Handler};
+use gatehouse_core::{Filter, Handler, Service};
 use serde_json::{Map, Value};
 
 use crate::build::BuildCtx;
@@ -82,6 +82,8 @@ const RESERVED: &[&str] = &["name", "type", "config", "comment", "_id"];
 struct State {
     built: HashMap<String, Object>,
     building: Vec<String>,
+    /// Background work of the objects built here, in build order.
+    services: Vec<Arc<dyn Service>>,
 }
 
 /// A scope of named objects.
@@ -177,6 +179,17 @@ impl Heap {
     /// The parent heap.
     pub fn parent(&self) -> Option<&Arc<Heap>> {
         self.parent.as_ref()
+    }
+
+    /// Registers background work of an object built in this heap; it is started with the
+    /// configuration this heap belongs to and stopped when that configuration goes.
+    pub fn add_service(&self, service: Arc<dyn Service>) {
+        self.lock().services.push(service);
+    }
+
+    /// The services registered in this heap, in build order.
+    pub fn services(&self) -> Vec<Arc<dyn Service>> {
+        self.lock().services.clone()
     }
 
     /// Builds every declared object that has not been built yet, to report errors at load.

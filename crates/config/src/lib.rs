@@ -22,7 +22,7 @@ pub use duration::{parse_duration, IgDuration, MAX_DURATION};
 pub use error::ConfigError;
 pub use heap::{Decorator, Heap, Object};
 pub use json::{Kind, Node, Pos};
-pub use registry::{Builder, Loader, Mode, Registry};
+pub use registry::{start_all, stop_all, Builder, Loader, Mode, Registry};
 
 /// Reads and parses a JSON file; errors name the file, line and column.
 pub fn read_json(path: &Path) -> Result<Node, ConfigError> {

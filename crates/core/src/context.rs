@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use serde_json::{Map, Value};
 
+use crate::Clock;
+
 /// A request id: a per-process prefix and a sequence number, printed as `5f2a9c1e-17`.
 /// It is `Copy` and formats only when logged, so an exchange costs no allocation for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,26 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// Who is calling, once an authentication filter established it (a verified access token, a
+/// client certificate, HTTP Basic credentials). Later filters, handlers, the access log and
+/// expressions (`${contexts.principal.name}`) read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The subject: a user name or a client id.
+    pub name: String,
+    /// How it was established, for logs: `oauth2`, `mtls`, `basic`, ...
+    pub method: &'static str,
+    /// What the authentication learnt (verified claims, certificate fields).
+    pub attributes: Map<String, Value>,
+}
+
+impl Principal {
+    /// The principal as expressions see it: `{ "name", "method", "attributes" }`.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({ "name": self.name, "method": self.method, "attributes": self.attributes })
+    }
+}
+
 /// Everything the gateway knows about one exchange besides the messages themselves.
 #[derive(Debug)]
 pub struct Context {
@@ -146,21 +168,38 @@ pub struct Context {
     pub attributes: Map<String, Value>,
     /// The session, `${session.x}` in expressions.
     pub session: Session,
+    /// Who is calling, once an authentication filter established it.
+    pub principal: Option<Principal>,
+    /// Contexts that feature crates add (`contexts.oauth2`, ...), read by expressions as
+    /// `${contexts.<name>...}` beside the built-in `client`, `attributes`, `session` and
+    /// `principal`. Set them with [`Context::set_context`].
+    pub contexts: Map<String, Value>,
+    /// The gateway's clock: expiry decisions read it, so tests can pin time.
+    pub clock: Clock,
     /// When the exchange started.
     pub started: Instant,
 }
 
 impl Context {
-    /// A fresh context for an exchange on `client`.
-    pub fn new(request_id: RequestId, client: Arc<ClientInfo>) -> Self {
+    /// A fresh context for an exchange on `client`, timed by `clock`.
+    pub fn new(request_id: RequestId, client: Arc<ClientInfo>, clock: Clock) -> Self {
         Context {
             request_id,
             client,
             route: None,
             attributes: Map::new(),
             session: Session::default(),
-            started: Instant::now(),
+            principal: None,
+            contexts: Map::new(),
+            started: clock.instant(),
+            clock,
         }
+    }
+
+    /// Adds (or replaces) the context `name`, readable as `${contexts.<name>}`. The built-in
+    /// names (`client`, `attributes`, `session`, `principal`) cannot be shadowed.
+    pub fn set_context(&mut self, name: &str, value: Value) {
+        self.contexts.insert(name.to_string(), value);
     }
 
     /// A context with no connection: config-time evaluation, tests and benchmarks.
@@ -175,6 +214,7 @@ impl Context {
                 server_name: None,
                 certificates: Value::Null,
             }),
+            Clock::system(),
         )
     }
 }

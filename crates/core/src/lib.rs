@@ -5,16 +5,20 @@
 //! gateway itself are [`Error`]s, mapped to an HTTP status in one place at the edge.
 
 mod body;
+mod clock;
 mod context;
 pub mod counters;
 mod error;
 mod handler;
+mod service;
 mod session;
 
 pub use body::{Body, BodyError};
-pub use context::{ClientInfo, Context, Decoder, RequestId, Session, SessionState};
+pub use clock::Clock;
+pub use context::{ClientInfo, Context, Decoder, Principal, RequestId, Session, SessionState};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
+pub use service::Service;
 pub use session::{SessionHandler, SessionManager, SessionManagerRef};
 
 /// The request type every handler receives.

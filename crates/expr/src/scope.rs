@@ -128,7 +128,9 @@ impl<'a> Obj<'a> {
                 "client" => Value::Obj(Obj::Client(cx, req)),
                 "attributes" => Value::Obj(Obj::Map(&cx.attributes)),
                 "session" => Value::Obj(Obj::Map(cx.session.data())),
-                _ => Value::Null,
+                "principal" => cx.principal.as_ref().map_or(Value::Null, |p| Value::from_json(p.to_json())),
+                // Contexts that feature crates add (`contexts.oauth2`, ...).
+                other => cx.contexts.get(other).map_or(Value::Null, Value::from_json_ref),
             },
             Obj::Client(cx, req) => client_property(cx, req, key),
             Obj::Map(m) => match key {

@@ -320,3 +320,21 @@ fn json_entities_are_readable_once_buffered() {
     let not_json = http::Request::builder().uri("http://h/").body(Body::from("not json")).unwrap();
     assert_eq!(eval_with("${request.entity.json.user}", &cx, &not_json), json!(null));
 }
+
+#[test]
+fn the_principal_and_feature_contexts_are_readable_without_new_match_arms() {
+    let mut cx = Context::detached();
+    let req = request("http://ig.example.com:8080/api");
+    assert_eq!(eval_with("${contexts.principal}", &cx, &req), json!(null));
+    assert_eq!(eval_with("${contexts.oauth2.accessToken.info.sub}", &cx, &req), json!(null));
+    let mut attributes = serde_json::Map::new();
+    attributes.insert("profile".into(), json!("Administrator"));
+    cx.principal = Some(gatehouse_core::Principal { name: "Job".into(), method: "oauth2", attributes });
+    cx.set_context("oauth2", json!({ "accessToken": { "info": { "sub": "Job", "scope": ["usercube_api"] } } }));
+    assert_eq!(eval_with("${contexts.principal.name}", &cx, &req), json!("Job"));
+    assert_eq!(eval_with("${contexts.principal.method}", &cx, &req), json!("oauth2"));
+    assert_eq!(eval_with("${contexts.principal.attributes.profile}", &cx, &req), json!("Administrator"));
+    assert_eq!(eval_with("${contexts.oauth2.accessToken.info.sub}", &cx, &req), json!("Job"));
+    assert_eq!(eval_with("${contexts.oauth2.accessToken.info.scope[0]}", &cx, &req), json!("usercube_api"));
+    assert_eq!(eval_with("${contexts.client.remoteAddress}", &cx, &req), json!("127.0.0.1"));
+}

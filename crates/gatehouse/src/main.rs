@@ -29,6 +29,20 @@ fn registry() -> Registry {
     registry
 }
 
+/// The clock: the system's, unless `GATEHOUSE_TEST_CLOCK` pins it (an RFC 3339 time such as
+/// `2030-01-01T00:00:00Z`, or seconds since the epoch) for tests that need to see expiry
+/// without waiting; such a gateway also lets loopback clients move it (`api/clock`).
+fn test_clock() -> Result<gatehouse_core::Clock, String> {
+    let Ok(text) = std::env::var("GATEHOUSE_TEST_CLOCK") else { return Ok(gatehouse_core::Clock::system()) };
+    let at = match text.trim().parse::<u64>() {
+        Ok(secs) => std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        Err(_) => humantime::parse_rfc3339_weak(text.trim())
+            .map_err(|e| format!("GATEHOUSE_TEST_CLOCK '{text}' is not a time: {e}"))?,
+    };
+    tracing::warn!("the clock is pinned by GATEHOUSE_TEST_CLOCK: this gateway is for tests");
+    Ok(gatehouse_core::Clock::pinned(at))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, cli.log_level.as_deref());
@@ -50,7 +64,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(gatehouse_server::run(Instance::new(dir), registry())) {
+            let clock = match test_clock() {
+                Ok(clock) => clock,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(gatehouse_server::run(Instance::new(dir), registry(), clock)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -1,7 +1,7 @@
 //! `gatehouse stop`: SIGTERM through the PID file, then wait for the process to exit.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse_server::{is_live_gatehouse, read_pid, Instance};
 use rustix::process::{kill_process, Pid, Signal};
@@ -25,9 +25,10 @@ pub fn stop(instance: &Instance, timeout: Duration) -> ExitCode {
         eprintln!("cannot signal PID {pid}: {e}");
         return ExitCode::FAILURE;
     }
-    let deadline = Instant::now() + timeout;
+    let clock = gatehouse_core::Clock::system();
+    let deadline = clock.instant() + timeout;
     while is_live_gatehouse(pid) {
-        if Instant::now() >= deadline {
+        if clock.instant() >= deadline {
             eprintln!("Gatehouse (PID {pid}) did not stop within {timeout:?}");
             return ExitCode::FAILURE;
         }

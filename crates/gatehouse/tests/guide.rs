@@ -3,7 +3,7 @@
 //! keystore password in `KEYSTORE_SECRET_ID`, and the route files verbatim except for the
 //! secrets path and the ports. Instance 1 dispatches to instances 2 and 3, which read the
 //! session instance 1 created.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

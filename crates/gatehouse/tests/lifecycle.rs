@@ -1,5 +1,5 @@
 //! Start, PID file modes, graceful stop, `gatehouse stop`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

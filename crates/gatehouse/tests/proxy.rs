@@ -1,6 +1,6 @@
 //! ReverseProxyHandler against a real origin on loopback: semantics, streaming, WebSocket,
 //! timeouts, limits and request smuggling defenses.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! Sessions end to end: JwtSession cookies that Python's jwcrypto decrypts and makes, key
 //! rotation with a keytool keystore, expiry, emptying, InMemorySession as the default, and a
 //! JwtSession in config.json for every route.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! Strict configuration: typos are load errors with a suggestion, IG's comment idioms load,
 //! nothing in a file can crash the gateway, and routes that read the body do not make other
 //! routes buffer theirs.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

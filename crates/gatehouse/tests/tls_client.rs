@@ -2,7 +2,7 @@
 //! origin (Python's ssl module), truststores from keytool and openssl, the system roots,
 //! client certificates to upstreams (mutual TLS), live truststore reloads and WebSockets over
 //! TLS.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

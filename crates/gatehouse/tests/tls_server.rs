@@ -2,7 +2,7 @@
 //! guide's `keytool` and `openssl` commands, its admin.json files verbatim (paths and ports
 //! aside), checked with `openssl s_client` and curl; SNI, protocols and suites, client
 //! certificates (mutual TLS) and live reloads.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,16 +1,18 @@
 //! `autoRefresh`: a store watches its files and reloads when they change.
 //!
-//! Each refreshing store has one thread that looks at the files' modification time, size and
-//! inode once a second. It holds the store weakly, so a store dropped by a route reload
-//! stops its thread. Polling `stat` is cheap, works on every file system (including the
-//! bind mounts and symlink swaps Kubernetes uses for secrets) and needs no extra crate.
+//! Each refreshing store registers a service: a task that looks at the files' modification
+//! time, size and inode once a second. It starts with the configuration that declares the
+//! store and stops with it (a route reload that drops the store stops it); it also holds the
+//! store weakly. Polling `stat` is cheap, works on every file system (including the bind
+//! mounts and symlink swaps Kubernetes uses for secrets) and needs no extra crate.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use gatehouse_config::{BuildCtx, ConfigError, Kind, Mode, Node};
+use gatehouse_core::{BoxFuture, Service};
 
 /// How often refreshing stores look at their files.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
@@ -36,18 +38,48 @@ pub(crate) fn stamp(path: &Path) -> Option<Stamp> {
     Some(Stamp { modified: m.mtime(), modified_ns: m.mtime_nsec(), len: m.len(), inode: m.ino() })
 }
 
-/// Starts watching `store` in the background.
-pub(crate) fn watch<T: Refresh>(store: &Arc<T>, name: &str) {
-    let weak: Weak<T> = Arc::downgrade(store);
-    let spawned = std::thread::Builder::new().name(format!("refresh {name}")).spawn(move || loop {
-        std::thread::sleep(INTERVAL);
-        match weak.upgrade() {
-            Some(store) => store.refresh(),
-            None => break,
-        }
-    });
-    if let Err(e) = spawned {
-        tracing::error!("cannot start the autoRefresh thread of {name}: {e}");
+/// Registers the service that watches `store` while its configuration runs.
+pub(crate) fn watch<T: Refresh>(cx: &BuildCtx<'_>, store: &Arc<T>) {
+    let weak: Weak<dyn Refresh> = Arc::downgrade(store) as Weak<dyn Refresh>;
+    cx.service(Arc::new(Refresher { store: weak, name: cx.name().to_string(), task: Mutex::new(None) }));
+}
+
+/// The autoRefresh service of one store.
+struct Refresher {
+    store: Weak<dyn Refresh>,
+    name: String,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Service for Refresher {
+    fn name(&self) -> String {
+        format!("autoRefresh of '{}'", self.name)
+    }
+
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        let store = self.store.clone();
+        let task = tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(INTERVAL);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                let Some(store) = store.upgrade() else { return };
+                // Reading and parsing key files blocks: keep it off the request threads.
+                let _ = tokio::task::spawn_blocking(move || store.refresh()).await;
+            }
+        });
+        *self.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
+        Box::pin(async move {
+            if let Some(task) = task {
+                task.abort();
+                let _ = task.await;
+            }
+        })
     }
 }
 

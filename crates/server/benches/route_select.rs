@@ -12,7 +12,7 @@ fn router(dir: &std::path::Path) -> Arc<dyn Handler> {
     let mut registry = Registry::new();
     gatehouse_http::register(&mut registry);
     gatehouse_server::register(&mut registry);
-    let loader = Arc::new(Loader::new(registry, dir.to_path_buf(), Mode::Check));
+    let loader = Arc::new(Loader::new(registry, dir.to_path_buf(), Mode::Check, gatehouse_core::Clock::system()));
     let heap = defaults_heap(&loader).unwrap();
     let decl = serde_json::json!({ "type": "Router", "config": { "directory": dir.display().to_string(), "scanInterval": "disabled" } });
     match heap.resolve(&Node::from_json(&decl)).unwrap() {

@@ -125,6 +125,8 @@ pub struct Record {
     pub id: gatehouse_core::RequestId,
     /// When the exchange started.
     pub started: Instant,
+    /// The gateway's clock.
+    pub clock: gatehouse_core::Clock,
 }
 
 pin_project! {
@@ -142,8 +144,9 @@ pin_project! {
             let this = this.project();
             if let Some(record) = this.record.take() {
                 this.log.metrics.exchange_ended(record.status, *this.bytes);
-                let elapsed = record.started.elapsed();
-                this.log.send(Entry { record, bytes: *this.bytes, ended: SystemTime::now(), elapsed });
+                let elapsed = record.clock.instant().saturating_duration_since(record.started);
+                let ended = record.clock.now();
+                this.log.send(Entry { record, bytes: *this.bytes, ended, elapsed });
             }
         }
     }

@@ -4,9 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
-use gatehouse_core::{Body, ClientInfo, Context, Error, Handler, Request, RequestId, Response, Side};
+use gatehouse_core::{Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response, Side};
 use http::uri::{Authority, Scheme, Uri};
 use http::{header, HeaderValue, StatusCode, Version};
 use hyper::body::Incoming;
@@ -23,16 +22,22 @@ pub struct Edge {
     access_log: AccessLog,
     id_prefix: u32,
     next_id: AtomicU64,
+    clock: Clock,
 }
 
 impl Edge {
     /// An edge in front of `root`.
-    pub fn new(root: Arc<dyn Handler>, admin: Admin, metrics: Arc<Metrics>, access_log: AccessLog) -> Self {
+    pub fn new(
+        root: Arc<dyn Handler>,
+        admin: Admin,
+        metrics: Arc<Metrics>,
+        access_log: AccessLog,
+        clock: Clock,
+    ) -> Self {
         // A per-process prefix keeps ids unique across restarts and instances.
-        let id_prefix =
-            (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
-                ^ std::process::id().rotate_left(16);
-        Edge { root, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1) }
+        let id_prefix = (clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
+            ^ std::process::id().rotate_left(16);
+        Edge { root, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1), clock }
     }
 
     /// The counters.
@@ -42,7 +47,7 @@ impl Edge {
 
     /// Serves one request from the connection described by `client`.
     pub async fn serve(&self, req: hyper::Request<Incoming>, client: &Arc<ClientInfo>) -> hyper::Response<LoggedBody> {
-        let started = Instant::now();
+        let started = self.clock.instant();
         self.metrics.exchange_started();
         let id = RequestId::new(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let (mut parts, body) = req.into_parts();
@@ -55,8 +60,9 @@ impl Edge {
             route: None,
             id,
             started,
+            clock: self.clock.clone(),
         };
-        let mut cx = Context::new(id, client.clone());
+        let mut cx = Context::new(id, client.clone(), self.clock.clone());
         let resp = match absolute_uri(&parts, client) {
             Err(reason) => {
                 tracing::debug!(request_id = %cx.request_id, "bad request: {reason}");

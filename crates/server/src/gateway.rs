@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gatehouse_config::{defaults_heap, read_json, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Registry};
-use gatehouse_core::{Handler, SessionHandler, SessionManagerRef};
+use gatehouse_core::{Clock, Handler, Service, SessionHandler, SessionManagerRef};
 
 use crate::admin_config::AdminConfig;
 
@@ -52,8 +52,9 @@ pub struct Gateway {
 impl Gateway {
     /// Loads the instance. admin.json and config.json errors fail the load; route errors
     /// are reported to the loader and the route is skipped.
-    pub fn load(instance: &Instance, registry: Registry, mode: Mode) -> Result<Gateway, ConfigError> {
-        let loader = Arc::new(Loader::new(registry, instance.dir.clone(), mode));
+    pub fn load(instance: &Instance, registry: Registry, mode: Mode, clock: Clock) -> Result<Gateway, ConfigError> {
+        registry.check().map_err(|e| ConfigError::file(&Arc::from("<registry>"), e))?;
+        let loader = Arc::new(Loader::new(registry, instance.dir.clone(), mode, clock));
         let defaults = defaults_heap(&loader)?;
 
         let admin_path = instance.config_file("admin.json");
@@ -91,5 +92,12 @@ impl Gateway {
         config.finish()?;
         heap.build_all()?;
         Ok(Gateway { admin, root, heap, loader })
+    }
+
+    /// The services of admin.json's and config.json's heaps (the root Router's among them,
+    /// which starts its routes'), in the order they must start.
+    pub fn services(&self) -> Vec<Arc<dyn Service>> {
+        let defaults = self.heap.parent().map(|h| h.services()).unwrap_or_default();
+        [defaults, self.admin.heap.services(), self.heap.services()].concat()
     }
 }

@@ -6,6 +6,7 @@
 //! INSTANCE/config/routes/*.json   routes, reloaded while the gateway runs
 //! INSTANCE/logs/                  access log
 //! INSTANCE/tmp/                   temporary files
+//! INSTANCE/data/                  embedded stores (the relay's)
 //! ```
 
 use std::io;
@@ -85,10 +86,16 @@ impl Instance {
         self.config_dir().join(name)
     }
 
-    /// Creates `logs/` and `tmp/` when missing.
+    /// `INSTANCE/data`: embedded stores (the relay's).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// Creates `logs/`, `tmp/` and `data/` when missing.
     pub fn ensure_runtime_dirs(&self) -> io::Result<()> {
         std::fs::create_dir_all(self.logs_dir())?;
-        std::fs::create_dir_all(self.tmp_dir())
+        std::fs::create_dir_all(self.tmp_dir())?;
+        std::fs::create_dir_all(self.data_dir())
     }
 
     /// Creates a new instance with a welcome route, unless `dir` already exists.

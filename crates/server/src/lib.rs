@@ -17,9 +17,9 @@ mod pidfile;
 pub mod router;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use gatehouse_config::{ConfigError, Mode, Registry};
+use gatehouse_config::{start_all, ConfigError, Mode, Registry};
+use gatehouse_core::Clock;
 
 pub use admin_config::{AdminConfig, Connector, RunMode};
 pub use gateway::Gateway;
@@ -32,27 +32,37 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// Runs the gateway in the foreground until SIGTERM or SIGINT.
-pub async fn run(instance: Instance, registry: Registry) -> Result<(), String> {
-    let started = Instant::now();
+pub async fn run(instance: Instance, registry: Registry, clock: Clock) -> Result<(), String> {
+    let started = clock.instant();
     instance
         .ensure_runtime_dirs()
-        .map_err(|e| format!("cannot create logs/ and tmp/ in {}: {e}", instance.dir.display()))?;
-    let gateway = Gateway::load(&instance, registry, Mode::Run).map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot create logs/, tmp/ and data/ in {}: {e}", instance.dir.display()))?;
+    let gateway = Gateway::load(&instance, registry, Mode::Run, clock.clone()).map_err(|e| e.to_string())?;
     let pid_file = PidFile::acquire(&instance.pid_file(), gateway.admin.pid_file_mode)?;
-    let bound = listener::bind(&gateway.admin.connectors).await?;
+    // Background work starts once everything built, before the connectors accept.
+    let services = gateway.services();
+    start_all(&services).await?;
+    gateway.loader.keep_services(services);
+    let bound = match listener::bind(&gateway.admin.connectors).await {
+        Ok(bound) => bound,
+        Err(e) => {
+            gateway.loader.stop_services().await;
+            return Err(e);
+        }
+    };
 
     let metrics = Arc::new(metrics::Metrics::default());
     let access_path = instance.logs_dir().join("access.log");
     let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone())
         .map_err(|e| format!("cannot open {}: {e}", access_path.display()))?;
-    let admin = admin::Admin::new(&gateway.admin.prefix, gateway.admin.run_mode, metrics.clone());
-    let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log));
+    let admin = admin::Admin::new(&gateway.admin.prefix, gateway.admin.run_mode, metrics.clone(), clock.clone());
+    let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log, clock.clone()));
 
     let ports: Vec<String> = bound.ports().iter().map(u16::to_string).collect();
     let line = format!(
         "Gatehouse {} started in {}ms on ports : [{}]",
         env!("CARGO_PKG_VERSION"),
-        started.elapsed().as_millis(),
+        clock.instant().saturating_duration_since(started).as_millis(),
         ports.join(" ")
     );
     tracing::info!(instance = %instance.dir.display(), "{line}");
@@ -65,6 +75,7 @@ pub async fn run(instance: Instance, registry: Registry) -> Result<(), String> {
         let _ = stop_tx.send(true);
     });
     listener::serve(bound, edge, stop_rx).await;
+    gateway.loader.stop_services().await;
     drop(gateway);
     // The access log senders live in the edge and the exchanges; all are gone now.
     writer.finish();
@@ -91,7 +102,7 @@ async fn wait_for_signal() {
 
 /// Loads the whole instance without serving: every error, with file, line and column.
 pub fn check(instance: &Instance, registry: Registry) -> Vec<ConfigError> {
-    match Gateway::load(instance, registry, Mode::Check) {
+    match Gateway::load(instance, registry, Mode::Check, Clock::system()) {
         Ok(gateway) => gateway.loader.take_errors(),
         Err(e) => vec![e],
     }

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use gatehouse_config::{BuildCtx, ConfigError, Heap, Loader, Mode, Node, Object};
-use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result};
+use gatehouse_config::{start_all, stop_all, BuildCtx, ConfigError, Heap, Loader, Node, Object};
+use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result, Service};
 use gatehouse_http::entity::first_match;
 
 pub use route::Route;
@@ -78,85 +78,159 @@ pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, Conf
         loader: Arc::downgrade(heap.loader()),
         state: Mutex::new(ScanState::default()),
     });
-    // The first scan blocks the load, as in IG: the gateway starts with its routes.
-    router.scan(heap, heap.loader());
-    if heap.loader().mode == Mode::Run && !scan_interval.is_zero() {
-        spawn_scanner(Arc::downgrade(&router), scan_interval);
+    // The first scan blocks the load, as in IG: the gateway starts with its routes. Their
+    // services start with the Router's own, before the connectors accept.
+    if let Some(changes) = router.prepare(heap, heap.loader()) {
+        router.commit(changes);
     }
+    cx.service(Arc::new(Scanner { router: Arc::downgrade(&router), interval: scan_interval, task: Mutex::new(None) }));
     Ok(Object::Handler(router))
 }
 
-/// Rescans as soon as the directory changes (debounced) and every `interval` as a fallback,
-/// until the router is dropped (its route or config unloaded).
-fn spawn_scanner(router: Weak<Router>, interval: Duration) {
-    let Ok(rt) = tokio::runtime::Handle::try_current() else {
-        tracing::warn!("no runtime: routes will not be reloaded");
-        return;
-    };
-    let Some(directory) = router.upgrade().map(|r| r.directory.clone()) else { return };
-    rt.spawn(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-        let mut watch = watch::DirWatch::new(&directory, tx);
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticker.tick().await;
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                Some(()) = rx.recv() => watch::debounce(&mut rx).await,
+/// The Router's life: its routes' services, and the task that reloads them.
+struct Scanner {
+    router: Weak<Router>,
+    interval: Duration,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Service for Scanner {
+    fn name(&self) -> String {
+        let dir = self.router.upgrade().map(|r| r.directory.display().to_string()).unwrap_or_default();
+        format!("Router over {dir}")
+    }
+
+    fn start(&self) -> BoxFuture<'_, std::result::Result<(), String>> {
+        Box::pin(async move {
+            let Some(router) = self.router.upgrade() else { return Ok(()) };
+            let Some(loader) = router.loader.upgrade() else { return Ok(()) };
+            // A route whose services do not start is reported and left out, as a route that
+            // fails to load.
+            let table = router.table.load_full();
+            let mut failed = Vec::new();
+            for route in &table.routes {
+                if let Err(e) = start_all(&route.heap.services()).await {
+                    loader.report(ConfigError::file(&route.file, e));
+                    failed.push(route.clone());
+                }
             }
-            let Some(router) = router.upgrade() else { return };
-            let (Some(heap), Some(loader)) = (router.parent.upgrade(), router.loader.upgrade()) else { return };
-            // Loading reads files and builds objects: keep it off the request threads.
-            let _ = tokio::task::spawn_blocking(move || router.scan(&heap, &loader)).await;
-            watch.refresh();
+            if !failed.is_empty() {
+                router.forget(&failed);
+            }
+            if !self.interval.is_zero() {
+                let task = tokio::spawn(rescan(self.router.clone(), self.interval));
+                *self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+            }
+            Ok(())
+        })
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(task) = task {
+                task.abort();
+                let _ = task.await;
+            }
+            if let Some(router) = self.router.upgrade() {
+                for route in router.table.load().routes.iter().rev() {
+                    stop_all(route.heap.services()).await;
+                }
+            }
+        })
+    }
+}
+
+/// Rescans as soon as the directory changes (debounced) and every `interval` as a fallback,
+/// until the router is dropped or stopped.
+async fn rescan(router: Weak<Router>, interval: Duration) {
+    let Some(directory) = router.upgrade().map(|r| r.directory.clone()) else { return };
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let mut watch = watch::DirWatch::new(&directory, tx);
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            Some(()) = rx.recv() => watch::debounce(&mut rx).await,
         }
-    });
+        let Some(router) = router.upgrade() else { return };
+        let (Some(heap), Some(loader)) = (router.parent.upgrade(), router.loader.upgrade()) else { return };
+        router.reload(heap, loader).await;
+        watch.refresh();
+    }
+}
+
+/// What a scan found: the next state of every file, and the routes it loaded.
+struct Changes {
+    files: BTreeMap<PathBuf, (Stamp, Option<Arc<Route>>)>,
+    /// Newly loaded routes, each with the version it replaces.
+    loaded: Vec<(PathBuf, Arc<Route>, Option<Arc<Route>>)>,
 }
 
 impl Router {
-    /// Loads what changed on disk and swaps the new table in.
-    pub fn scan(&self, parent: &Arc<Heap>, loader: &Loader) {
-        let _scanning = scan::Scanning::enter(&self.directory);
-        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seen = scan::list(&self.directory);
-        let before = state.files.len();
-        let mut changed = false;
-        state.files.retain(|path, (_, route)| {
-            let keep = seen.contains_key(path);
-            if !keep {
-                changed = true;
-                if let Some(r) = route {
-                    tracing::info!(route = %r.name, file = %path.display(), "route removed");
+    /// Loads what changed on disk, starts the new routes' services, swaps the new table in,
+    /// then stops the services of the routes it replaced or removed.
+    async fn reload(self: Arc<Self>, parent: Arc<Heap>, loader: Arc<Loader>) {
+        let (router, load) = (self.clone(), loader.clone());
+        // Loading reads files and builds objects: keep it off the request threads.
+        let Ok(Some(mut changes)) = tokio::task::spawn_blocking(move || router.prepare(&parent, &load)).await else {
+            return;
+        };
+        for (path, route, previous) in std::mem::take(&mut changes.loaded) {
+            if let Err(e) = start_all(&route.heap.services()).await {
+                loader.report(ConfigError::file(&route.file, e));
+                if let Some(entry) = changes.files.get_mut(&path) {
+                    entry.1 = previous;
                 }
+            }
+        }
+        for route in self.commit(changes) {
+            stop_all(route.heap.services()).await;
+        }
+    }
+
+    /// Loads what changed on disk since the last scan, without serving it yet; `None` when
+    /// nothing changed.
+    fn prepare(&self, parent: &Arc<Heap>, loader: &Loader) -> Option<Changes> {
+        let _scanning = scan::Scanning::enter(&self.directory);
+        let state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = scan::list(&self.directory);
+        let mut files = state.files.clone();
+        let before = files.len();
+        files.retain(|path, (_, route)| {
+            let keep = seen.contains_key(path);
+            if let (false, Some(r)) = (keep, route) {
+                tracing::info!(route = %r.name, file = %path.display(), "route removed");
             }
             keep
         });
-        changed |= state.files.len() != before;
+        let mut changed = files.len() != before;
+        let mut loaded = Vec::new();
         for (path, stamp) in &seen {
-            if state.files.get(path).is_some_and(|(s, _)| s == stamp) {
+            if files.get(path).is_some_and(|(s, _)| s == stamp) {
                 continue;
             }
             changed = true;
-            let previous = state.files.get(path).and_then(|(_, r)| r.clone());
-            let loaded = Route::load(path, parent).and_then(|route| {
+            let previous = files.get(path).and_then(|(_, r)| r.clone());
+            let route = Route::load(path, parent).and_then(|route| {
                 // Two files may not share a route name: the one already serving keeps it.
-                let clash = state
-                    .files
-                    .iter()
-                    .find(|(p, (_, r))| *p != path && r.as_ref().is_some_and(|r| r.name == route.name));
+                let clash =
+                    files.iter().find(|(p, (_, r))| *p != path && r.as_ref().is_some_and(|r| r.name == route.name));
                 match clash {
                     Some((other, _)) => Err(ConfigError::file(
                         &route.file,
                         format!("route name '{}' is already used by {}", route.name, other.display()),
                     )),
-                    None => Ok(route),
+                    None => Ok(Arc::new(route)),
                 }
             });
-            let route = match loaded {
+            let route = match route {
                 Ok(route) => {
                     tracing::info!(route = %route.name, file = %path.display(), "route {}", if previous.is_some() { "reloaded" } else { "loaded" });
-                    Some(Arc::new(route))
+                    loaded.push((path.clone(), route.clone(), previous));
+                    Some(route)
                 }
                 Err(e) => {
                     loader.report(e);
@@ -166,13 +240,35 @@ impl Router {
                     previous
                 }
             };
-            state.files.insert(path.clone(), (*stamp, route));
+            files.insert(path.clone(), (*stamp, route));
         }
-        if changed {
-            let mut routes: Vec<Arc<Route>> = state.files.values().filter_map(|(_, r)| r.clone()).collect();
-            routes.sort_by(|a, b| a.name.cmp(&b.name));
-            self.table.store(Arc::new(Table { routes }));
+        changed.then_some(Changes { files, loaded })
+    }
+
+    /// Serves what [`Router::prepare`] loaded; returns the routes no longer served.
+    fn commit(&self, changes: Changes) -> Vec<Arc<Route>> {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = std::mem::replace(&mut state.files, changes.files);
+        let mut routes: Vec<Arc<Route>> = state.files.values().filter_map(|(_, r)| r.clone()).collect();
+        routes.sort_by(|a, b| a.name.cmp(&b.name));
+        let dropped =
+            old.into_values().filter_map(|(_, r)| r).filter(|r| !routes.iter().any(|n| Arc::ptr_eq(n, r))).collect();
+        self.table.store(Arc::new(Table { routes }));
+        dropped
+    }
+
+    /// Stops serving `routes` (their services did not start); their files are loaded again
+    /// when they change.
+    fn forget(&self, routes: &[Arc<Route>]) {
+        let mut state = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (_, route) in state.files.values_mut() {
+            if route.as_ref().is_some_and(|r| routes.iter().any(|f| Arc::ptr_eq(f, r))) {
+                *route = None;
+            }
         }
+        let kept =
+            self.table.load().routes.iter().filter(|r| !routes.iter().any(|f| Arc::ptr_eq(f, r))).cloned().collect();
+        self.table.store(Arc::new(Table { routes: kept }));
     }
 }
 

@@ -2,11 +2,11 @@
 //! by every gateway that has the key.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_core::counters::SESSION_COOKIES_REJECTED;
-use gatehouse_core::{Error, Result, Session, SessionManager, SessionManagerRef, SessionState};
+use gatehouse_core::{Clock, Error, Result, Session, SessionManager, SessionManagerRef, SessionState};
 use gatehouse_secrets::{secret_id, Fresh, Secret, SecretError, SecretsProvider};
 use http::HeaderMap;
 use serde_json::{Map, Value};
@@ -30,6 +30,7 @@ pub struct JwtSession {
     persistent: bool,
     skew: Duration,
     compress: bool,
+    clock: Clock,
 }
 
 /// The keys, the active one first: from a secret (re-read when its store changes) or, without
@@ -118,12 +119,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
     };
     let compress = config.get("useCompression").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
     config.finish()?;
-    let session = JwtSession { enc, keys, cookie, timeout, persistent, skew, compress };
+    let session = JwtSession { enc, keys, cookie, timeout, persistent, skew, compress, clock: cx.clock().clone() };
     Ok(Object::Other(Arc::new(SessionManagerRef(Arc::new(session)))))
-}
-
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 impl JwtSession {
@@ -161,7 +158,7 @@ impl JwtSession {
     }
 
     fn write(&self, data: &Map<String, Value>, headers: &mut HeaderMap) -> Result<()> {
-        let exp = now().saturating_add(self.timeout.as_secs());
+        let exp = self.clock.unix_secs().saturating_add(self.timeout.as_secs());
         let value = self.encode(data, exp)?;
         let size = self.cookie.name.len() + 1 + value.len();
         if size > BROWSER_LIMIT {
@@ -188,7 +185,7 @@ impl SessionManager for JwtSession {
     }
 
     fn decode(&self, encoded: &str) -> (Map<String, Value>, SessionState) {
-        match self.decode_cookie(encoded, now()) {
+        match self.decode_cookie(encoded, self.clock.unix_secs()) {
             Some((data, exp)) => (data, SessionState { existed: true, expires_at: Some(exp), id: None }),
             None => {
                 SESSION_COOKIES_REJECTED.inc();
@@ -216,7 +213,10 @@ impl SessionManager for JwtSession {
         }
         match state.expires_at {
             // Keep an active session alive: rewrite once less than half its lifetime is left.
-            Some(exp) if exp.saturating_sub(now()) < self.timeout.as_secs() / 2 && !session.data().is_empty() => {
+            Some(exp)
+                if exp.saturating_sub(self.clock.unix_secs()) < self.timeout.as_secs() / 2
+                    && !session.data().is_empty() =>
+            {
                 self.write(session.data(), headers)
             }
             None if state.existed => {

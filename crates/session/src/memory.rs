@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
-use gatehouse_core::{Result, Session, SessionManager, SessionManagerRef, SessionState};
+use gatehouse_core::{Clock, Result, Session, SessionManager, SessionManagerRef, SessionState};
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
@@ -22,6 +22,7 @@ pub struct InMemorySession {
     cookie: CookieConfig,
     timeout: Duration,
     sessions: Mutex<Sessions>,
+    clock: Clock,
 }
 
 #[derive(Default)]
@@ -40,7 +41,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         None => Duration::from_secs(30 * 60),
     };
     config.finish()?;
-    let store = InMemorySession { cookie, timeout, sessions: Mutex::new(Sessions::default()) };
+    let store =
+        InMemorySession { cookie, timeout, sessions: Mutex::new(Sessions::default()), clock: cx.clock().clone() };
     Ok(Object::Other(Arc::new(SessionManagerRef(Arc::new(store)))))
 }
 
@@ -59,7 +61,7 @@ impl SessionManager for InMemorySession {
 
     fn decode(&self, id: &str) -> (Map<String, Value>, SessionState) {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
+        let now = self.clock.instant();
         match sessions.by_id.get_mut(id) {
             Some((data, expires)) if *expires > now => {
                 *expires = now + self.timeout;
@@ -87,13 +89,13 @@ impl SessionManager for InMemorySession {
             }
             return Ok(());
         }
-        let expires = Instant::now() + self.timeout;
+        let expires = self.clock.instant() + self.timeout;
         if let Some(entry) = state.id.as_ref().and_then(|id| sessions.by_id.get_mut(id)) {
             *entry = (data, expires);
             return Ok(());
         }
         sessions.inserts += 1;
-        let now = Instant::now();
+        let now = self.clock.instant();
         // Sweep expired sessions now and then; when full, at most once a second, so that a
         // flood of new sessions cannot make every request scan the whole store.
         let full = sessions.by_id.len() >= MAX_SESSIONS;
@@ -129,6 +131,7 @@ mod tests {
             cookie: CookieConfig::from_config_default("IG_SESSIONID"),
             timeout,
             sessions: Mutex::new(Sessions::default()),
+            clock: Clock::system(),
         }
     }
 

@@ -1,6 +1,6 @@
 //! Test support: instance directories in a temp folder, the real binary on free ports of
 //! 127.0.0.1, and plain HTTP clients (curl, and a raw socket for tight loops).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

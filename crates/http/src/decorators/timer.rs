@@ -2,7 +2,6 @@
 //! the decorated object.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use gatehouse_config::{BuildCtx, ConfigError, Decorator, Node, Object};
 use gatehouse_core::{BoxFuture, Context, Handler, Request, Response, Result};
@@ -36,9 +35,10 @@ struct Timed {
 impl Handler for Timed {
     fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, Result<Response>> {
         Box::pin(async move {
-            let start = Instant::now();
+            let start = cx.clock.instant();
             let result = self.inner.handle(cx, req).await;
-            tracing::info!(target: "gatehouse::timer", request_id = %cx.request_id, "{} took {:.3} ms", self.name, start.elapsed().as_secs_f64() * 1e3);
+            let took = cx.clock.instant().saturating_duration_since(start);
+            tracing::info!(target: "gatehouse::timer", request_id = %cx.request_id, "{} took {:.3} ms", self.name, took.as_secs_f64() * 1e3);
             result
         })
     }

@@ -48,7 +48,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         generation: AtomicU64::new(0),
     });
     if auto_refresh {
-        refresh::watch(&store, cx.name());
+        refresh::watch(cx, &store);
     }
     Ok(Object::Other(Arc::new(SecretsProvider::single(store))))
 }

@@ -113,7 +113,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     let loaded = store.load().map_err(|e| cx.err(node, e.0))?;
     *store.state.write().unwrap_or_else(PoisonError::into_inner) = loaded;
     if auto_refresh {
-        refresh::watch(&store, cx.name());
+        refresh::watch(cx, &store);
     }
     Ok(Object::Other(Arc::new(SecretsProvider::single(store))))
 }

@@ -1,8 +1,8 @@
 //! Scanning the routes directory: what changed since the last scan.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
 
 /// What identifies a version of a file: its length and a hash of its contents. Route files
 /// are small, and a modification time alone misses two same-length saves within one tick

@@ -19,7 +19,12 @@ fn session(timeout_secs: u64, skew_secs: u64) -> JwtSession {
         persistent: false,
         skew: Duration::from_secs(skew_secs),
         compress: false,
+        clock: Clock::system(),
     }
+}
+
+fn now() -> u64 {
+    Clock::system().unix_secs()
 }
 
 fn map(v: Value) -> Map<String, Value> {

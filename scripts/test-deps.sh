@@ -2,8 +2,8 @@
 # Installs what the test suite talks to when it is missing:
 # curl (a real HTTP and HTTPS client), openssl (s_client and the guide's key commands),
 # keytool (the guide's keystores), and Python's websockets package (an independent
-# WebSocket client and server) and jwcrypto (an independent JOSE library for the JwtSession
-# interop tests).
+# WebSocket client and server), jwcrypto and PyJWT (independent JOSE libraries for the
+# JwtSession and JWS interop tests).
 set -euo pipefail
 
 SUDO=""
@@ -23,10 +23,12 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
-for module in websockets jwcrypto; do
+# module:package pairs (the import name and the name on PyPI differ for PyJWT).
+for pair in websockets:websockets jwcrypto:jwcrypto jwt:PyJWT; do
+  module=${pair%%:*} package=${pair#*:}
   if ! python3 -c "import $module" >/dev/null 2>&1; then
-    echo "installing: python $module"
-    python3 -m pip install --quiet --disable-pip-version-check "$module" \
-      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$module"
+    echo "installing: python $package"
+    python3 -m pip install --quiet --disable-pip-version-check "$package" \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$package"
   fi
 done

@@ -12,7 +12,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 use crate::cookie::CookieConfig;
-use crate::jwe::{self, Enc};
+use gatehouse_jose::jwe::{self, Enc};
 
 /// The claim that holds the expiry (seconds since the epoch); reserved in the session.
 pub const EXPIRY_CLAIM: &str = "exp";

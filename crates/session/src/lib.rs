@@ -3,7 +3,6 @@
 //! keeps it in this process behind a random cookie.
 
 mod cookie;
-pub mod jwe;
 mod jwt;
 mod memory;
 

@@ -16,6 +16,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::Invalid;
+
 /// The largest decompressed payload accepted (a compressed cookie cannot expand past this).
 pub const MAX_INFLATED: usize = 256 * 1024;
 
@@ -33,10 +35,6 @@ pub enum Enc {
     /// AES-256-GCM; 32-byte key.
     A256Gcm,
 }
-
-/// Why a token was refused. Deliberately without detail: every failure is "not a session".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Invalid;
 
 impl Enc {
     /// The `enc` header value.

@@ -2,7 +2,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use gatehouse_session::jwe::{decrypt, encrypt, Enc};
+use gatehouse_jose::jwe::{decrypt, encrypt, Enc};
 
 fn bench(c: &mut Criterion) {
     let session =

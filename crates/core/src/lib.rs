@@ -8,6 +8,7 @@ mod body;
 mod clock;
 mod context;
 pub mod counters;
+pub mod credentials;
 mod error;
 mod handler;
 mod service;

@@ -309,17 +309,7 @@ pub(crate) fn header_values<'a, K: http::header::AsHeaderName>(h: &'a HeaderMap,
     }
 }
 
-/// The `name=value` pairs of every `Cookie` header.
-pub(crate) fn cookies(h: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
-    h.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).filter_map(
-        |pair| {
-            let (n, v) = pair.split_once('=')?;
-            let v = v.trim();
-            let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
-            Some((n.trim(), v))
-        },
-    )
-}
+pub(crate) use gatehouse_core::credentials::cookies;
 
 /// Records that evaluation needs the body of `r`, when it is still streaming.
 fn want_body(r: &Request, body_wanted: Option<&Cell<bool>>) {

@@ -1,7 +1,7 @@
 //! The session cookie: reading it from `Cookie` headers and writing `Set-Cookie`.
 
 use gatehouse_config::{BuildCtx, ConfigError, Node};
-use http::header::{COOKIE, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue};
 
 /// A cookie's name and attributes (`cookie` in the session's config).
@@ -82,14 +82,7 @@ impl CookieConfig {
 
     /// The value of this cookie in the request's `Cookie` headers (the first one).
     pub(crate) fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name)
-            .map(|(_, value)| value.trim_matches('"'))
+        gatehouse_core::credentials::cookie(headers, &self.name)
     }
 
     /// `name=value; Path=/; Domain=...; Max-Age=...; Secure; HttpOnly; SameSite=...`.
@@ -136,6 +129,8 @@ fn is_token_char(b: u8) -> bool {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use http::header::COOKIE;
+
     use super::*;
 
     fn cookie(domain: Option<&str>) -> CookieConfig {

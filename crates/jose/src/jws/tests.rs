@@ -162,3 +162,15 @@ fn signing_keys_never_print_their_material() {
     let printed = format!("{key:?}");
     assert!(printed.contains("RS256") && printed.len() < 120, "{printed}");
 }
+
+#[test]
+fn rfc_8037s_ed25519_example_verifies() {
+    // RFC 8037 appendix A.2 (public key) and A.4 (the JWS of "Example of Ed25519 signing").
+    let key = VerificationKey::from_jwk(&json!({
+        "kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    }))
+    .unwrap();
+    let token = "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg";
+    assert_eq!(verify(token, [&key]).unwrap().payload, b"Example of Ed25519 signing");
+    assert_eq!(key.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+}

@@ -1,0 +1,127 @@
+//! Reading what a client sends about itself: `Cookie` pairs and `Authorization` credentials.
+//! One parser each, shared by sessions, expressions and authentication filters, and fuzzed.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use http::header::{AUTHORIZATION, COOKIE};
+use http::HeaderMap;
+
+/// The `name=value` pairs of every `Cookie` header, in order. Names and values are trimmed;
+/// a value in double quotes loses them. Pairs without `=` and headers that are not visible
+/// ASCII are skipped.
+pub fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
+    headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).filter_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        let value = value.trim();
+        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+        Some((name.trim(), value))
+    })
+}
+
+/// The value of the first cookie named `name`.
+pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
+}
+
+/// What an `Authorization` header carries.
+#[derive(PartialEq, Eq)]
+pub enum Credentials<'h> {
+    /// `Basic base64(user:password)` (RFC 7617); the password may contain `:`.
+    Basic {
+        /// The user (for OAuth2 clients, the form-encoded client id).
+        user: String,
+        /// The password (for OAuth2 clients, the form-encoded secret).
+        password: String,
+    },
+    /// `Bearer <token68>` (RFC 6750).
+    Bearer(&'h str),
+}
+
+impl std::fmt::Debug for Credentials<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret or the token.
+        match self {
+            Credentials::Basic { user, .. } => f.debug_struct("Basic").field("user", user).finish_non_exhaustive(),
+            Credentials::Bearer(_) => f.write_str("Bearer(..)"),
+        }
+    }
+}
+
+/// The credentials of the request's `Authorization` header: `None` when there is none, it
+/// is repeated, its scheme is neither Basic nor Bearer (case-insensitive), or its value is
+/// malformed (bad base64, not UTF-8, no `:`, a token with characters outside token68).
+pub fn authorization(headers: &HeaderMap) -> Option<Credentials<'_>> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return None };
+    parse_authorization(value.to_str().ok()?)
+}
+
+/// Parses one `Authorization` value (see [`authorization`]).
+pub fn parse_authorization(value: &str) -> Option<Credentials<'_>> {
+    let (scheme, rest) = value.trim().split_once(' ')?;
+    let rest = rest.trim_start();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = String::from_utf8(STANDARD.decode(rest).ok()?).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        Some(Credentials::Basic { user: user.to_string(), password: password.to_string() })
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        is_token68(rest).then_some(Credentials::Bearer(rest))
+    } else {
+        None
+    }
+}
+
+/// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_token68(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    !body.is_empty() && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use http::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&http::HeaderName, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (n, v) in pairs {
+            h.append(*n, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn cookies_are_pairs_across_headers() {
+        let h = headers(&[(&COOKIE, "IG=abc; theme=\"dark\";flag"), (&COOKIE, " b = 2 ;x=\"unterminated")]);
+        let all: Vec<_> = cookies(&h).collect();
+        assert_eq!(all, [("IG", "abc"), ("theme", "dark"), ("b", "2"), ("x", "\"unterminated")]);
+        assert_eq!(cookie(&h, "b"), Some("2"));
+        assert_eq!(cookie(&h, "flag"), None);
+    }
+
+    #[test]
+    fn authorization_reads_basic_and_bearer_and_refuses_the_rest() {
+        let basic = parse_authorization;
+        assert_eq!(
+            basic("Basic Sm9iOnNlY3JldA=="),
+            Some(Credentials::Basic { user: "Job".into(), password: "secret".into() })
+        );
+        assert_eq!(
+            basic("basic Sm9iOnM6ZTpj"),
+            Some(Credentials::Basic { user: "Job".into(), password: "s:e:c".into() })
+        );
+        assert_eq!(basic("Bearer abc.def-_~+/=="), Some(Credentials::Bearer("abc.def-_~+/==")));
+        for bad in
+            ["Basic", "Basic !!!", "Basic Sm9i", "Bearer ", "Bearer a b", "Bearer a,b", "Digest x", "", "Bearer ==="]
+        {
+            assert_eq!(basic(bad), None, "{bad}");
+        }
+        let twice = headers(&[(&AUTHORIZATION, "Bearer a"), (&AUTHORIZATION, "Bearer b")]);
+        assert_eq!(authorization(&twice), None);
+        assert_eq!(format!("{:?}", basic("Basic Sm9iOnNlY3JldA==").unwrap()), "Basic { user: \"Job\", .. }");
+        assert_eq!(format!("{:?}", basic("Bearer secret-token").unwrap()), "Bearer(..)");
+    }
+}

@@ -88,15 +88,12 @@ impl Metrics {
                 "TLS handshakes that failed or timed out (bad certificates, old protocols, port scans).",
                 self.tls_handshakes_failed.load(Relaxed),
             ),
-            (
-                "gatehouse_session_cookies_rejected_total",
-                "Session cookies that were expired, tampered with, truncated or under an unknown key.",
-                gatehouse_core::counters::SESSION_COOKIES_REJECTED.get(),
-            ),
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
+        // What the feature crates declared (sessions, tokens, relay, ...).
+        gatehouse_core::counters::render_registered(&mut out);
         out
     }
 }

@@ -11,6 +11,7 @@ use gatehouse_config::Registry;
 /// Registers `JwtSession` (alias `JwtSessionManager`) and `InMemorySession` (alias
 /// `InMemorySessionManager`).
 pub fn register(registry: &mut Registry) {
+    gatehouse_core::counters::register(&gatehouse_core::counters::SESSION_COOKIES_REJECTED);
     registry.register(&["JwtSession", "JwtSessionManager"], jwt::build);
     registry.register(&["InMemorySession", "InMemorySessionManager"], memory::build);
 }

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::origin::{checksum, pattern, Origin};
+use support::origin::{checksum, write_pattern_file, Origin};
 use support::{curl, eventually, get, request, Gateway, TempInstance};
 
 /// A gateway whose only route proxies everything to `origin`, with extra handler config.
@@ -116,18 +116,7 @@ fn large_bodies_stream_both_ways_with_flat_memory() {
 
     // Upload: a file of the pattern, checksummed here and by the origin as it streams in.
     let upload = t.path("upload.bin");
-    let chunk = pattern();
-    let mut expected = 0u64;
-    {
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&upload).unwrap());
-        let mut off = 0u64;
-        while off < size {
-            let n = (size - off).min(chunk.len() as u64) as usize;
-            f.write_all(&chunk[..n]).unwrap();
-            expected = checksum(off, &chunk[..n], expected);
-            off += n as u64;
-        }
-    }
+    let expected = write_pattern_file(&upload, size);
     // -T streams the file (--data-binary would load it into curl's memory first).
     let out = curl(&["--max-time", "300", "-H", "Expect:", "-T", &upload.display().to_string(), &gw.url("/upload")]);
     assert_eq!(out, format!("len={size} sum={expected}"));

@@ -137,6 +137,7 @@ fn check_starts_no_background_work() {
     let out = Command::new(BIN).arg("check").arg(&t.dir).env("RUST_LOG", "info").output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");
+    // At info level, so a started service would show.
     assert!(!text.contains("started autoRefresh"), "{text}");
 }
 

@@ -5,16 +5,11 @@
 
 mod support;
 
-use std::io::Write as _;
-use std::process::Command;
-
-use support::origin::{checksum, pattern, Origin};
-use support::{curl, eventually, get, request, Gateway, TempInstance, BIN};
+use support::origin::{write_pattern_file, Origin};
+use support::{curl, eventually, get, request, Gateway, TempInstance};
 
 fn check(t: &TempInstance) -> (i32, String) {
-    let out = Command::new(BIN).arg("check").arg(&t.dir).env("RUST_LOG", "warn").output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
+    support::check(&t.dir)
 }
 
 fn page(condition: &str, entity: &str) -> String {
@@ -240,18 +235,7 @@ fn a_large_upload_streams_past_a_route_whose_condition_reads_the_form() {
 
     let size: u64 = 50 << 20;
     let upload = t.path("upload.bin");
-    let mut expected = 0u64;
-    {
-        let chunk = pattern();
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&upload).unwrap());
-        let mut off = 0u64;
-        while off < size {
-            let n = (size - off).min(chunk.len() as u64) as usize;
-            f.write_all(&chunk[..n]).unwrap();
-            expected = checksum(off, &chunk[..n], expected);
-            off += n as u64;
-        }
-    }
+    let expected = write_pattern_file(&upload, size);
     // Declared as a form, so only the path test keeps the gateway from buffering it.
     let out = curl(&[
         "--max-time",

@@ -70,6 +70,13 @@ fn nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
 
+/// Runs `gatehouse check DIR` (log level warn); its exit code and stdout+stderr together.
+pub fn check(dir: &Path) -> (i32, String) {
+    let out = Command::new(BIN).arg("check").arg(dir).env("RUST_LOG", "warn").output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// A running gateway; killed on drop if still running.
 pub struct Gateway {
     pub child: Child,

@@ -88,6 +88,24 @@ pub fn pattern() -> Bytes {
     Bytes::from((0..65_536u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>())
 }
 
+/// Writes `size` bytes of the pattern to `path` (for curl to stream with `-T`); returns the
+/// checksum the origin's `/upload` will answer.
+pub fn write_pattern_file(path: &std::path::Path, size: u64) -> u64 {
+    use std::io::Write as _;
+    let chunk = pattern();
+    let mut expected = 0u64;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut off = 0u64;
+    while off < size {
+        let n = (size - off).min(chunk.len() as u64) as usize;
+        f.write_all(&chunk[..n]).unwrap();
+        expected = checksum(off, &chunk[..n], expected);
+        off += n as u64;
+    }
+    f.flush().unwrap();
+    expected
+}
+
 /// A cheap checksum that both sides compute the same way: the wrapping sum of the bytes,
 /// each weighted by its position modulo 251.
 pub fn checksum(offset: u64, data: &[u8], acc: u64) -> u64 {

@@ -121,6 +121,8 @@ pub struct Record {
     pub status: u16,
     /// The route that took the exchange.
     pub route: Option<Arc<str>>,
+    /// Who was calling, when an authentication filter established it.
+    pub user: Option<String>,
     /// The request id.
     pub id: gatehouse_core::RequestId,
     /// When the exchange started.
@@ -176,6 +178,11 @@ fn format_line(out: &mut String, e: &Entry) {
         e.bytes,
         r.id
     );
+    if let Some(user) = &r.user {
+        // Before the newline writeln! added: ` user=<name>` ends the line.
+        out.pop();
+        let _ = writeln!(out, " user={}", user.escape_default());
+    }
 }
 
 impl http_body::Body for LoggedBody {
@@ -206,5 +213,47 @@ impl http_body::Body for LoggedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn entry(user: Option<&str>) -> Entry {
+        let clock = gatehouse_core::Clock::system();
+        Entry {
+            record: Record {
+                remote: "127.0.0.1".parse().unwrap(),
+                method: http::Method::GET,
+                uri: "http://gw/api/x?secret=1".parse().unwrap(),
+                version: http::Version::HTTP_11,
+                status: 200,
+                route: Some(Arc::from("api")),
+                user: user.map(str::to_string),
+                id: gatehouse_core::RequestId::new(1, 2),
+                started: clock.instant(),
+                clock: clock.clone(),
+            },
+            bytes: 12,
+            ended: std::time::UNIX_EPOCH,
+            elapsed: std::time::Duration::from_millis(3),
+        }
+    }
+
+    #[test]
+    fn lines_name_the_principal_when_there_is_one_and_never_the_query() {
+        let mut out = String::new();
+        format_line(&mut out, &entry(None));
+        format_line(&mut out, &entry(Some("Job\n")));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            "1970-01-01T00:00:00.000Z 127.0.0.1 \"GET /api/x HTTP/1.1\" 200 12 3.000ms route=api id=00000001-2"
+        );
+        assert!(lines[1].ends_with("id=00000001-2 user=Job\\n"), "{}", lines[1]);
+        assert_eq!(lines.len(), 2);
     }
 }

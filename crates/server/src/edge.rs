@@ -58,6 +58,7 @@ impl Edge {
             version: parts.version,
             status: 0,
             route: None,
+            user: None,
             id,
             started,
             clock: self.clock.clone(),
@@ -90,6 +91,7 @@ impl Edge {
         };
         record.status = resp.status().as_u16();
         record.route = cx.route.take();
+        record.user = cx.principal.take().map(|p| p.name);
         let (parts, body) = resp.into_parts();
         hyper::Response::from_parts(parts, LoggedBody::new(body, record, self.access_log.clone()))
     }

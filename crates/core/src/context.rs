@@ -164,6 +164,9 @@ pub struct Context {
     pub client: Arc<ClientInfo>,
     /// The name of the route that took the exchange, once one did.
     pub route: Option<Arc<str>>,
+    /// The request URI as the gateway served it (absolute, path normalized), before any
+    /// `baseURI` rebased it: forwarding headers and loop checks read it.
+    pub original_uri: Option<http::Uri>,
     /// Request-scoped values, `${attributes.x}` in expressions.
     pub attributes: Map<String, Value>,
     /// The session, `${session.x}` in expressions.
@@ -187,6 +190,7 @@ impl Context {
             request_id,
             client,
             route: None,
+            original_uri: None,
             attributes: Map::new(),
             session: Session::default(),
             principal: None,

@@ -1,19 +1,32 @@
 //! Buffering a body in memory, only when an expression asks for it.
 
-use gatehouse_core::{Body, Context, Request, Response, Result, Side};
+use gatehouse_core::{Body, Context, Error, ErrorKind, Request, Response, Result, Side};
 use gatehouse_expr::{Expression, Scope};
 
 /// The most an expression may make the gateway buffer of one body (1 MiB); past it the
 /// exchange fails with 413 (request) or 502 (response).
 pub const MAX_BUFFERED_ENTITY: usize = 1 << 20;
 
-/// Reads the request body into memory, unless it already is.
+/// Reads the request body into memory, unless it already is. A client that pauses longer
+/// than its connector's `requestBodyTimeout` gets 408.
 pub async fn buffer_request(req: &mut Request) -> Result<()> {
     if req.body().as_bytes().is_none() {
         let body = std::mem::take(req.body_mut());
-        *req.body_mut() = Body::full(body.collect(MAX_BUFFERED_ENTITY, Side::Downstream).await?);
+        let bytes = body.collect(MAX_BUFFERED_ENTITY, Side::Downstream).await.map_err(|e| {
+            if crate::proxy::is_stream_timeout(&e) {
+                Error::with_cause(ErrorKind::Timeout, Side::Downstream, e)
+            } else {
+                e
+            }
+        })?;
+        *req.body_mut() = Body::full(bytes);
     }
     Ok(())
+}
+
+/// `body`, failing with a stream timeout when no data arrives for `idle`.
+pub fn with_read_timeout(body: Body, idle: std::time::Duration) -> Body {
+    Body::boxed(crate::proxy::Guarded::new(body, Some(idle), None, None, None))
 }
 
 /// Reads the response body into memory, unless it already is.

@@ -15,6 +15,8 @@ mod upgrade;
 use gatehouse_config::Registry;
 
 pub use client::{ProxyHandler, ProxyKind};
+pub(crate) use guard::{is_stream_timeout, Guarded};
+pub use hop::came_through_this_gateway;
 
 pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["ReverseProxyHandler"], client::build_reverse_proxy);

@@ -61,6 +61,14 @@ impl AccessLog {
         Ok((AccessLog { tx: Some(tx), metrics }, AccessLogWriter { thread: Some(thread) }))
     }
 
+    /// Ends an exchange: counts it and queues its line.
+    fn end(&self, record: Record, bytes: u64) {
+        self.metrics.exchange_ended(record.status, bytes);
+        let elapsed = record.clock.instant().saturating_duration_since(record.started);
+        let ended = record.clock.now();
+        self.send(Entry { record, bytes, ended, elapsed });
+    }
+
     fn send(&self, entry: Entry) {
         if let Some(tx) = &self.tx {
             if let Err(TrySendError::Full(_)) = tx.try_send(entry) {
@@ -139,25 +147,56 @@ pin_project! {
         record: Option<Record>,
         bytes: u64,
         log: AccessLog,
+        // Released with the body (the connection's exchange-in-progress mark).
+        hold: Option<Box<dyn std::any::Any + Send + Sync>>,
     }
 
     impl PinnedDrop for LoggedBody {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(record) = this.record.take() {
-                this.log.metrics.exchange_ended(record.status, *this.bytes);
-                let elapsed = record.clock.instant().saturating_duration_since(record.started);
-                let ended = record.clock.now();
-                this.log.send(Entry { record, bytes: *this.bytes, ended, elapsed });
+                this.log.end(record, *this.bytes);
             }
         }
     }
 }
 
-impl LoggedBody {
-    /// Wraps `inner`; the line for `record` is written when the body is dropped.
-    pub fn new(inner: Body, record: Record, log: AccessLog) -> Self {
-        LoggedBody { inner, record: Some(record), bytes: 0, log }
+/// The status logged for an exchange whose client went away before it was answered
+/// (nginx's 499).
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// An exchange being served. When it is answered it becomes a [`LoggedBody`]; when it is
+/// dropped first (the client closed the connection while a route was still working), it is
+/// logged with status 499 and counted as ended, so the in-flight gauge stays exact.
+pub struct InFlight {
+    record: Option<Record>,
+    log: AccessLog,
+}
+
+impl InFlight {
+    /// Starts `record`'s exchange.
+    pub fn new(record: Record, log: AccessLog) -> Self {
+        log.metrics.exchange_started();
+        InFlight { record: Some(record), log }
+    }
+
+    /// The record, to fill in as the exchange goes.
+    pub fn record(&mut self) -> Option<&mut Record> {
+        self.record.as_mut()
+    }
+
+    /// The exchange was answered with `body`: its line is written when the body is done.
+    pub fn answered(mut self, body: Body) -> LoggedBody {
+        LoggedBody { inner: body, record: self.record.take(), bytes: 0, log: self.log.clone(), hold: None }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.record.take() {
+            record.status = CLIENT_CLOSED;
+            self.log.end(record, 0);
+        }
     }
 }
 
@@ -182,6 +221,14 @@ fn format_line(out: &mut String, e: &Entry) {
         // Before the newline writeln! added: ` user=<name>` ends the line.
         out.pop();
         let _ = writeln!(out, " user={}", user.escape_default());
+    }
+}
+
+impl LoggedBody {
+    /// Keeps `value` until the body is done or dropped.
+    pub fn hold(mut self, value: impl std::any::Any + Send + Sync) -> Self {
+        self.hold = Some(Box::new(value));
+        self
     }
 }
 

@@ -24,6 +24,24 @@ pub struct Connector {
     pub grace_period: Duration,
     /// TLS (`ServerTlsOptions`), or plain HTTP.
     pub tls: Option<Arc<ServerTls>>,
+    /// How long a new connection may take to send its first byte (after the TLS handshake)
+    /// and then its whole request head.
+    pub request_header_timeout: Duration,
+    /// The longest pause allowed between two reads of a request body.
+    pub request_body_timeout: Duration,
+    /// How long a connection may stay open with no exchange in progress.
+    pub idle_timeout: Duration,
+    /// The most connections open at once on one port; more are closed at once and counted.
+    pub max_connections: usize,
+    /// The longest request target (path and query) accepted; longer gets 414.
+    pub max_uri_length: usize,
+    /// Whether `%2F` may appear in a path (it then stays encoded inside its segment).
+    pub allow_encoded_slash: bool,
+    /// Whether `TRACE` is served (refused with 405 by default; `CONNECT` always is).
+    pub allow_trace: bool,
+    /// Whether the client's `Forwarded`, `X-Forwarded-Host`, `-Port`, `-Proto` and
+    /// `X-Real-IP` are kept (only behind a proxy that sets them itself).
+    pub trust_forwarded_headers: bool,
 }
 
 /// Whether admin APIs are open to any client or to loopback only.
@@ -162,7 +180,72 @@ fn connector(cx: &BuildCtx<'_>, node: &Node) -> Result<Connector, ConfigError> {
         None => Duration::from_secs(10),
     };
     let tls = config.get("tls").map(|t| cx.other::<ServerTls>(t, "ServerTlsOptions")).transpose()?;
+    let timeout = |key: &str, default: u64| -> Result<Duration, ConfigError> {
+        match config.get(key) {
+            Some(n) => match cx.duration(n)? {
+                Some(d) if !d.is_zero() => Ok(d),
+                _ => Err(cx.err(n, format!("{key} must be a positive duration"))),
+            },
+            None => Ok(Duration::from_secs(default)),
+        }
+    };
+    let request_header_timeout = timeout("requestHeaderTimeout", 30)?;
+    let request_body_timeout = timeout("requestBodyTimeout", 30)?;
+    let idle_timeout = timeout("idleTimeout", 60)?;
+    let positive = |key: &str, default: usize| -> Result<usize, ConfigError> {
+        match config.get(key) {
+            Some(n) => usize::try_from(cx.int(n)?)
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| cx.err(n, format!("{key} must be a positive integer"))),
+            None => Ok(default),
+        }
+    };
+    let max_connections = positive("maxConnections", 10_000)?;
+    let max_uri_length = positive("maxUriLength", 8192)?;
+    let flag = |key: &str| config.get(key).map(|n| cx.bool(n)).transpose().map(Option::unwrap_or_default);
+    let allow_encoded_slash = flag("allowEncodedSlash")?;
+    let allow_trace = flag("allowTrace")?;
+    let trust_forwarded_headers = flag("trustForwardedHeaders")?;
     config.ignore(&["vertx"]);
     config.finish()?;
-    Ok(Connector { ports, host, max_total_headers_size, grace_period, tls })
+    Ok(Connector {
+        ports,
+        host,
+        max_total_headers_size,
+        grace_period,
+        tls,
+        request_header_timeout,
+        request_body_timeout,
+        idle_timeout,
+        max_connections,
+        max_uri_length,
+        allow_encoded_slash,
+        allow_trace,
+        trust_forwarded_headers,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A connector with every default, for unit tests.
+    pub(crate) fn connector() -> Connector {
+        Connector {
+            ports: vec![0],
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            max_total_headers_size: 8192,
+            grace_period: Duration::from_secs(10),
+            tls: None,
+            request_header_timeout: Duration::from_secs(30),
+            request_body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            max_uri_length: 8192,
+            allow_encoded_slash: false,
+            allow_trace: false,
+            trust_forwarded_headers: false,
+        }
+    }
 }

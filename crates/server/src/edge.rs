@@ -1,17 +1,20 @@
 //! The edge: where a hyper request becomes an exchange and an exchange becomes a hyper
-//! response. Errors are mapped to a status here and only here; bodies never carry internals.
+//! response. It decides once what every route then relies on (`request.rs`: the normalized
+//! path, the refused methods and sizes, the headers a client may not set), and maps errors
+//! to a status here and only here; bodies never carry internals.
 
-use std::net::SocketAddr;
+mod request;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gatehouse_core::{Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response, Side};
-use http::uri::{Authority, Scheme, Uri};
-use http::{header, HeaderValue, StatusCode, Version};
+use http::{header, HeaderValue, StatusCode};
 use hyper::body::Incoming;
 
-use crate::access_log::{AccessLog, LoggedBody, Record};
+use crate::access_log::{AccessLog, InFlight, LoggedBody, Record};
 use crate::admin::Admin;
+use crate::admin_config::Connector;
 use crate::metrics::Metrics;
 
 /// Serves every exchange of a gateway.
@@ -45,13 +48,16 @@ impl Edge {
         &self.metrics
     }
 
-    /// Serves one request from the connection described by `client`.
-    pub async fn serve(&self, req: hyper::Request<Incoming>, client: &Arc<ClientInfo>) -> hyper::Response<LoggedBody> {
-        let started = self.clock.instant();
-        self.metrics.exchange_started();
+    /// Serves one request from the connection described by `client`, accepted by `connector`.
+    pub async fn serve(
+        &self,
+        req: hyper::Request<Incoming>,
+        client: &Arc<ClientInfo>,
+        connector: &Connector,
+    ) -> hyper::Response<LoggedBody> {
         let id = RequestId::new(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let (mut parts, body) = req.into_parts();
-        let mut record = Record {
+        let record = Record {
             remote: client.remote_addr.ip(),
             method: parts.method.clone(),
             uri: parts.uri.clone(),
@@ -60,26 +66,39 @@ impl Edge {
             route: None,
             user: None,
             id,
-            started,
+            started: self.clock.instant(),
             clock: self.clock.clone(),
         };
+        // Dropped unanswered (the client left), it logs 499 and keeps the gauge exact.
+        let mut in_flight = InFlight::new(record, self.access_log.clone());
         let mut cx = Context::new(id, client.clone(), self.clock.clone());
-        let resp = match absolute_uri(&parts, client) {
-            Err(reason) => {
-                tracing::debug!(request_id = %cx.request_id, "bad request: {reason}");
-                plain(StatusCode::BAD_REQUEST)
+        let resp = match request::target(&parts, client, connector) {
+            Err(refusal) => {
+                tracing::debug!(request_id = %cx.request_id, status = refusal.status.as_u16(), "refused: {}", refusal.reason);
+                let mut resp = plain(refusal.status);
+                if refusal.status == StatusCode::METHOD_NOT_ALLOWED {
+                    resp.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+                }
+                resp
             }
             // A transfer coding other than plain `chunked` (`gzip, chunked`) would be lost
             // when the body is re-framed upstream; refuse it, as nginx does, and close.
-            Ok(_) if !plain_chunked(&parts.headers) => {
+            Ok(_) if !request::plain_chunked(&parts.headers) => {
                 tracing::debug!(request_id = %cx.request_id, "bad request: unsupported Transfer-Encoding");
                 let mut resp = plain(StatusCode::BAD_REQUEST);
                 resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
                 resp
             }
+            Ok(_) if self.looped(&parts.headers) => {
+                tracing::warn!(request_id = %cx.request_id, "refused: the request came back from this gateway (a route proxies to the gateway itself)");
+                plain(StatusCode::LOOP_DETECTED)
+            }
             Ok(uri) => {
+                request::scrub_headers(&mut parts.headers, connector);
+                cx.original_uri = Some(uri.clone());
                 parts.uri = uri;
-                let req = Request::from_parts(parts, Body::from(body));
+                let body = read_timeout(Body::from(body), connector.request_body_timeout);
+                let req = Request::from_parts(parts, body);
                 match self.admin.sub_path(req.uri().path()) {
                     Some(sub) => self.admin.handle(&cx, &req, sub),
                     None => match self.root.handle(&mut cx, req).await {
@@ -89,47 +108,31 @@ impl Edge {
                 }
             }
         };
-        record.status = resp.status().as_u16();
-        record.route = cx.route.take();
-        record.user = cx.principal.take().map(|p| p.name);
+        if let Some(record) = in_flight.record() {
+            record.status = resp.status().as_u16();
+            record.route = cx.route.take();
+            record.user = cx.principal.take().map(|p| p.name);
+        }
         let (parts, body) = resp.into_parts();
-        hyper::Response::from_parts(parts, LoggedBody::new(body, record, self.access_log.clone()))
+        hyper::Response::from_parts(parts, in_flight.answered(body))
+    }
+
+    /// Whether the request already passed through this gateway (its own `Via` token), so
+    /// that a route proxying to the gateway itself costs one hop, not every connection.
+    fn looped(&self, headers: &http::HeaderMap) -> bool {
+        headers.contains_key(header::VIA) && gatehouse_http::proxy::came_through_this_gateway(headers)
     }
 }
 
-/// The request URI made absolute, as IG sees it: scheme from the connection, host and port
-/// from `Host` (HTTP/1) or `:authority` (HTTP/2).
-fn absolute_uri(parts: &http::request::Parts, client: &ClientInfo) -> Result<Uri, &'static str> {
-    let scheme = if client.secure { Scheme::HTTPS } else { Scheme::HTTP };
-    let authority = match parts.headers.get(header::HOST) {
-        Some(h) => Authority::try_from(h.as_bytes()).map_err(|_| "invalid Host header")?,
-        None => match parts.uri.authority() {
-            Some(a) => a.clone(),
-            None if parts.version == Version::HTTP_10 || parts.version == Version::HTTP_09 => {
-                authority_of(client.local_addr).ok_or("cannot name the local address")?
-            }
-            None => return Err("missing Host header"),
-        },
-    };
-    if parts.headers.get_all(header::HOST).iter().count() > 1 {
-        return Err("more than one Host header");
-    }
-    let path = parts.uri.path_and_query().cloned().unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-    Uri::builder().scheme(scheme).authority(authority).path_and_query(path).build().map_err(|_| "invalid request URI")
-}
+/// The methods a 405 from the edge allows.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
-/// Whether the request has no Transfer-Encoding, or exactly one `chunked`.
-fn plain_chunked(headers: &http::HeaderMap) -> bool {
-    let mut te = headers.get_all(header::TRANSFER_ENCODING).iter();
-    match (te.next(), te.next()) {
-        (None, _) => true,
-        (Some(v), None) => v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked"),
-        _ => false,
+/// The request body, failing with 408 when the client pauses longer than `idle` mid-body.
+fn read_timeout(body: Body, idle: std::time::Duration) -> Body {
+    if http_body::Body::is_end_stream(&body) {
+        return body;
     }
-}
-
-fn authority_of(addr: SocketAddr) -> Option<Authority> {
-    Authority::try_from(addr.to_string().as_str()).ok()
+    gatehouse_http::entity::with_read_timeout(body, idle)
 }
 
 fn plain(status: StatusCode) -> Response {

@@ -13,8 +13,10 @@ mod gateway;
 mod instance;
 mod listener;
 mod metrics;
+pub mod normalize;
 mod pidfile;
 pub mod router;
+mod watchdog;
 
 use std::sync::Arc;
 

@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::admin_config::Connector;
 use crate::edge::Edge;
+use crate::watchdog::{Activity, Watchdog};
 
 /// Listening sockets, bound but not yet serving.
 pub struct Bound {
@@ -58,7 +60,7 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(connector.request_header_timeout)
         // hyper answers 431 when the head outgrows this buffer; it cannot go below 8 KiB.
         .max_buf_size(connector.max_total_headers_size.max(8192));
     builder
@@ -67,7 +69,10 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
         .max_header_list_size(u32::try_from(connector.max_total_headers_size).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     let acceptor = connector.tls.as_ref().map(|t| t.acceptor());
+    let connector = Arc::new(connector);
     let graceful = GracefulShutdown::new();
+    let open = Arc::new(AtomicUsize::new(0));
+    let mut accept_errors = RateLimitedLog::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -76,19 +81,40 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
         let (stream, remote_addr) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
+                // Out of file descriptors and the like: back off instead of spinning, and say
+                // so once a second, not once per attempt.
+                edge.metrics().accept_failed();
+                accept_errors
+                    .log(|suppressed| tracing::warn!("accept failed: {e} ({suppressed} more since the last report)"));
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        if open.load(Ordering::Relaxed) >= connector.max_connections {
+            // At the limit: close at once, so one client cannot hold every descriptor.
+            edge.metrics().connection_refused();
+            drop(stream);
+            continue;
+        }
+        let slot = Slot::take(&open);
         let _ = stream.set_nodelay(true);
         let local_addr = stream.local_addr().unwrap_or(remote_addr);
+        let activity = Arc::new(Activity::default());
+        let stream = Watchdog::new(stream, connector.request_header_timeout, connector.idle_timeout, activity.clone());
         let plain = ClientInfo { remote_addr, local_addr, secure: false, server_name: None, certificates: Value::Null };
-        let conn = Conn { builder: builder.clone(), edge: edge.clone(), watcher: graceful.watcher() };
+        let conn = Conn {
+            builder: builder.clone(),
+            edge: edge.clone(),
+            watcher: graceful.watcher(),
+            connector: connector.clone(),
+            activity,
+        };
         match &acceptor {
             None => {
-                tokio::spawn(conn.serve(TokioIo::new(stream), plain));
+                tokio::spawn(async move {
+                    conn.serve(TokioIo::new(stream), plain).await;
+                    drop(slot);
+                });
             }
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
@@ -111,6 +137,7 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
                     let certificates = session.peer_certificates().map_or(Value::Null, describe_certificates);
                     let client = ClientInfo { secure: true, server_name, certificates, ..plain };
                     conn.serve(TokioIo::new(tls), client).await;
+                    drop(slot);
                 });
             }
         }
@@ -126,11 +153,49 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// One of a connector's connection slots, given back on drop.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Slot {
+        open.fetch_add(1, Ordering::Relaxed);
+        Slot(open.clone())
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A log line written at most once a second, with the count of those it held back.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn log(&mut self, write: impl FnOnce(u64)) {
+        let now = tokio::time::Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            self.suppressed += 1;
+            return;
+        }
+        write(self.suppressed);
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
 /// What serving one accepted connection needs.
 struct Conn {
     builder: Arc<auto::Builder<TokioExecutor>>,
     edge: Arc<Edge>,
     watcher: Watcher,
+    connector: Arc<Connector>,
+    activity: Arc<Activity>,
 }
 
 impl Conn {
@@ -141,11 +206,14 @@ impl Conn {
     {
         let remote_addr = client.remote_addr;
         let client = Arc::new(client);
-        let edge = self.edge.clone();
+        let (edge, connector, activity) = (self.edge.clone(), self.connector.clone(), self.activity.clone());
         let service = hyper::service::service_fn(move |req| {
-            let edge = edge.clone();
-            let client = client.clone();
-            async move { Ok::<_, Infallible>(edge.serve(req, &client).await) }
+            let (edge, client, connector) = (edge.clone(), client.clone(), connector.clone());
+            let busy = activity.exchange();
+            async move {
+                let resp = edge.serve(req, &client, &connector).await;
+                Ok::<_, Infallible>(resp.map(|body| body.hold(busy)))
+            }
         });
         let conn = self.builder.serve_connection_with_upgrades(io, service);
         let metrics = self.edge.metrics().clone();

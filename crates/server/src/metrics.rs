@@ -14,6 +14,8 @@ pub struct Metrics {
     access_log_dropped: AtomicU64,
     tls_handshakes: AtomicU64,
     tls_handshakes_failed: AtomicU64,
+    connections_refused: AtomicU64,
+    accept_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -50,6 +52,16 @@ impl Metrics {
         }
     }
 
+    /// A connection was closed at once because its connector was at `maxConnections`.
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Relaxed);
+    }
+
+    /// `accept` failed (out of file descriptors, ...).
+    pub fn accept_failed(&self) {
+        self.accept_failures.fetch_add(1, Relaxed);
+    }
+
     /// An access log line was dropped because the writer fell behind.
     pub fn access_log_dropped(&self) {
         self.access_log_dropped.fetch_add(1, Relaxed);
@@ -81,6 +93,16 @@ impl Metrics {
                 "gatehouse_access_log_dropped_total",
                 "Access log lines dropped under overload.",
                 self.access_log_dropped.load(Relaxed),
+            ),
+            (
+                "gatehouse_connections_refused_total",
+                "Connections closed at once because the connector was at maxConnections.",
+                self.connections_refused.load(Relaxed),
+            ),
+            (
+                "gatehouse_accept_failures_total",
+                "Failed accepts (out of file descriptors and the like).",
+                self.accept_failures.load(Relaxed),
             ),
             ("gatehouse_tls_handshakes_total", "TLS handshakes completed.", self.tls_handshakes.load(Relaxed)),
             (

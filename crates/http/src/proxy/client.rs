@@ -100,8 +100,9 @@ impl ProxyHandler {
         let carried = hop::strip_request(headers, downstream_upgrade.is_some());
         hop::restore(headers, carried);
         if self.config.forwarded_headers {
-            hop::forwarded(cx, headers, original_host.as_ref());
+            hop::forwarded(cx, headers);
         }
+        hop::via(headers);
         if self.config.preserve_host {
             if let Some(host) = original_host {
                 headers.insert(header::HOST, host);
@@ -132,7 +133,7 @@ impl ProxyHandler {
         let mut resp = result.map_err(|e| {
             if downstream_failed.load(Ordering::Relaxed) {
                 // The client's upload failed or stalled: its fault, not the upstream's.
-                let kind = if is_timeout(&e) { ErrorKind::Timeout } else { ErrorKind::BodyRead };
+                let kind = if super::is_stream_timeout(&e) { ErrorKind::Timeout } else { ErrorKind::BodyRead };
                 Error::with_cause(kind, Side::Downstream, e)
             } else if e.is_connect() {
                 self.upstream_error(ErrorKind::Connect, e)
@@ -158,18 +159,6 @@ impl ProxyHandler {
         };
         Ok(Response::from_parts(parts, body))
     }
-}
-
-/// Whether a client error was caused by one of our stream timeouts.
-fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.is::<super::guard::StreamTimeout>() {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
 }
 
 impl Handler for ProxyHandler {

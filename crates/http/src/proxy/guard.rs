@@ -27,6 +27,18 @@ impl std::fmt::Display for StreamTimeout {
 
 impl std::error::Error for StreamTimeout {}
 
+/// Whether an error was caused by one of our stream timeouts.
+pub(crate) fn is_stream_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<StreamTimeout>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 pin_project! {
     /// A body that fails when no frame arrives for `idle`, or when `deadline` passes.
     pub(crate) struct Guarded<B> {

@@ -12,6 +12,7 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
 /// Headers that describe one connection and never cross a proxy.
 const HOP_BY_HOP: [HeaderName; 8] = [
@@ -87,8 +88,36 @@ pub(crate) fn restore(headers: &mut HeaderMap, carried: Carried) {
     }
 }
 
-/// Adds `X-Forwarded-For` (appended), `X-Forwarded-Proto` and `X-Forwarded-Host`.
-pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Option<&HeaderValue>) {
+/// This process's `Via` pseudonym (`gatehouse-<random>`): proxied requests carry it, and the
+/// edge refuses a request that carries it already (508), so a route that proxies to the
+/// gateway itself costs one hop instead of every connection slot.
+fn via_token() -> &'static str {
+    static TOKEN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TOKEN.get_or_init(|| {
+        // Not a secret, only unique per process: std's hasher keys are random per process.
+        use std::hash::{BuildHasher, Hasher};
+        let random = std::collections::hash_map::RandomState::new().build_hasher().finish();
+        format!("gatehouse-{:012x}", random & 0xffff_ffff_ffff)
+    })
+}
+
+/// Whether a request's `Via` names this gateway.
+pub fn came_through_this_gateway(headers: &HeaderMap) -> bool {
+    tokens(headers, &header::VIA).any(|hop| hop.split_whitespace().nth(1) == Some(via_token()))
+}
+
+/// Appends this gateway to the request's `Via` (RFC 9110 section 7.6.3).
+pub(crate) fn via(headers: &mut HeaderMap) {
+    let hop = format!("1.1 {}", via_token());
+    if let Ok(v) = HeaderValue::from_str(&hop) {
+        headers.append(header::VIA, v);
+    }
+}
+
+/// Adds `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host` and
+/// `X-Forwarded-Port`, from what the gateway served (`served`: the request URI before any
+/// `baseURI`), never from what the client wrote.
+pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap) {
     use std::fmt::Write as _;
     // One allocation: the text is written once and handed to the header without a copy.
     let mut xff = String::with_capacity(48);
@@ -102,9 +131,13 @@ pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Op
     }
     let proto = if cx.client.secure { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    if let Some(host) = original_host {
-        headers.insert(X_FORWARDED_HOST, host.clone());
-    }
+    let served = cx.original_uri.as_ref().and_then(|u| u.authority());
+    match served.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+        Some(host) => headers.insert(X_FORWARDED_HOST, host),
+        None => headers.remove(X_FORWARDED_HOST),
+    };
+    let port = served.and_then(|a| a.port_u16()).unwrap_or(if cx.client.secure { 443 } else { 80 });
+    headers.insert(X_FORWARDED_PORT, HeaderValue::from(port));
 }
 
 #[cfg(test)]

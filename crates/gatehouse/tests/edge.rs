@@ -1,0 +1,262 @@
+//! Harden the edge: each attack a penetration test of the gateway found, replayed against
+//! the real binary with raw sockets and curl.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use support::origin::Origin;
+use support::{curl, eventually, get, request, Gateway, TempInstance};
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// A 403 for `/admin...` in front of a proxied catch-all.
+fn guarded_origin(origin: &Origin, admin: &str) -> (TempInstance, Gateway) {
+    let t = TempInstance::new();
+    t.write("config/admin.json", admin);
+    t.route(
+        "10-deny.json",
+        r#"{ "condition": "${find(request.uri.path, '^/admin')}",
+             "handler": { "type": "StaticResponseHandler", "config": { "status": 403, "entity": "denied" } } }"#,
+    );
+    t.route("20-proxy.json", &format!(r#"{{ "baseURI": "{}", "handler": "ReverseProxyHandler" }}"#, origin.url()));
+    let gw = Gateway::start(&t.dir);
+    (t, gw)
+}
+
+const ADMIN: &str = r#"{ "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#;
+
+#[test]
+fn path_rules_cannot_be_bypassed_and_the_upstream_gets_the_path_routes_decided_on() {
+    let origin = Origin::start();
+    let (_t, gw) = guarded_origin(&origin, ADMIN);
+    for attack in ["/admin/", "/public/../admin/", "//admin/", "/./admin/", "/public/%2e%2e/admin/", "/%61dmin/"] {
+        let r = request(gw.port(), "GET", attack, &[], "").unwrap();
+        assert_eq!((r.status, r.body.as_str()), (403, "denied"), "{attack}");
+    }
+    for refused in ["/x\\..\\admin", "/x%5c..%5cadmin", "/../admin", "/admin%2Fx", "/a%00"] {
+        let r = request(gw.port(), "GET", refused, &[], "").unwrap();
+        assert_eq!(r.status, 400, "{refused}");
+    }
+    let seen = json(&request(gw.port(), "GET", "/headers/./a//b/../c?q=%2e", &[], "").unwrap().body);
+    assert_eq!(seen["path"], "/headers/a/c", "the upstream serves the normalized path");
+    assert_eq!(seen["query"], "q=%2e", "the query is not touched");
+}
+
+fn connector(extra: &str) -> String {
+    format!(r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1" {extra} }} ] }}"#)
+}
+
+/// Reads until the gateway closes the connection (bounded); the time it took.
+fn closed_within(mut s: TcpStream, limit: Duration) -> Duration {
+    let started = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return started.elapsed(),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return started.elapsed(),
+            Err(e) => panic!("the gateway kept the connection open past {limit:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn connections_that_send_nothing_or_stall_are_closed() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", &connector(r#", "requestHeaderTimeout": "1 second", "idleTimeout": "1 second""#));
+    let gw = Gateway::start(&t.dir);
+    let connect = || TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+
+    let silent = connect();
+    closed_within(silent, Duration::from_secs(20));
+
+    let mut preface = connect();
+    preface.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    closed_within(preface, Duration::from_secs(20));
+
+    let mut one_byte = connect();
+    one_byte.write_all(b"G").unwrap();
+    closed_within(one_byte, Duration::from_secs(20));
+
+    // An idle keep-alive connection after one exchange is closed too.
+    let mut kept = connect();
+    kept.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    closed_within(kept, Duration::from_secs(20));
+    assert_eq!(get(gw.port(), "/").status, 200, "the gateway still serves");
+}
+
+#[test]
+fn a_body_that_trickles_is_cut_off_with_408() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", &connector(r#", "requestBodyTimeout": "1 second""#));
+    t.route(
+        "form.json",
+        r#"{ "condition": "${request.form['a'][0] == 'b'}",
+             "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "form" } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+    s.write_all(b"POST /f HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\na=").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+#[test]
+fn a_connector_at_max_connections_closes_new_ones_and_counts_them() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", &connector(r#", "maxConnections": 3"#));
+    let gw = Gateway::start(&t.dir);
+    let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(("127.0.0.1", gw.port())).unwrap()).collect();
+    // The fourth gets no answer: the gateway closes it at once (bounded retries: the three
+    // above may still sit in the backlog for a moment).
+    eventually("a connection over the limit is closed unanswered", || {
+        let mut extra = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+        let _ = extra.write_all(b"GET /openig/ping HTTP/1.1\r\nHost: x\r\n\r\n");
+        extra.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut buf = [0u8; 64];
+        matches!(extra.read(&mut buf), Ok(0))
+            || matches!(extra.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset)
+    });
+    drop(held);
+    eventually("the gateway serves again", || {
+        request(gw.port(), "GET", "/openig/ping", &[], "").is_ok_and(|r| r.status == 200)
+    });
+    let metrics = curl(&[&gw.url("/openig/metrics/prometheus")]);
+    let refused: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gatehouse_connections_refused_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(refused >= 1, "{metrics}");
+}
+
+#[test]
+fn a_client_cannot_strip_headers_the_gateway_adds() {
+    let origin = Origin::start();
+    let t = TempInstance::new();
+    t.route(
+        "proxy.json",
+        &format!(
+            r#"{{ "baseURI": "{}", "handler": {{ "type": "Chain", "config": {{ "filters": [
+                 {{ "type": "HeaderFilter", "config": {{ "messageType": "REQUEST", "remove": [ "X-Auth-User" ],
+                    "add": {{ "X-Auth-User": [ "alice" ], "Authorization": [ "Bearer service-token" ] }} }} }} ],
+                 "handler": "ReverseProxyHandler" }} }} }}"#,
+            origin.url()
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    let r = request(gw.port(), "GET", "/headers", &["Connection: keep-alive, X-Auth-User, Authorization"], "").unwrap();
+    let seen = json(&r.body);
+    assert_eq!(seen["headers"]["x-auth-user"], serde_json::json!(["alice"]), "{seen}");
+    assert_eq!(seen["headers"]["authorization"], serde_json::json!(["Bearer service-token"]), "{seen}");
+}
+
+#[test]
+fn forwarding_headers_come_from_the_gateway_never_the_client() {
+    let origin = Origin::start();
+    let (_t, gw) = guarded_origin(&origin, ADMIN);
+    let forged = [
+        "-H",
+        "X-Forwarded-Host: evil.example",
+        "-H",
+        "Forwarded: for=6.6.6.6;host=evil.example",
+        "-H",
+        "X-Real-IP: 6.6.6.6",
+        "-H",
+        "X-Forwarded-Port: 6666",
+        "-H",
+        "X-Forwarded-Proto: https",
+    ];
+    let served = format!("127.0.0.1:{}", gw.port());
+    for http in ["--http1.1", "--http2-prior-knowledge"] {
+        let mut args = vec![http];
+        args.extend(forged);
+        let url = gw.url("/headers");
+        args.push(&url);
+        let seen = json(&curl(&args));
+        let h = &seen["headers"];
+        assert_eq!(h["x-forwarded-host"], serde_json::json!([served]), "{http}: {seen}");
+        assert_eq!(h["x-forwarded-port"], serde_json::json!([gw.port().to_string()]), "{http}: {seen}");
+        assert_eq!(h["x-forwarded-proto"], serde_json::json!(["http"]), "{http}: {seen}");
+        assert!(h.get("forwarded").is_none() && h.get("x-real-ip").is_none(), "{http}: {seen}");
+    }
+    // HTTP/1.0 without Host: the connector's address.
+    let r = request(gw.port(), "GET", "/headers", &[], "").unwrap();
+    assert!(json(&r.body)["headers"]["x-forwarded-host"][0].as_str().unwrap().starts_with("127.0.0.1:"));
+}
+
+#[test]
+fn an_aborted_exchange_is_logged_499_and_leaves_no_exchange_in_flight() {
+    let origin = Origin::start();
+    let (t, gw) = guarded_origin(&origin, ADMIN);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+    s.write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    eventually("the upstream got the request", || origin.hanging() == 1);
+    drop(s);
+    let log = t.path("logs/access.log");
+    eventually("a 499 line", || {
+        std::fs::read_to_string(&log).unwrap_or_default().contains("\"GET /hang HTTP/1.1\" 499 0")
+    });
+    let metrics = curl(&[&gw.url("/openig/metrics/prometheus")]);
+    assert!(metrics.contains("gatehouse_exchanges_in_flight 1\n"), "only the metrics request itself: {metrics}");
+    eventually("the upstream request was canceled", || origin.canceled() == 1);
+}
+
+#[test]
+fn connect_and_trace_are_refused_and_a_too_long_uri_is_414() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", &connector(r#", "maxUriLength": 100"#));
+    t.route(
+        "all.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "ok" } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    assert_eq!(request(gw.port(), "TRACE", "/", &[], "").unwrap().status, 405);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+    s.write_all(b"CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: 127.0.0.1:22\r\n\r\n").unwrap();
+    let mut head = [0u8; 12];
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 405");
+    let long = format!("/{}", "a".repeat(200));
+    assert_eq!(request(gw.port(), "GET", &long, &[], "").unwrap().status, 414);
+    assert_eq!(request(gw.port(), "GET", "/short", &[], "").unwrap().status, 200);
+}
+
+#[test]
+fn out_of_descriptors_the_gateway_logs_once_a_second_and_recovers_when_silent_sockets_are_closed() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", &connector(r#", "requestHeaderTimeout": "2 seconds""#));
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(format!("ulimit -n 64 && exec {} start {}", support::BIN, t.dir.display()));
+    let gw = Gateway::spawn(cmd).unwrap();
+    let started = Instant::now();
+    // Twice the descriptors the gateway has, each sending nothing.
+    let silent: Vec<TcpStream> = (0..128).filter_map(|_| TcpStream::connect(("127.0.0.1", gw.port())).ok()).collect();
+    gw.wait_for_log("accept failed");
+    // The silent ones are closed after requestHeaderTimeout; then everyone is served again.
+    eventually("the gateway serves again", || {
+        request(gw.port(), "GET", "/openig/ping", &[], "").is_ok_and(|r| r.status == 200)
+    });
+    let logged = gw.logs().matches("accept failed").count() as u64;
+    let seconds = started.elapsed().as_secs() + 1;
+    assert!(logged <= seconds + 1, "{logged} accept errors logged in {seconds} s:\n{}", gw.logs());
+    let metrics = curl(&[&gw.url("/openig/metrics/prometheus")]);
+    let failures: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gatehouse_accept_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(failures >= logged, "{metrics}");
+    drop(silent);
+}

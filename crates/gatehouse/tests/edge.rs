@@ -260,3 +260,158 @@ fn out_of_descriptors_the_gateway_logs_once_a_second_and_recovers_when_silent_so
     assert!(failures >= logged, "{metrics}");
     drop(silent);
 }
+
+#[test]
+fn without_base_uri_the_client_cannot_pick_the_upstream_unless_the_route_opts_in() {
+    let origin = Origin::start();
+    let origin_host = origin.url().trim_start_matches("http://").to_string();
+    let t = TempInstance::new();
+    t.route("open.json", r#"{ "handler": "ReverseProxyHandler" }"#);
+    let gw = Gateway::start(&t.dir);
+    let with_host = |host: &str, path: &str| {
+        support::raw_request(gw.port(), &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"))
+            .unwrap()
+    };
+    for host in [origin_host.as_str(), "127.0.0.1:1", "10.0.0.1:22"] {
+        assert_eq!(with_host(host, "/headers").status, 421, "{host}: the same answer whatever the target");
+    }
+    assert_eq!(origin.complete(), 0);
+
+    let t = TempInstance::new();
+    t.route(
+        "open.json",
+        r#"{ "handler": { "type": "ReverseProxyHandler", "config": { "allowClientChosenUpstream": true } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    assert!(gw.logs().contains("allowClientChosenUpstream"), "the opt-in is a warning: {}", gw.logs());
+    let with_host = |host: &str, path: &str| {
+        support::raw_request(gw.port(), &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"))
+            .unwrap()
+    };
+    assert_eq!(with_host(&origin_host, "/headers").status, 200);
+    // Pointed at itself, the request comes back once and is refused, not looped.
+    let r = with_host(&format!("127.0.0.1:{}", gw.port()), "/x");
+    assert_eq!(r.status, 508, "{r:?}");
+    let log = t.path("logs/access.log");
+    eventually("two lines for the looped request", || {
+        std::fs::read_to_string(&log).unwrap_or_default().matches("GET /x").count() == 2
+    });
+}
+
+#[test]
+fn slow_uploads_do_not_hold_upstream_connection_slots() {
+    let origin = Origin::start();
+    let t = TempInstance::new();
+    t.route(
+        "proxy.json",
+        &format!(
+            r#"{{ "baseURI": "{}", "handler": {{ "type": "ReverseProxyHandler", "config": {{ "connections": 2, "queueTimeout": "2 seconds" }} }} }}"#,
+            origin.url()
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    let trickling: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+            s.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789").unwrap();
+            s
+        })
+        .collect();
+    let r = request(gw.port(), "GET", "/headers", &[], "").unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(origin.complete(), 1, "no upload reached the upstream before its body was complete");
+    drop(trickling);
+}
+
+/// An upstream that answers every request `101` to protocol `anything` and then reports
+/// whatever bytes reach it over the "upgraded" connection.
+fn switching_origin() -> (u16, std::sync::mpsc::Receiver<String>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut s) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = tx.send(format!("HEAD {}", String::from_utf8_lossy(&head)));
+                let _ = s
+                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: anything\r\n\r\n");
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    let _ = tx.send(format!("TUNNEL {}", String::from_utf8_lossy(&buf[..n])));
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn upgrades_pass_only_for_the_protocol_asked_and_allowed() {
+    let (port, seen) = switching_origin();
+    let t = TempInstance::new();
+    t.route(
+        "10-deny.json",
+        r#"{ "condition": "${find(request.uri.path, '^/admin')}",
+             "handler": { "type": "StaticResponseHandler", "config": { "status": 403 } } }"#,
+    );
+    t.route(
+        "20-proxy.json",
+        &format!(r#"{{ "baseURI": "http://127.0.0.1:{port}", "handler": "ReverseProxyHandler" }}"#),
+    );
+    let gw = Gateway::start(&t.dir);
+
+    // h2c is not WebSocket: the Upgrade is not forwarded, and the 101 is refused.
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 502");
+    let origin_head = seen.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(!origin_head.to_ascii_lowercase().contains("upgrade: h2c"), "{origin_head}");
+    // What follows on the client's connection is HTTP again, not a tunnel past the deny route.
+    let _ = s.write_all(b"GET /admin/secret HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(seen.recv_timeout(Duration::from_secs(1)).is_err_or(|m| !m.contains("/admin/secret")));
+
+    // A WebSocket upgrade answered with another protocol is refused too.
+    let r = request(
+        gw.port(),
+        "GET",
+        "/chat",
+        &[
+            "Connection: Upgrade",
+            "Upgrade: websocket",
+            "Sec-WebSocket-Version: 13",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(r.status, 502);
+}
+
+trait IsErrOr<T> {
+    fn is_err_or(self, f: impl FnOnce(T) -> bool) -> bool;
+}
+
+impl<T, E> IsErrOr<T> for Result<T, E> {
+    fn is_err_or(self, f: impl FnOnce(T) -> bool) -> bool {
+        match self {
+            Ok(v) => f(v),
+            Err(_) => true,
+        }
+    }
+}

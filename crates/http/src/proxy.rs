@@ -3,13 +3,15 @@
 //!
 //! - `config`: the properties, with IG's names; `client`: the handler;
 //! - `hop`: hop-by-hop and `X-Forwarded-*` headers; `limit`: connections per upstream;
-//! - `guard`: idle and total timeouts on streamed bodies; `upgrade`: WebSocket passthrough.
+//! - `guard`: idle and total timeouts on streamed bodies; `upgrade`: WebSocket passthrough;
+//! - `spool`: request bodies read whole before an upstream slot is taken.
 
 mod client;
 mod config;
 mod guard;
 mod hop;
 mod limit;
+mod spool;
 mod upgrade;
 
 use gatehouse_config::Registry;

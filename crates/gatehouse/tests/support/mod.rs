@@ -230,6 +230,17 @@ pub fn request(port: u16, method: &str, path: &str, extra: &[&str], body: &str) 
     parse_response(&raw)
 }
 
+/// Sends `raw` (a whole request, head and body, as written) on a fresh connection and reads
+/// the answer until the gateway closes.
+pub fn raw_request(port: u16, raw: &str) -> std::io::Result<Resp> {
+    let mut s = TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(20)))?;
+    s.write_all(raw.as_bytes())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    parse_response(&out)
+}
+
 pub fn get(port: u16, path: &str) -> Resp {
     request(port, "GET", path, &[], "").unwrap()
 }

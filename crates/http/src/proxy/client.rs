@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use super::config::ProxyConfig;
 use super::guard::Guarded;
 use super::limit::Limits;
-use super::{hop, upgrade};
+use super::{hop, spool, upgrade};
 
 /// How failures surface: `ReverseProxyHandler` answers 502/503/504 itself; `ClientHandler`
 /// propagates the failure (500 unless a filter handles it), as in IG.
@@ -77,6 +77,14 @@ fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, Conf
 }
 
 impl ProxyHandler {
+    /// Whether the request still has the URI the gateway served: no `baseURI` chose the
+    /// upstream, the client's Host did.
+    fn is_client_chosen(&self, cx: &Context, req: &Request) -> bool {
+        cx.original_uri
+            .as_ref()
+            .is_some_and(|served| served.authority() == req.uri().authority() && served.scheme() == req.uri().scheme())
+    }
+
     /// An error on the upstream side, or the gateway's own for a `ClientHandler`.
     fn upstream_error(&self, kind: ErrorKind, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
         let side = match self.kind {
@@ -90,11 +98,24 @@ impl ProxyHandler {
         let Some(authority) = req.uri().authority().cloned() else {
             return Err(Error::internal("the request has no upstream host: set baseURI on the route or binding"));
         };
+        if !self.config.client_chosen_upstream && self.is_client_chosen(cx, &req) {
+            // No baseURI rebased the request: its Host would pick the upstream (any host the
+            // gateway reaches, or the gateway itself). The same answer for every Host, so a
+            // client cannot scan with it.
+            tracing::debug!(request_id = %cx.request_id, "refused: the upstream would be the client's Host (set baseURI, or allowClientChosenUpstream)");
+            let mut resp = Response::new(Body::from("Misdirected Request\n"));
+            *resp.status_mut() = StatusCode::MISDIRECTED_REQUEST;
+            return Ok(resp);
+        }
+        let upgrade = hop::upgrade_protocol(req.headers()).filter(|p| self.config.upgrades.iter().any(|a| a == p));
+        if self.config.request_buffering && upgrade.is_none() {
+            let body = std::mem::take(req.body_mut());
+            *req.body_mut() = spool::spool(body, &self.config.spool_dir).await?;
+        }
         let deadline = self.config.total_timeout.map(|t| Instant::now() + t);
         let permit = self.limits.acquire(authority.as_str()).await?;
 
-        let downstream_upgrade =
-            (self.config.websocket && hop::is_upgrade(req.headers())).then(|| hyper::upgrade::on(&mut req));
+        let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let headers = req.headers_mut();
         let original_host = headers.remove(header::HOST);
         let carried = hop::strip_request(headers, downstream_upgrade.is_some());
@@ -143,11 +164,23 @@ impl ProxyHandler {
         })?;
 
         if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(down) = downstream_upgrade {
-                let up = hyper::upgrade::on(&mut resp);
-                upgrade::tunnel(down, up, cx.request_id);
-                let (parts, _) = resp.into_parts();
-                return Ok(Response::from_parts(parts, Body::empty()));
+            // Only to the protocol the client asked for and the handler allows: a `101
+            // anything` would otherwise open a raw tunnel past every route.
+            let agreed =
+                upgrade.as_deref().is_some_and(|p| hop::upgrade_protocol(resp.headers()).as_deref() == Some(p));
+            match (downstream_upgrade, agreed) {
+                (Some(down), true) => {
+                    let up = hyper::upgrade::on(&mut resp);
+                    upgrade::tunnel(down, up, cx.request_id);
+                    let (parts, _) = resp.into_parts();
+                    return Ok(Response::from_parts(parts, Body::empty()));
+                }
+                _ => {
+                    return Err(self.upstream_error(
+                        ErrorKind::Protocol,
+                        "the upstream switched to a protocol the client did not ask for",
+                    ))
+                }
             }
         }
         let (mut parts, body) = resp.into_parts();

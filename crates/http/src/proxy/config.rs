@@ -26,8 +26,17 @@ pub(crate) struct ProxyConfig {
     pub http2: bool,
     /// No keep-alive pool.
     pub no_reuse: bool,
-    /// Pass WebSocket upgrades through.
-    pub websocket: bool,
+    /// The `Upgrade` protocols passed through (lower case): `websocket` when `websocket` is
+    /// on, plus `allowedUpgrades`.
+    pub upgrades: Vec<String>,
+    /// Send a request wherever its own URI says when no `baseURI` rebased it (IG's
+    /// behaviour: an open proxy unless something else restricts Host).
+    pub client_chosen_upstream: bool,
+    /// Read the whole request body (memory, then a file in `tmp/`) before taking an upstream
+    /// connection slot, so a slow client cannot hold one while it trickles.
+    pub request_buffering: bool,
+    /// Where spooled request bodies go.
+    pub spool_dir: std::path::PathBuf,
     /// Add `X-Forwarded-For`, `-Proto`, `-Host`.
     pub forwarded_headers: bool,
     /// Keep the downstream `Host` instead of the upstream's.
@@ -85,7 +94,9 @@ impl ProxyConfig {
             },
             None => false,
         };
-        let http2 = http2_version || flag("http2PriorKnowledge", false)?;
+        // Read the flag even when the version already says HTTP/2, so that it is known.
+        let prior_knowledge = flag("http2PriorKnowledge", false)?;
+        let http2 = http2_version || prior_knowledge;
         let no_reuse = flag("disableReuseConnection", false)?;
         let websocket = match config.get("websocket") {
             None => kind == ProxyKind::Reverse,
@@ -98,6 +109,22 @@ impl ProxyConfig {
             }
             Some(n) => cx.bool(n)?,
         };
+        let mut upgrades: Vec<String> = if websocket { vec!["websocket".into()] } else { Vec::new() };
+        if let Some(n) = config.get("allowedUpgrades") {
+            for p in cx.array(n)? {
+                upgrades.push(cx.string(p)?.to_ascii_lowercase());
+            }
+        }
+        let client_chosen_upstream = flag("allowClientChosenUpstream", false)?;
+        if client_chosen_upstream {
+            tracing::warn!(
+                "{}:{}: allowClientChosenUpstream: requests without a baseURI go wherever their Host header says (IG's behaviour): anyone who can reach the gateway can reach any host it can",
+                cx.file(),
+                node.pos
+            );
+        }
+        let request_buffering = flag("requestBuffering", true)?;
+        let spool_dir = cx.heap().loader().instance_dir.join("tmp");
         let forwarded_headers = flag("forwardedHeaders", kind == ProxyKind::Reverse)?;
         let preserve_host = flag("preserveHost", false)?;
         let tls = config.get("tls").map(|t| cx.other::<ClientTls>(t, "ClientTlsOptions")).transpose()?;
@@ -113,7 +140,10 @@ impl ProxyConfig {
             queue_timeout,
             http2,
             no_reuse,
-            websocket,
+            upgrades,
+            client_chosen_upstream,
+            request_buffering,
+            spool_dir,
             forwarded_headers,
             preserve_host,
             tls,

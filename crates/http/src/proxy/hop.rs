@@ -34,9 +34,14 @@ pub(crate) struct Carried {
     upgrade: Option<HeaderValue>,
 }
 
-/// Whether the request asks to upgrade the connection (`Connection: upgrade` + `Upgrade`).
-pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE) && has_token(headers, &header::CONNECTION, "upgrade")
+/// The protocol a message upgrades to (`Connection: upgrade` + `Upgrade: x`), lower case.
+pub(crate) fn upgrade_protocol(headers: &HeaderMap) -> Option<String> {
+    if !has_token(headers, &header::CONNECTION, "upgrade") {
+        return None;
+    }
+    let value = headers.get(header::UPGRADE)?.to_str().ok()?;
+    // `websocket/13` and `WebSocket` are the same protocol.
+    Some(value.split([',', '/']).next()?.trim().to_ascii_lowercase())
 }
 
 /// The comma-separated tokens of every `name` header, trimmed.
@@ -165,7 +170,7 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        assert!(is_upgrade(&h));
+        assert_eq!(upgrade_protocol(&h).as_deref(), Some("websocket"));
         let carried = strip_request(&mut h, true);
         restore(&mut h, carried);
         assert_eq!(h.get(header::UPGRADE).unwrap(), "websocket");

@@ -173,6 +173,8 @@ pub struct Context {
     pub session: Session,
     /// Who is calling, once an authentication filter established it.
     pub principal: Option<Principal>,
+    /// Cookies that are the gateway's own (its session cookies) and never go upstream.
+    pub private_cookies: Vec<Arc<str>>,
     /// Contexts that feature crates add (`contexts.oauth2`, ...), read by expressions as
     /// `${contexts.<name>...}` beside the built-in `client`, `attributes`, `session` and
     /// `principal`. Set them with [`Context::set_context`].
@@ -194,6 +196,7 @@ impl Context {
             attributes: Map::new(),
             session: Session::default(),
             principal: None,
+            private_cookies: Vec::new(),
             contexts: Map::new(),
             started: clock.instant(),
             clock,

@@ -23,6 +23,34 @@ pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     cookies(headers).find(|(n, _)| *n == name).map(|(_, v)| v)
 }
 
+/// Removes every cookie named `name` from the `Cookie` headers, keeping the others (a header
+/// left empty goes).
+pub fn remove_cookie(headers: &mut HeaderMap, name: &str) {
+    if cookie(headers, name).is_none() {
+        return;
+    }
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .filter(|pair| pair.split_once('=').is_none_or(|(n, _)| n.trim() != name))
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
+    headers.remove(COOKIE);
+    for v in kept {
+        if let Ok(v) = http::HeaderValue::from_str(&v) {
+            headers.append(COOKIE, v);
+        }
+    }
+}
+
 /// What an `Authorization` header carries.
 #[derive(PartialEq, Eq)]
 pub enum Credentials<'h> {
@@ -100,6 +128,16 @@ mod tests {
         assert_eq!(all, [("IG", "abc"), ("theme", "dark"), ("b", "2"), ("x", "\"unterminated")]);
         assert_eq!(cookie(&h, "b"), Some("2"));
         assert_eq!(cookie(&h, "flag"), None);
+    }
+
+    #[test]
+    fn a_cookie_is_removed_and_the_others_kept() {
+        let mut h = headers(&[(&COOKIE, "IG=secret; theme=dark"), (&COOKIE, "IG=again"), (&COOKIE, "b=2")]);
+        remove_cookie(&mut h, "IG");
+        let left: Vec<_> = h.get_all(COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(left, ["theme=dark", "b=2"]);
+        remove_cookie(&mut h, "absent");
+        assert_eq!(h.get_all(COOKIE).iter().count(), 2);
     }
 
     #[test]

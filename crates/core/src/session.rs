@@ -14,13 +14,21 @@ pub trait SessionManager: Send + Sync + 'static {
     /// The encoded session the request carries (its cookie value), if any.
     fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str>;
 
+    /// The name of the cookie that must not leave the gateway (the session is the gateway's,
+    /// not the upstream's): proxies remove it from what they send. `None` to pass it on.
+    fn cookie_to_strip(&self) -> Option<&str> {
+        None
+    }
+
     /// Decodes a found session; an invalid one is empty.
     fn decode(&self, encoded: &str) -> (Map<String, Value>, SessionState);
 
     /// Writes what the response needs (a cookie) when the session changed, must be
     /// refreshed, or was emptied. A session the exchange never used (see
-    /// [`Session::state`]) needs nothing. An `Err` fails the exchange.
-    fn save(&self, session: Session, headers: &mut HeaderMap) -> Result<()>;
+    /// [`Session::state`]) needs nothing. `secure_channel` says whether the exchange came
+    /// over HTTPS (cookies are then `Secure` unless configured otherwise). An `Err` fails
+    /// the exchange.
+    fn save(&self, session: Session, headers: &mut HeaderMap, secure_channel: bool) -> Result<()>;
 }
 
 /// A session manager as a heap object.
@@ -43,6 +51,9 @@ impl SessionHandler {
     async fn run(&self, cx: &mut Context, req: Request) -> Result<Response> {
         let session = match self.manager.find(req.headers()) {
             Some(encoded) => {
+                if let Some(name) = self.manager.cookie_to_strip() {
+                    cx.private_cookies.push(Arc::from(name));
+                }
                 let (manager, encoded) = (self.manager.clone(), encoded.to_string());
                 Session::lazy(Box::new(move || manager.decode(&encoded)))
             }
@@ -52,7 +63,7 @@ impl SessionHandler {
         let result = self.inner.handle(cx, req).await;
         let session = std::mem::replace(&mut cx.session, outer);
         let mut resp = result?;
-        self.manager.save(session, resp.headers_mut())?;
+        self.manager.save(session, resp.headers_mut(), cx.client.secure)?;
         Ok(resp)
     }
 }

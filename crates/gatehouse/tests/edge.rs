@@ -402,3 +402,115 @@ fn upgrades_pass_only_for_the_protocol_asked_and_allowed() {
     .unwrap();
     assert_eq!(r.status, 502);
 }
+
+fn session_login(t: &TempInstance, session: &str) {
+    t.write("config/config.json", &format!(r#"{{ "session": {session}, "handler": {{ "type": "Router" }} }}"#));
+    t.route(
+        "login.json",
+        r#"{ "condition": "${request.uri.path == '/login'}",
+             "handler": { "type": "Chain", "config": { "filters": [
+               { "type": "AssignmentFilter", "config": { "onRequest": [ { "target": "${session.user}", "value": "${request.uri.query}" } ] } } ],
+               "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "hello ${session.user}" } } } } }"#,
+    );
+    t.route(
+        "whoami.json",
+        r#"{ "condition": "${request.uri.path == '/whoami'}",
+             "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "user=${session.user}" } } }"#,
+    );
+}
+
+fn cookie_of(response: &str) -> String {
+    let line = response.lines().find_map(|l| l.strip_prefix("set-cookie: ")).unwrap_or_else(|| panic!("{response}"));
+    line.split(';').next().unwrap().to_string()
+}
+
+#[test]
+fn a_session_flood_evicts_the_least_recently_used_and_new_users_still_get_sessions() {
+    let t = TempInstance::new();
+    session_login(&t, r#"{ "type": "InMemorySession", "config": { "maxSessions": 50 } }"#);
+    let gw = Gateway::start(&t.dir);
+    let first = cookie_of(&curl(&["-i", &gw.url("/login?first")]));
+    let kept = cookie_of(&curl(&["-i", &gw.url("/login?kept")]));
+    for i in 0..100 {
+        if i % 10 == 0 {
+            // The user who keeps coming back stays among the most recently used.
+            assert_eq!(curl(&["-b", &kept, &gw.url("/whoami")]), "user=kept");
+        }
+        let cookie = cookie_of(&curl(&["-i", &gw.url(&format!("/login?u{i}"))]));
+        assert_eq!(curl(&["-b", &cookie, &gw.url("/whoami")]), format!("user=u{i}"), "a new user gets a session");
+    }
+    assert_eq!(curl(&["-b", &first, &gw.url("/whoami")]), "user=", "the idle one was evicted");
+    assert_eq!(curl(&["-b", &kept, &gw.url("/whoami")]), "user=kept");
+    let metrics = curl(&[&gw.url("/openig/metrics/prometheus")]);
+    let evicted: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("gatehouse_sessions_evicted_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(evicted >= 50, "{metrics}");
+    assert_eq!(gw.logs().matches("InMemorySession: 50 live sessions").count(), 1, "one warning, not one per session");
+}
+
+#[test]
+fn the_gateways_session_cookie_stays_at_the_gateway_and_other_cookies_pass() {
+    let origin = Origin::start();
+    let t = TempInstance::new();
+    session_login(&t, r#"{ "type": "InMemorySession" }"#);
+    t.route("proxy.json", &format!(r#"{{ "condition": "${{request.uri.path == '/headers'}}", "baseURI": "{}", "handler": "ReverseProxyHandler" }}"#, origin.url()));
+    let gw = Gateway::start(&t.dir);
+    let session = cookie_of(&curl(&["-i", &gw.url("/login?sam")]));
+    assert!(session.starts_with("IG_SESSIONID="), "{session}");
+    let seen = json(&curl(&["-b", &format!("theme=dark; {session}; lang=fr"), &gw.url("/headers")]));
+    assert_eq!(seen["headers"]["cookie"], serde_json::json!(["theme=dark; lang=fr"]), "{seen}");
+}
+
+#[test]
+fn session_cookies_are_secure_on_https_and_same_site_lax_by_default() {
+    let t = TempInstance::bare();
+    let secrets = t.path("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    support::tls::guide_pem(&secrets, support::tls::IG_SUBJECT, "ig.example.com", "key.manager.secret.id");
+    t.write(
+        "config/admin.json",
+        &format!(
+            r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1" }},
+                 {{ "port": 0, "host": "127.0.0.1", "tls": {{ "type": "ServerTlsOptions", "config": {{
+                   "keyManager": {{ "type": "SecretsKeyManager", "config": {{ "signingSecretId": "key.manager.secret.id",
+                     "secretsProvider": {{ "type": "FileSystemSecretStore", "config": {{ "directory": "{}", "suffix": ".pem", "format": "PLAIN",
+                       "mappings": [ {{ "secretId": "key.manager.secret.id", "format": {{ "type": "PemPropertyFormat" }} }} ] }} }} }} }} }} }} }} ] }}"#,
+            secrets.display()
+        ),
+    );
+    session_login(&t, r#"{ "type": "InMemorySession" }"#);
+    let gw = Gateway::start(&t.dir);
+    let plain = curl(&["-i", &format!("http://127.0.0.1:{}/login?a", gw.ports[0])]);
+    assert!(plain.contains("; Path=/; HttpOnly; SameSite=Lax"), "{plain}");
+    let tls = curl(&["-i", "-k", &format!("https://127.0.0.1:{}/login?a", gw.ports[1])]);
+    assert!(tls.contains("; Path=/; Secure; HttpOnly; SameSite=Lax"), "{tls}");
+}
+
+#[test]
+fn static_responses_are_typed_and_nosniff_and_the_welcome_page_has_no_version() {
+    let t = TempInstance::new();
+    t.route("a-html.json", r#"{ "condition": "${request.uri.path == '/html'}", "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "<p>${request.uri.query}</p>" } } }"#);
+    t.route("b-json.json", r#"{ "condition": "${request.uri.path == '/json'}", "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "{\"a\": 1}" } } }"#);
+    t.route("c-text.json", r#"{ "condition": "${request.uri.path == '/text'}", "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "plain" } } }"#);
+    t.route("d-own.json", r#"{ "condition": "${request.uri.path == '/own'}", "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "headers": { "Content-Type": [ "image/svg+xml" ] }, "entity": "<svg/>" } } }"#);
+    let gw = Gateway::start(&t.dir);
+    for (path, ty) in [
+        ("/html", "text/html; charset=utf-8"),
+        ("/json", "application/json"),
+        ("/text", "text/plain; charset=utf-8"),
+        ("/own", "image/svg+xml"),
+    ] {
+        let r = get(gw.port(), path);
+        assert_eq!(r.header("content-type"), Some(ty), "{path}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{path}");
+    }
+    let welcome = get(gw.port(), "/");
+    assert!(
+        welcome.body.contains("Welcome to Gatehouse") && !welcome.body.contains(env!("CARGO_PKG_VERSION")),
+        "{}",
+        welcome.body
+    );
+}

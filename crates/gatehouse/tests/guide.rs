@@ -57,7 +57,9 @@ fn the_guides_three_instances_share_the_jwt_session() {
         .trim_end();
     let (cookie, attributes) = set_cookie.split_once(';').unwrap();
     assert!(cookie.starts_with("IG=") && cookie.len() > 100, "{set_cookie}");
-    assert_eq!(attributes, " Path=/; Domain=.example.com; HttpOnly");
+    // The guide prints IG's `Path=/; Domain=.example.com; HttpOnly`; Gatehouse adds its
+    // SameSite=Lax default (docs/security.md), and `Secure` only over HTTPS.
+    assert_eq!(attributes, " Path=/; Domain=.example.com; HttpOnly; SameSite=Lax");
 
     let page = |text: &str, n: u8| format!("<html>\n  <body>\n    {text}! (instance{n})\n  </body>\n</html>");
     let hello = |n| page("Hello, Sam Carter !", n);

@@ -97,7 +97,7 @@ fn jwcrypto_reads_our_cookies_and_we_read_its_tokens() {
         let expired = jwcrypto(&["encrypt", key, enc, &format!(r#"{{"user":"bob","exp":{}}}"#, now() - 60)]);
         let out = curl(&["-i", "-b", &format!("IG={expired}"), &g.url(&format!("/{prefix}/whoami"))]);
         assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("user="), "{out}");
-        assert!(out.contains("set-cookie: IG=; Path=/; Max-Age=0; HttpOnly"), "{out}");
+        assert!(out.contains("set-cookie: IG=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"), "{out}");
         let other_key = if key == KEY64 { KEY32 } else { KEY64 };
         let other_enc = if key == KEY64 { "A256GCM" } else { "A256CBC-HS512" };
         let foreign = jwcrypto(&["encrypt", other_key, other_enc, r#"{"user":"eve","exp":99999999999}"#]);
@@ -105,7 +105,7 @@ fn jwcrypto_reads_our_cookies_and_we_read_its_tokens() {
 
         // Emptying the session clears the cookie.
         let out = curl(&["-i", "-b", &cookie, &g.url(&format!("/{prefix}/logout"))]);
-        assert!(out.contains("set-cookie: IG=; Path=/; Max-Age=0; HttpOnly"), "{out}");
+        assert!(out.contains("set-cookie: IG=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"), "{out}");
     }
     let metrics = curl(&[&g.url("/openig/metrics/prometheus")]);
     let rejected = metrics.lines().find_map(|l| l.strip_prefix("gatehouse_session_cookies_rejected_total ")).unwrap();
@@ -176,7 +176,7 @@ fn in_memory_session_is_the_default_and_stays_in_its_process() {
     assert_eq!(curl(&["-b", &cookie, &g_other.url("/mem/whoami")]), "user=", "another process has its own sessions");
     assert_eq!(curl(&["-b", "IG_SESSIONID=made-up", &g.url("/mem/whoami")]), "user=");
     let out = curl(&["-i", "-b", &cookie, &g.url("/mem/logout")]);
-    assert!(out.contains("set-cookie: IG_SESSIONID=; Path=/; Max-Age=0; HttpOnly"), "{out}");
+    assert!(out.contains("set-cookie: IG_SESSIONID=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"), "{out}");
     assert_eq!(curl(&["-b", &cookie, &g.url("/mem/whoami")]), "user=");
 }
 

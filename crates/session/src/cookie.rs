@@ -10,15 +10,26 @@ pub(crate) struct CookieConfig {
     pub(crate) name: String,
     domain: Option<String>,
     path: String,
-    secure: bool,
+    /// `Some(true)`/`Some(false)` as configured; `None`: Secure on HTTPS exchanges.
+    secure: Option<bool>,
     http_only: bool,
     same_site: Option<&'static str>,
+    /// Whether the cookie is passed on to the routes' upstreams (it is not, by default: the
+    /// session is the gateway's).
+    forward: bool,
 }
 
 impl CookieConfig {
-    /// Reads `cookie: { name, domain, path, secure, httpOnly, sameSite }`.
-    pub(crate) fn from_config(cx: &BuildCtx<'_>, node: Option<&Node>, default_name: &str) -> Result<Self, ConfigError> {
+    /// Reads `cookie: { name, domain, path, secure, httpOnly, sameSite, forward }`;
+    /// `forward` defaults to `default_forward`.
+    pub(crate) fn from_config(
+        cx: &BuildCtx<'_>,
+        node: Option<&Node>,
+        default_name: &str,
+        default_forward: bool,
+    ) -> Result<Self, ConfigError> {
         let mut cookie = CookieConfig::from_config_default(default_name);
+        cookie.forward = default_forward;
         let Some(node) = node else { return Ok(cookie) };
         let c = cx.config(node)?;
         if let Some(n) = c.get("name") {
@@ -41,7 +52,10 @@ impl CookieConfig {
             }
         }
         if let Some(n) = c.get("secure") {
-            cookie.secure = cx.bool(n)?;
+            cookie.secure = Some(cx.bool(n)?);
+        }
+        if let Some(n) = c.get("forward") {
+            cookie.forward = cx.bool(n)?;
         }
         if let Some(n) = c.get("httpOnly") {
             cookie.http_only = cx.bool(n)?;
@@ -52,7 +66,7 @@ impl CookieConfig {
                 "STRICT" => "Strict",
                 "LAX" => "Lax",
                 "NONE" => {
-                    if !cookie.secure {
+                    if cookie.secure == Some(false) {
                         tracing::warn!(
                             "{}:{}: browsers refuse SameSite=None cookies that are not secure",
                             cx.file(),
@@ -74,9 +88,10 @@ impl CookieConfig {
             name: name.to_string(),
             domain: None,
             path: "/".to_string(),
-            secure: false,
+            secure: None,
             http_only: true,
-            same_site: None,
+            same_site: Some("Lax"),
+            forward: false,
         }
     }
 
@@ -85,8 +100,15 @@ impl CookieConfig {
         gatehouse_core::credentials::cookie(headers, &self.name)
     }
 
-    /// `name=value; Path=/; Domain=...; Max-Age=...; Secure; HttpOnly; SameSite=...`.
-    pub(crate) fn set_cookie(&self, value: &str, max_age: Option<u64>) -> String {
+    /// The cookie's name when it must be removed from requests before they reach the routes.
+    pub(crate) fn to_strip(&self) -> Option<&str> {
+        (!self.forward).then_some(self.name.as_str())
+    }
+
+    /// `name=value; Path=/; Domain=...; Max-Age=...; Secure; HttpOnly; SameSite=...`;
+    /// `secure_channel` says whether the exchange is HTTPS (then `Secure` unless configured
+    /// off).
+    pub(crate) fn set_cookie(&self, value: &str, max_age: Option<u64>, secure_channel: bool) -> String {
         let mut out = format!("{}={value}; Path={}", self.name, self.path);
         if let Some(d) = &self.domain {
             out.push_str("; Domain=");
@@ -95,7 +117,7 @@ impl CookieConfig {
         if let Some(age) = max_age {
             out.push_str(&format!("; Max-Age={age}"));
         }
-        if self.secure {
+        if self.secure.unwrap_or(secure_channel) {
             out.push_str("; Secure");
         }
         if self.http_only {
@@ -116,8 +138,8 @@ impl CookieConfig {
     }
 
     /// Appends a `Set-Cookie` that removes the cookie.
-    pub(crate) fn clear(&self, headers: &mut HeaderMap) {
-        Self::append(headers, &self.set_cookie("", Some(0)));
+    pub(crate) fn clear(&self, headers: &mut HeaderMap, secure_channel: bool) {
+        Self::append(headers, &self.set_cookie("", Some(0), secure_channel));
     }
 }
 
@@ -138,9 +160,10 @@ mod tests {
             name: "IG".into(),
             domain: domain.map(str::to_string),
             path: "/".into(),
-            secure: false,
+            secure: None,
             http_only: true,
-            same_site: None,
+            same_site: Some("Lax"),
+            forward: false,
         }
     }
 
@@ -155,10 +178,25 @@ mod tests {
 
     #[test]
     fn writes_the_attributes_in_the_guides_order() {
-        assert_eq!(cookie(Some(".example.com")).set_cookie("v", None), "IG=v; Path=/; Domain=.example.com; HttpOnly");
+        assert_eq!(
+            cookie(Some(".example.com")).set_cookie("v", None, false),
+            "IG=v; Path=/; Domain=.example.com; HttpOnly; SameSite=Lax"
+        );
         let mut c = cookie(None);
-        c.secure = true;
-        c.same_site = Some("Lax");
-        assert_eq!(c.set_cookie("", Some(0)), "IG=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Lax");
+        c.same_site = Some("Strict");
+        assert_eq!(c.set_cookie("", Some(0), false), "IG=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict");
+    }
+
+    #[test]
+    fn cookies_are_secure_on_https_unless_configured_otherwise() {
+        let mut c = cookie(None);
+        assert_eq!(c.set_cookie("v", None, true), "IG=v; Path=/; Secure; HttpOnly; SameSite=Lax");
+        c.secure = Some(false);
+        assert_eq!(c.set_cookie("v", None, true), "IG=v; Path=/; HttpOnly; SameSite=Lax");
+        c.secure = Some(true);
+        assert_eq!(c.set_cookie("v", None, false), "IG=v; Path=/; Secure; HttpOnly; SameSite=Lax");
+        assert_eq!(cookie(None).to_strip(), Some("IG"));
+        c.forward = true;
+        assert_eq!(c.to_strip(), None);
     }
 }

@@ -99,10 +99,12 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
             Keys { current, secret: None }
         }
     };
+    // The cookie goes on to the upstreams by default: gateways that share the key share the
+    // session (the guide's load balancer forwards it to two more instances).
+    let mut cookie = CookieConfig::from_config(cx, config.get("cookie"), "IG", true)?;
     // OIG's names for the cookie, kept for migrations.
-    let mut cookie = CookieConfig::from_config(cx, config.get("cookie"), "IG")?;
     if let Some(n) = config.get("cookieName") {
-        cookie = CookieConfig::from_config(cx, None, &cx.string(n)?)?;
+        cookie = CookieConfig::from_config(cx, None, &cx.string(n)?, true)?;
     }
     config.ignore(&["cookieDomain"]);
     let timeout = match config.get("sessionTimeout") {
@@ -157,7 +159,7 @@ impl JwtSession {
             .map_err(|_| Error::internal("JwtSession: encryption failed"))
     }
 
-    fn write(&self, data: &Map<String, Value>, headers: &mut HeaderMap) -> Result<()> {
+    fn write(&self, data: &Map<String, Value>, headers: &mut HeaderMap, secure_channel: bool) -> Result<()> {
         let exp = self.clock.unix_secs().saturating_add(self.timeout.as_secs());
         let value = self.encode(data, exp)?;
         let size = self.cookie.name.len() + 1 + value.len();
@@ -174,7 +176,7 @@ impl JwtSession {
             tracing::warn!(cookie = %self.cookie.name, size, "JwtSession: the session cookie is {size} bytes, close to the {BROWSER_LIMIT}-byte browser limit");
         }
         let max_age = self.persistent.then_some(self.timeout.as_secs());
-        CookieConfig::append(headers, &self.cookie.set_cookie(&value, max_age));
+        CookieConfig::append(headers, &self.cookie.set_cookie(&value, max_age, secure_channel));
         Ok(())
     }
 }
@@ -182,6 +184,10 @@ impl JwtSession {
 impl SessionManager for JwtSession {
     fn find<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
         self.cookie.find(headers)
+    }
+
+    fn cookie_to_strip(&self) -> Option<&str> {
+        self.cookie.to_strip()
     }
 
     fn decode(&self, encoded: &str) -> (Map<String, Value>, SessionState) {
@@ -196,16 +202,16 @@ impl SessionManager for JwtSession {
         }
     }
 
-    fn save(&self, session: Session, headers: &mut HeaderMap) -> Result<()> {
+    fn save(&self, session: Session, headers: &mut HeaderMap, secure_channel: bool) -> Result<()> {
         let state = session.state().cloned().unwrap_or_default();
         if session.is_dirty() {
             if session.data().is_empty() {
                 if state.existed {
-                    self.cookie.clear(headers);
+                    self.cookie.clear(headers, secure_channel);
                 }
                 return Ok(());
             }
-            return self.write(session.data(), headers);
+            return self.write(session.data(), headers, secure_channel);
         }
         if session.state().is_none() {
             // Never read: nothing to refresh or clear, and nothing was decrypted.
@@ -217,10 +223,10 @@ impl SessionManager for JwtSession {
                 if exp.saturating_sub(self.clock.unix_secs()) < self.timeout.as_secs() / 2
                     && !session.data().is_empty() =>
             {
-                self.write(session.data(), headers)
+                self.write(session.data(), headers, secure_channel)
             }
             None if state.existed => {
-                self.cookie.clear(headers);
+                self.cookie.clear(headers, secure_channel);
                 Ok(())
             }
             _ => Ok(()),

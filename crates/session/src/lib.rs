@@ -4,6 +4,7 @@
 
 mod cookie;
 mod jwt;
+mod lru;
 mod memory;
 
 use gatehouse_config::Registry;
@@ -12,6 +13,7 @@ use gatehouse_config::Registry;
 /// `InMemorySessionManager`).
 pub fn register(registry: &mut Registry) {
     gatehouse_core::counters::register(&gatehouse_core::counters::SESSION_COOKIES_REJECTED);
+    gatehouse_core::counters::register(&memory::SESSIONS_EVICTED);
     registry.register(&["JwtSession", "JwtSessionManager"], jwt::build);
     registry.register(&["InMemorySession", "InMemorySessionManager"], memory::build);
 }

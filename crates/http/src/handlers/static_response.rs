@@ -6,7 +6,7 @@ use bytes::Bytes;
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
 use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result};
 use gatehouse_expr::{Expression, Scope};
-use http::StatusCode;
+use http::{header, HeaderValue, StatusCode};
 
 use crate::entity::buffer_request;
 use crate::HeaderTemplates;
@@ -17,6 +17,28 @@ pub struct StaticResponseHandler {
     headers: HeaderTemplates,
     entity: Entity,
     needs_request_entity: bool,
+    /// The `Content-Type` when the route sets none and there is an entity.
+    default_type: Option<HeaderValue>,
+    /// Whether the route sets `X-Content-Type-Options` itself.
+    sets_nosniff: bool,
+}
+
+/// The type of an entity the route did not type, from what its text starts with: browsers
+/// must not guess (`nosniff` is sent), so the gateway says what the configuration wrote.
+fn default_type(entity: &Entity, headers: &HeaderTemplates) -> Option<HeaderValue> {
+    if headers.names().any(|n| *n == header::CONTENT_TYPE) {
+        return None;
+    }
+    let start = match entity {
+        Entity::None => return None,
+        Entity::Fixed(b) => String::from_utf8_lossy(b).trim_start().chars().next(),
+        Entity::Lines(lines) => lines.first().and_then(|l| l.source().trim_start().chars().next()),
+    };
+    Some(HeaderValue::from_static(match start {
+        Some('<') => "text/html; charset=utf-8",
+        Some('{' | '[') => "application/json",
+        _ => "text/plain; charset=utf-8",
+    }))
 }
 
 enum Entity {
@@ -58,7 +80,16 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     config.finish()?;
     let needs_request_entity = headers.needs_entity().0
         || matches!(&entity, Entity::Lines(l) if l.iter().any(Expression::needs_request_entity));
-    Ok(Object::Handler(Arc::new(StaticResponseHandler { status, headers, entity, needs_request_entity })))
+    let default_type = default_type(&entity, &headers);
+    let sets_nosniff = headers.names().any(|n| *n == header::X_CONTENT_TYPE_OPTIONS);
+    Ok(Object::Handler(Arc::new(StaticResponseHandler {
+        status,
+        headers,
+        entity,
+        needs_request_entity,
+        default_type,
+        sets_nosniff,
+    })))
 }
 
 impl Handler for StaticResponseHandler {
@@ -84,6 +115,12 @@ impl Handler for StaticResponseHandler {
             });
             *resp.status_mut() = self.status;
             self.headers.append_to(&scope, resp.headers_mut());
+            if let Some(t) = &self.default_type {
+                resp.headers_mut().insert(header::CONTENT_TYPE, t.clone());
+            }
+            if !self.sets_nosniff {
+                resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            }
             Ok(resp)
         })
     }

@@ -11,9 +11,8 @@ pub struct WelcomeHandler;
 const PAGE: &str = concat!(
     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Gatehouse</title></head>\n",
     "<body><h1>Welcome to Gatehouse</h1>\n",
-    "<p>Gatehouse ",
-    env!("CARGO_PKG_VERSION"),
-    " is running. Add routes to <code>config/routes/</code> in the instance directory; ",
+    // No version: a banner tells an attacker which advisories to try.
+    "<p>Gatehouse is running. Add routes to <code>config/routes/</code> in the instance directory; ",
     "they are picked up while the gateway runs.</p>\n</body></html>\n"
 );
 
@@ -28,6 +27,7 @@ impl Handler for WelcomeHandler {
             let mut resp = Response::new(Body::from(PAGE));
             resp.headers_mut()
                 .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+            resp.headers_mut().insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
             Ok(resp)
         })
     }

@@ -117,6 +117,9 @@ impl ProxyHandler {
 
         let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
         let headers = req.headers_mut();
+        for name in &cx.private_cookies {
+            gatehouse_core::credentials::remove_cookie(headers, name);
+        }
         let original_host = headers.remove(header::HOST);
         let carried = hop::strip_request(headers, downstream_upgrade.is_some());
         hop::restore(headers, carried);

@@ -88,32 +88,32 @@ fn writes_only_when_changed_refreshes_late_and_clears_when_emptied() {
     let mut out = HeaderMap::new();
     // Unchanged, fresh: nothing.
     let fresh = SessionState { existed: true, expires_at: Some(now() + 1700), id: None };
-    s.save(used(serde_json::json!({"a": 1}), fresh.clone()), &mut out).unwrap();
+    s.save(used(serde_json::json!({"a": 1}), fresh.clone()), &mut out, false).unwrap();
     assert!(out.get(SET_COOKIE).is_none());
     // Never read at all: nothing, even when it would need a refresh.
     let stale = SessionState { existed: true, expires_at: Some(now() + 100), id: None };
     let unread = Session::lazy(Box::new(move || (Map::new(), stale.clone())));
-    s.save(unread, &mut out).unwrap();
+    s.save(unread, &mut out, false).unwrap();
     assert!(out.get(SET_COOKIE).is_none());
     // Unchanged but past half its life: rewritten with a new expiry.
     let old = SessionState { existed: true, expires_at: Some(now() + 100), id: None };
-    s.save(used(serde_json::json!({"a": 1}), old), &mut out).unwrap();
+    s.save(used(serde_json::json!({"a": 1}), old), &mut out, false).unwrap();
     let set = out.get(SET_COOKIE).unwrap().to_str().unwrap().to_string();
-    assert!(set.starts_with("IG=") && set.ends_with("; Path=/; HttpOnly"), "{set}");
+    assert!(set.starts_with("IG=") && set.ends_with("; Path=/; HttpOnly; SameSite=Lax"), "{set}");
     let value = set.trim_start_matches("IG=").split(';').next().unwrap();
     assert!(s.decode_cookie(value, now()).unwrap().1 >= now() + 1799);
     // Changed: written.
     let mut out = HeaderMap::new();
     let mut changed = Session::default();
     changed.data_mut().insert("x".into(), Value::from("y"));
-    s.save(changed, &mut out).unwrap();
+    s.save(changed, &mut out, false).unwrap();
     assert!(out.get(SET_COOKIE).is_some());
     // Emptied: cleared.
     let mut out = HeaderMap::new();
     let mut emptied = used(serde_json::json!({"a": 1}), fresh);
     emptied.data_mut().clear();
-    s.save(emptied, &mut out).unwrap();
-    assert_eq!(out.get(SET_COOKIE).unwrap(), "IG=; Path=/; Max-Age=0; HttpOnly");
+    s.save(emptied, &mut out, false).unwrap();
+    assert_eq!(out.get(SET_COOKIE).unwrap(), "IG=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
 }
 
 #[test]
@@ -122,6 +122,6 @@ fn a_session_over_the_browser_limit_fails_instead_of_being_dropped_silently() {
     let mut big = Session::default();
     big.data_mut().insert("blob".into(), Value::from("x".repeat(5000)));
     let mut out = HeaderMap::new();
-    assert!(s.save(big, &mut out).is_err());
+    assert!(s.save(big, &mut out, false).is_err());
     assert!(out.get(SET_COOKIE).is_none());
 }

@@ -514,3 +514,51 @@ fn static_responses_are_typed_and_nosniff_and_the_welcome_page_has_no_version() 
         welcome.body
     );
 }
+
+const TOKEN_GUARD: &str = r#"{ "type": "SwitchFilter", "config": { "onRequest": [ {
+    "condition": "${request.headers['Authorization'][0] != 'Bearer ops-token'}",
+    "handler": { "type": "StaticResponseHandler", "config": { "status": 401, "entity": "credentials needed" } } } ] } }"#;
+
+#[test]
+fn admin_endpoints_move_to_their_own_connector_and_obey_protection_filters() {
+    let t = TempInstance::new();
+    t.write(
+        "config/admin.json",
+        &format!(
+            r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1" }} ],
+                 "adminConnector": {{ "port": 0, "host": "127.0.0.1" }},
+                 "metricsProtectionFilter": {TOKEN_GUARD} }}"#
+        ),
+    );
+    t.route("all.json", r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "route ${request.uri.path}" } } }"#);
+    let gw = Gateway::start(&t.dir);
+    let (main, admin) = (gw.ports[0], gw.ports[1]);
+    // On the main connector /openig/* is an ordinary path: a route may serve (or protect) it.
+    assert_eq!(get(main, "/openig/metrics/prometheus").body, "route /openig/metrics/prometheus");
+    // On the admin connector, with or without the prefix.
+    assert_eq!(get(admin, "/ping").status, 200);
+    assert_eq!(get(admin, "/openig/ping").status, 200);
+    assert_eq!(get(admin, "/somewhere").status, 404, "the admin connector serves no route");
+    let denied = get(admin, "/metrics/prometheus");
+    assert_eq!((denied.status, denied.body.as_str()), (401, "credentials needed"));
+    let allowed = request(admin, "GET", "/metrics/prometheus", &["Authorization: Bearer ops-token"], "").unwrap();
+    assert_eq!(allowed.status, 200);
+    assert!(allowed.body.contains("gatehouse_responses_total"), "{}", allowed.body);
+}
+
+#[test]
+fn an_api_protection_filter_replaces_the_loopback_rule() {
+    let t = TempInstance::new();
+    t.write(
+        "config/admin.json",
+        &format!(
+            r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1" }} ], "apiProtectionFilter": {TOKEN_GUARD} }}"#
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    assert_eq!(get(gw.port(), "/openig/api/info").status, 401, "even from loopback");
+    let r = request(gw.port(), "GET", "/openig/api/info", &["Authorization: Bearer ops-token"], "").unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Gatehouse"));
+    assert_eq!(get(gw.port(), "/openig/metrics/prometheus").status, 200, "metrics stay open without their own filter");
+}

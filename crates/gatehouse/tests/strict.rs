@@ -116,20 +116,32 @@ fn unimplemented_ig_properties_warn_unless_ignoring_them_weakens_security() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("'streamingEnabled' of admin.json is not supported by Gatehouse and is ignored"), "{out}");
 
-    for (key, value) in [
-        ("adminConnector", r#"{ "port": 0 }"#),
-        ("apiProtectionFilter", r#""someFilter""#),
-        ("metricsProtectionFilter", r#""someFilter""#),
-    ] {
-        let t = TempInstance::new();
-        t.write(
-            "config/admin.json",
-            &format!(r#"{{ "connectors": [ {{ "port": 0, "host": "127.0.0.1" }} ], "{key}": {value} }}"#),
-        );
-        let (code, out) = check(&t);
-        assert_eq!(code, 1, "{key}: {out}");
-        assert!(out.contains(&format!("'{key}' of admin.json is not supported by Gatehouse")), "{out}");
-    }
+    // Ignoring these would protect less than the file says: errors unless false.
+    let t = TempInstance::new();
+    t.write(
+        "config/config.json",
+        r#"{ "handler": { "type": "Router", "config": { "openApiValidation": { "enabled": true } } } }"#,
+    );
+    let (code, out) = check(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("'openApiValidation' of Router is not supported by Gatehouse"), "{out}");
+    let t = TempInstance::new();
+    t.write(
+        "config/config.json",
+        r#"{ "heap": [ { "name": "trust", "type": "SecretsTrustManager", "config": { "verificationSecretId": "ca", "checkRevocation": true } } ],
+             "handler": { "type": "Router" } }"#,
+    );
+    let (code, out) = check(&t);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("'checkRevocation' of SecretsTrustManager is not supported by Gatehouse"), "{out}");
+    let t = TempInstance::new();
+    t.write(
+        "config/config.json",
+        r#"{ "heap": [ { "name": "trust", "type": "SecretsTrustManager", "config": { "verificationSecretId": "ca", "checkRevocation": false } } ],
+             "handler": { "type": "Router" } }"#,
+    );
+    let (_, out) = check(&t);
+    assert!(!out.contains("checkRevocation"), "false asks for nothing: {out}");
 }
 
 const SELF_ROUTER: &str = r#"{ "handler": { "type": "Router" } }"#;

@@ -7,39 +7,129 @@
 //! | `api/info` | version and build as JSON; loopback only in production mode |
 //! | `metrics/prometheus`, `metrics/prometheus/0.0.4` | counters, Prometheus text format |
 //! | `api/clock` | the gateway's time; `POST ?advance=30m` moves a test clock (loopback only) |
+//!
+//! `apiProtectionFilter` and `metricsProtectionFilter` (admin.json, IG's names) run in front
+//! of `api/*` and `metrics/*`; without the first, production answers `api/*` to loopback
+//! clients only. With an `adminConnector`, the endpoints are served there (with or without
+//! the prefix) and the main connectors pass `/{prefix}/*` to the routes like any path.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
-use gatehouse_core::{Body, Clock, Context, Request, Response};
+use gatehouse_core::{Body, BoxFuture, Chain, Clock, Context, Filter, Handler, Request, Response};
 use http::{header, HeaderValue, Method, StatusCode};
 
 use crate::admin_config::RunMode;
 use crate::metrics::Metrics;
 
-/// The admin endpoints of one gateway.
+/// The admin endpoints of one gateway, behind their protection filters.
 pub struct Admin {
+    core: Arc<Core>,
+    /// `apiProtectionFilter` in front of `api/*`.
+    api: Option<Chain>,
+    /// `metricsProtectionFilter` in front of `metrics/*`.
+    metrics: Option<Chain>,
+    /// Whether the endpoints live on their own connector (`adminConnector`), not on the
+    /// main connectors.
+    separate: bool,
+}
+
+/// The endpoints themselves.
+struct Core {
     base: String,
     run_mode: RunMode,
     metrics: Arc<Metrics>,
     info: Bytes,
     clock: Clock,
+    /// Whether `api/*` has its own protection filter (then it replaces the loopback rule).
+    api_protected: bool,
+}
+
+/// What protects the admin endpoints (admin.json).
+#[derive(Clone, Default)]
+pub struct Protection {
+    /// `apiProtectionFilter`.
+    pub api: Option<Arc<dyn Filter>>,
+    /// `metricsProtectionFilter`.
+    pub metrics: Option<Arc<dyn Filter>>,
+    /// Whether there is an `adminConnector`.
+    pub separate: bool,
 }
 
 impl Admin {
-    /// Admin endpoints under `/{prefix}/`.
-    pub fn new(prefix: &str, run_mode: RunMode, metrics: Arc<Metrics>, clock: Clock) -> Self {
+    /// Admin endpoints under `/{prefix}/` (and at the root of the admin connector).
+    pub fn new(prefix: &str, run_mode: RunMode, metrics: Arc<Metrics>, clock: Clock, protection: Protection) -> Self {
         let info = serde_json::json!({
             "name": "Gatehouse",
             "version": env!("CARGO_PKG_VERSION"),
             "revision": option_env!("GATEHOUSE_REVISION").unwrap_or("unknown"),
             "build": option_env!("GATEHOUSE_BUILD_PROFILE").unwrap_or("unknown"),
         });
-        Admin { base: format!("/{prefix}"), run_mode, metrics, info: Bytes::from(info.to_string()), clock }
+        let core = Arc::new(Core {
+            base: format!("/{prefix}"),
+            run_mode,
+            metrics,
+            info: Bytes::from(info.to_string()),
+            clock,
+            api_protected: protection.api.is_some(),
+        });
+        let chain = |filter: Option<Arc<dyn Filter>>| {
+            filter.map(|f| Chain::new(vec![f], Arc::new(Endpoints(core.clone())) as Arc<dyn Handler>))
+        };
+        Admin { api: chain(protection.api), metrics: chain(protection.metrics), core, separate: protection.separate }
     }
 
-    /// The rest of the path after the admin prefix, if `path` is an admin path.
+    /// The rest of the path after the admin prefix, when a main connector serves `path` as an
+    /// admin path (never, when there is an admin connector).
     pub fn sub_path<'p>(&self, path: &'p str) -> Option<&'p str> {
+        if self.separate {
+            return None;
+        }
+        self.core.prefixed(path)
+    }
+
+    /// Answers an admin request whose path is `sub` below the admin base, through its
+    /// protection filter when it has one.
+    pub async fn serve(&self, cx: &mut Context, req: Request, sub: &str) -> Response {
+        let chain = if sub.starts_with("api/") {
+            self.api.as_ref()
+        } else if sub.starts_with("metrics/") {
+            self.metrics.as_ref()
+        } else {
+            None
+        };
+        match chain {
+            Some(chain) => match chain.handle(cx, req).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    tracing::warn!(request_id = %cx.request_id, "admin protection filter failed: {e}");
+                    status(StatusCode::INTERNAL_SERVER_ERROR)
+                }
+            },
+            None => self.core.handle(cx, &req, sub),
+        }
+    }
+
+    /// The path below the admin connector's root: with or without the prefix.
+    pub fn sub_on_admin_connector<'p>(&self, path: &'p str) -> &'p str {
+        self.core.prefixed(path).unwrap_or_else(|| path.trim_start_matches('/'))
+    }
+}
+
+/// The endpoints as a handler, behind a protection filter.
+struct Endpoints(Arc<Core>);
+
+impl Handler for Endpoints {
+    fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, gatehouse_core::Result<Response>> {
+        let path = req.uri().path();
+        let sub = self.0.prefixed(path).unwrap_or_else(|| path.trim_start_matches('/')).to_string();
+        Box::pin(std::future::ready(Ok(self.0.handle(cx, &req, &sub))))
+    }
+}
+
+impl Core {
+    /// The rest of `path` after `/{prefix}`, if it is under it.
+    fn prefixed<'p>(&self, path: &'p str) -> Option<&'p str> {
         let rest = path.strip_prefix(&self.base)?;
         if rest.is_empty() {
             Some("")
@@ -49,7 +139,7 @@ impl Admin {
     }
 
     /// Answers an admin request; `sub` is the path after the prefix.
-    pub fn handle(&self, cx: &Context, req: &Request, sub: &str) -> Response {
+    fn handle(&self, cx: &Context, req: &Request, sub: &str) -> Response {
         if sub == "api/clock" {
             return self.clock(cx, req);
         }
@@ -62,7 +152,11 @@ impl Admin {
             "ping" => status(StatusCode::OK),
             "health/live" | "health/ready" => json(Bytes::from_static(b"{\"status\":\"UP\"}")),
             "api/info" => {
-                if self.run_mode == RunMode::Production && !cx.client.remote_addr.ip().is_loopback() {
+                // Without an apiProtectionFilter, production answers loopback clients only.
+                if !self.api_protected
+                    && self.run_mode == RunMode::Production
+                    && !cx.client.remote_addr.ip().is_loopback()
+                {
                     return status(StatusCode::FORBIDDEN);
                 }
                 json(self.info.clone())
@@ -78,7 +172,7 @@ impl Admin {
     }
 }
 
-impl Admin {
+impl Core {
     /// `api/clock`: the time the gateway reads. A gateway started with a test clock
     /// (`GATEHOUSE_TEST_CLOCK`) moves it on `POST ?advance=<duration>`, so that tests see
     /// expiry without waiting; loopback clients only, and never the system clock.

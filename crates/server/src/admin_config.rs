@@ -42,6 +42,8 @@ pub struct Connector {
     /// Whether the client's `Forwarded`, `X-Forwarded-Host`, `-Port`, `-Proto` and
     /// `X-Real-IP` are kept (only behind a proxy that sets them itself).
     pub trust_forwarded_headers: bool,
+    /// Whether this is the `adminConnector`: it serves the admin endpoints and nothing else.
+    pub admin: bool,
 }
 
 /// Whether admin APIs are open to any client or to loopback only.
@@ -65,6 +67,9 @@ pub struct AdminConfig {
     pub run_mode: RunMode,
     /// The admin heap; it serves the connectors (TLS options live here).
     pub heap: Arc<Heap>,
+    /// `apiProtectionFilter`, `metricsProtectionFilter` and whether there is an
+    /// `adminConnector` (the last of `connectors` then).
+    pub protection: crate::admin::Protection,
 }
 
 /// IG keys Gatehouse accepts and ignores, each with a warning.
@@ -83,14 +88,6 @@ const IGNORED: &[&str] = &[
     "preserveOriginalQueryString",
 ];
 
-/// IG keys Gatehouse does not implement and may not ignore: each would leave the admin
-/// endpoints less protected than the file asks.
-const REFUSED: &[(&str, &str)] = &[
-    ("adminConnector", "the admin endpoints would stay on the main connectors"),
-    ("apiProtectionFilter", "the admin API would keep its default protection (loopback clients only)"),
-    ("metricsProtectionFilter", "the metrics endpoint would stay unprotected"),
-];
-
 impl AdminConfig {
     /// Loads admin.json (`node` is `None` when the file is absent).
     pub fn load(defaults: &Arc<Heap>, file: Arc<str>, node: Option<Node>) -> Result<Self, ConfigError> {
@@ -102,9 +99,6 @@ impl AdminConfig {
         config.get("heap");
         config.get("properties");
         config.ignore(IGNORED);
-        for (key, why) in REFUSED {
-            config.refuse(key, why)?;
-        }
         let mut connectors = Vec::new();
         for c in cx.array(config.require("connectors")?)? {
             connectors.push(connector(&cx, c)?);
@@ -112,6 +106,20 @@ impl AdminConfig {
         if connectors.is_empty() {
             return Err(cx.err(&node, "admin.json needs at least one connector"));
         }
+        let separate = match config.get("adminConnector") {
+            Some(c) => {
+                let mut admin = connector(&cx, c)?;
+                admin.admin = true;
+                connectors.push(admin);
+                true
+            }
+            None => false,
+        };
+        let protection = crate::admin::Protection {
+            api: config.get("apiProtectionFilter").map(|f| cx.filter(f)).transpose()?,
+            metrics: config.get("metricsProtectionFilter").map(|f| cx.filter(f)).transpose()?,
+            separate,
+        };
         let prefix = match config.get("prefix") {
             Some(p) => cx.string(p)?.trim_matches('/').to_string(),
             None => "openig".to_string(),
@@ -149,7 +157,7 @@ impl AdminConfig {
         };
         config.finish()?;
         heap.build_all()?;
-        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap })
+        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap, protection })
     }
 }
 
@@ -223,6 +231,7 @@ fn connector(cx: &BuildCtx<'_>, node: &Node) -> Result<Connector, ConfigError> {
         allow_encoded_slash,
         allow_trace,
         trust_forwarded_headers,
+        admin: false,
     })
 }
 
@@ -246,6 +255,7 @@ pub(crate) mod tests {
             allow_encoded_slash: false,
             allow_trace: false,
             trust_forwarded_headers: false,
+            admin: false,
         }
     }
 }

@@ -99,8 +99,13 @@ impl Edge {
                 parts.uri = uri;
                 let body = read_timeout(Body::from(body), connector.request_body_timeout);
                 let req = Request::from_parts(parts, body);
-                match self.admin.sub_path(req.uri().path()) {
-                    Some(sub) => self.admin.handle(&cx, &req, sub),
+                let admin_sub = if connector.admin {
+                    Some(self.admin.sub_on_admin_connector(req.uri().path()).to_string())
+                } else {
+                    self.admin.sub_path(req.uri().path()).map(str::to_string)
+                };
+                match admin_sub {
+                    Some(sub) => self.admin.serve(&mut cx, req, &sub).await,
                     None => match self.root.handle(&mut cx, req).await {
                         Ok(resp) => resp,
                         Err(e) => error_response(&cx, &e),

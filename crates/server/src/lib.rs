@@ -57,7 +57,13 @@ pub async fn run(instance: Instance, registry: Registry, clock: Clock) -> Result
     let access_path = instance.logs_dir().join("access.log");
     let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone())
         .map_err(|e| format!("cannot open {}: {e}", access_path.display()))?;
-    let admin = admin::Admin::new(&gateway.admin.prefix, gateway.admin.run_mode, metrics.clone(), clock.clone());
+    let admin = admin::Admin::new(
+        &gateway.admin.prefix,
+        gateway.admin.run_mode,
+        metrics.clone(),
+        clock.clone(),
+        gateway.admin.protection.clone(),
+    );
     let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log, clock.clone()));
 
     let ports: Vec<String> = bound.ports().iter().map(u16::to_string).collect();

@@ -13,6 +13,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Handler: Send + Sync + 'static {
     /// Handles one exchange.
     fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, Result<Response>>;
+
+    /// The handler as `Any`, for handlers that other heap objects also use by name (a
+    /// resource-server filter that verifies against a token service in the same process).
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        None
+    }
 }
 
 /// Wraps the rest of a chain. A filter short-circuits by answering without calling `next`.

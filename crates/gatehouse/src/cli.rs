@@ -51,6 +51,14 @@ pub enum Command {
         /// The instance directory.
         instance: Option<PathBuf>,
     },
+    /// Print the HashedSecret of an OpenID client secret (the identity manager's
+    /// New-OpenIDSecret); without a secret, generate a strong one.
+    #[command(name = "new-openid-secret")]
+    NewOpenidSecret {
+        /// The clear secret to hash (default: a new 32-character random secret).
+        #[arg(long = "client-secret")]
+        client_secret: Option<String>,
+    },
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {

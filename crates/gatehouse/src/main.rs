@@ -24,6 +24,7 @@ fn registry() -> Registry {
     gatehouse_secrets::register(&mut registry);
     gatehouse_tls::register(&mut registry);
     gatehouse_session::register(&mut registry);
+    gatehouse_oauth2::register(&mut registry);
     gatehouse_http::register(&mut registry);
     gatehouse_server::register(&mut registry);
     registry
@@ -96,6 +97,25 @@ fn main() -> ExitCode {
                 eprintln!("{}: {} error(s)", dir.display(), errors.len());
                 ExitCode::FAILURE
             }
+        }
+        Command::NewOpenidSecret { client_secret } => {
+            let secret = match client_secret {
+                Some(s) => {
+                    if let Some(why) = gatehouse_oauth2::secret::weakness(&s) {
+                        eprintln!("warning: {why}");
+                    }
+                    s
+                }
+                None => match gatehouse_oauth2::secret::generate_secret() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+            };
+            println!("{}", gatehouse_oauth2::secret::shared_secret_line(&secret));
+            ExitCode::SUCCESS
         }
         Command::Stop { instance, timeout } => {
             let dir = instance.unwrap_or_else(Instance::default_dir);

@@ -105,6 +105,45 @@ impl VerificationKey {
     }
 }
 
+impl VerificationKey {
+    /// The public key of an X.509 certificate (DER): RSA (`RS256`), EC P-256 (`ES256`) or
+    /// Ed25519 (`EdDSA`); the certificate becomes its `x5c` and the `kid` the thumbprint.
+    pub fn from_certificate(der: &[u8]) -> Result<Self, Invalid> {
+        use x509_parser::public_key::PublicKey;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|_| Invalid)?;
+        let spki = cert.public_key();
+        let (material, alg) = match spki.parsed().map_err(|_| Invalid)? {
+            PublicKey::RSA(rsa) => (
+                Material::Rsa { n: strip_zeros(rsa.modulus.to_vec()), e: strip_zeros(rsa.exponent.to_vec()) },
+                Alg::RS256,
+            ),
+            PublicKey::EC(point) => {
+                let p256 = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .is_some_and(|oid| oid.to_id_string() == "1.2.840.10045.3.1.7");
+                if !p256 || point.data().len() != 65 {
+                    return Err(Invalid);
+                }
+                (Material::EcP256 { point: point.data().to_vec() }, Alg::ES256)
+            }
+            _ if spki.algorithm.algorithm.to_id_string() == "1.3.101.112" => {
+                let x = spki.subject_public_key.data.to_vec();
+                if x.len() != 32 {
+                    return Err(Invalid);
+                }
+                (Material::Ed25519 { x }, Alg::EdDSA)
+            }
+            _ => return Err(Invalid),
+        };
+        let mut key = VerificationKey { kid: String::new(), alg, material, x5c: vec![der.to_vec()] };
+        key.kid = key.thumbprint();
+        Ok(key)
+    }
+}
+
 /// A JWK set: `{ "keys": [...] }`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JwkSet {

@@ -119,6 +119,28 @@ impl SecretsProvider {
         }
     }
 
+    /// Every version of `id` that is a private key with certificates, the active one first
+    /// (signing keys: the first signs, all are published for verification).
+    pub fn identities(&self, id: &str) -> Result<Vec<Arc<TlsIdentity>>, SecretError> {
+        let what = format!("secret '{id}'");
+        let mut out = Vec::new();
+        for version in self.lookup(id)?.iter() {
+            match as_pem(version, &what)? {
+                SecretValue::Identity(identity) => out.push(identity),
+                other => {
+                    return Err(SecretError::new(format!(
+                        "{what} has a version that is {}, not a private key with certificates",
+                        other.kind_name()
+                    )))
+                }
+            }
+        }
+        if out.is_empty() {
+            return Err(SecretError::new(format!("{what} has no value")));
+        }
+        Ok(out)
+    }
+
     /// Trust anchors: every certificate of every version (an identity contributes its leaf).
     pub fn trust_anchors(&self, id: &str) -> Result<Vec<CertificateDer<'static>>, SecretError> {
         let what = format!("secret '{id}'");

@@ -265,3 +265,28 @@ impl Refresh for KeyStoreStore {
         }
     }
 }
+
+/// The private keys with their chains in the PKCS#12 file at `path` (a `.pfx` such as the
+/// identity manager's `X509KeyFilePath`), in the file's order. Errors name the file, never
+/// the password; a wrong password says so.
+pub fn read_pkcs12_identities(path: &std::path::Path, password: &str) -> Result<Vec<Arc<TlsIdentity>>, SecretError> {
+    let bytes = std::fs::read(path).map_err(|e| SecretError::new(format!("cannot read {}: {e}", path.display())))?;
+    let store = KeyStore::from_pkcs12(&bytes, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
+        let why = match e {
+            p12_keystore::error::Error::MacError(_) => "wrong password or corrupted file".to_string(),
+            other => other.to_string(),
+        };
+        SecretError::new(format!("cannot open {}: {why}", path.display()))
+    })?;
+    let identities: Vec<Arc<TlsIdentity>> = store
+        .entries()
+        .filter_map(|(_, e)| match convert(e) {
+            SecretValue::Identity(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if identities.is_empty() {
+        return Err(SecretError::new(format!("{} holds no private key", path.display())));
+    }
+    Ok(identities)
+}

@@ -22,7 +22,10 @@ fn bench(c: &mut Criterion) {
     let policy = Policy { registry: &registry, domains: &[], scopes: &scopes };
     let mut headers = http::HeaderMap::new();
     headers.insert(http::header::AUTHORIZATION, "Basic Sm9iOnNlY3JldA==".parse().unwrap());
-    let form = vec![("grant_type".to_string(), "client_credentials".to_string()), ("scope".to_string(), "usercube_api".to_string())];
+    let form = vec![
+        ("grant_type".to_string(), "client_credentials".to_string()),
+        ("scope".to_string(), "usercube_api".to_string()),
+    ];
     let now = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_800_000_000);
 
     let rng = SystemRandom::new();

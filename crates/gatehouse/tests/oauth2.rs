@@ -403,6 +403,13 @@ fn another_gateway_verifies_the_tokens_from_the_jwks_url_or_the_certificate() {
         "b-local.json",
         &format!(r#"{{ "condition": "${{request.uri.path == '/local'}}", "handler": {} }}"#, chain(&local)),
     );
+    let other_audience =
+        chain(&local).replace(r#""requireHttps": false,"#, r#""requireHttps": false, "audience": "other-api","#);
+    assert!(other_audience.contains("other-api"));
+    rs.route(
+        "c-aud.json",
+        &format!(r#"{{ "condition": "${{request.uri.path == '/aud'}}", "handler": {other_audience} }}"#),
+    );
     let rs_gw = Gateway::start(&rs.dir);
     for path in ["/remote", "/local"] {
         let ok = support::request(rs_gw.port(), "GET", path, &[&format!("Authorization: Bearer {token}")], "").unwrap();
@@ -416,6 +423,8 @@ fn another_gateway_verifies_the_tokens_from_the_jwks_url_or_the_certificate() {
             support::request(rs_gw.port(), "GET", path, &[&format!("Authorization: Bearer {forged}")], "").unwrap();
         assert_eq!(bad.status, 401, "{path}");
     }
+    let r = support::request(rs_gw.port(), "GET", "/aud", &[&format!("Authorization: Bearer {token}")], "").unwrap();
+    assert_eq!(r.status, 401, "a token for usercube_api is not one for other-api: {}", rs_gw.logs());
     // A token from another issuer is refused even with a good signature.
     let other = TempInstance::new();
     let cfg = std::fs::read_to_string(t.path("config/config.json")).unwrap();

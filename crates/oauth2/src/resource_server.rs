@@ -33,6 +33,8 @@ pub struct ResourceServerFilter {
     require_https: bool,
     profiles: Vec<String>,
     context: BTreeMap<String, String>,
+    /// `aud` must name one of these, when set.
+    audience: Vec<String>,
 }
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
@@ -44,6 +46,10 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
     let realm = config.get("realm").map(|n| cx.string(n)).transpose()?.unwrap_or_else(|| "OpenIG".to_string());
     let require_https = config.get("requireHttps").map(|n| cx.bool(n)).transpose()?.unwrap_or(true);
     let profiles = config.get("requiredProfiles").map(strings).transpose()?.unwrap_or_default();
+    let audience = config
+        .get("audience")
+        .map(|n| n.one_or_many().iter().map(|s| cx.string(s)).collect::<std::result::Result<Vec<_>, _>>())
+        .transpose()?;
     let context = match config.get("requiredContext") {
         Some(n) => cx
             .object(n)?
@@ -52,6 +58,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
             .collect::<std::result::Result<_, ConfigError>>()?,
         None => BTreeMap::new(),
     };
+    let mut local_audience = None;
     let resolver = match (config.get("tokenService"), config.get("accessTokenResolver")) {
         (Some(_), Some(n)) => return Err(cx.err(n, "set tokenService or accessTokenResolver, not both")),
         (Some(n), None) => {
@@ -61,6 +68,10 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
                 .and_then(|a| a.downcast_ref::<TokenServiceRef>())
                 .map(|r| r.0.clone())
                 .ok_or_else(|| cx.err(n, "tokenService must name a TokenService"))?;
+            if audience.is_none() {
+                // The service's own audience, when it has one, is what its tokens must carry.
+                local_audience = service.configured_audience().map(<[String]>::to_vec);
+            }
             Arc::new(Resolver { keys: Keys::Local(service), issuer: None, skew: std::time::Duration::from_secs(60) })
         }
         (None, Some(n)) => cx.other::<Resolver>(n, "an access token resolver (StatelessAccessTokenResolver)")?,
@@ -70,7 +81,16 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
     };
     config.ignore(&["cache", "executor"]);
     config.finish()?;
-    Ok(Object::Filter(Arc::new(ResourceServerFilter { resolver, scopes, realm, require_https, profiles, context })))
+    let audience = audience.or(local_audience).unwrap_or_default();
+    Ok(Object::Filter(Arc::new(ResourceServerFilter {
+        resolver,
+        scopes,
+        realm,
+        require_https,
+        profiles,
+        context,
+        audience,
+    })))
 }
 
 /// Why a token does not pass.
@@ -113,6 +133,17 @@ impl ResourceServerFilter {
         }
         if let Some(issuer) = self.resolver.expected_issuer() {
             if claims.get("iss").and_then(Value::as_str).map(|i| i.trim_end_matches('/')) != Some(issuer) {
+                return Err(Outcome::Invalid);
+            }
+        }
+        if !self.audience.is_empty() {
+            let named = |a: &str| self.audience.iter().any(|x| x == a);
+            let ok = match claims.get("aud") {
+                Some(Value::String(a)) => named(a),
+                Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).any(named),
+                _ => false,
+            };
+            if !ok {
                 return Err(Outcome::Invalid);
             }
         }

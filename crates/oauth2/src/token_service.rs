@@ -135,6 +135,11 @@ impl TokenService {
         self.issuer.as_deref()
     }
 
+    /// The configured audience, if any (verifiers in this process check it when set).
+    pub fn configured_audience(&self) -> Option<&[String]> {
+        self.audience.as_deref()
+    }
+
     /// The keys that verify this service's tokens.
     pub fn verification_keys(&self) -> Arc<Vec<gatehouse_jose::VerificationKey>> {
         self.keys.published()

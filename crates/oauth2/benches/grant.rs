@@ -1,12 +1,17 @@
 //! Client-credential grants on one core, beside the crypto library's raw signing rate for
 //! the same key: client authentication (SHA-256 of the secret, constant-time compare),
-//! scopes, claims, JSON and the JWS signature, for RSA-2048 and P-256.
+//! scopes, claims, JSON and the JWS signature, for RSA-2048 and P-256. And token
+//! verification as the resource-server filter does it (JWS verify, claims parsed) beside the
+//! raw verify rate.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{EcdsaKeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::{
+    EcdsaKeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
+    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use gatehouse_jose::SigningKey;
 use gatehouse_oauth2::grant::{authorize, claims, sign, Policy};
@@ -40,6 +45,13 @@ fn bench(c: &mut Criterion) {
         b.iter(|| rsa.sign(&RSA_PKCS1_SHA256, &rng, black_box(&input), &mut sig).unwrap())
     });
     c.bench_function("raw/P-256 sign", |b| b.iter(|| ec.sign(&rng, black_box(&input)).unwrap()));
+    let mut rsa_sig = vec![0u8; rsa.public_modulus_len()];
+    rsa.sign(&RSA_PKCS1_SHA256, &rng, &input, &mut rsa_sig).unwrap();
+    let rsa_public = UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, rsa.public_key().as_ref().to_vec());
+    c.bench_function("raw/RSA-2048 verify", |b| b.iter(|| rsa_public.verify(black_box(&input), &rsa_sig).unwrap()));
+    let ec_sig = ec.sign(&rng, &input).unwrap();
+    let ec_public = UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, ec.public_key().as_ref().to_vec());
+    c.bench_function("raw/P-256 verify", |b| b.iter(|| ec_public.verify(black_box(&input), ec_sig.as_ref()).unwrap()));
     for (name, der) in [("RS256", rsa_der.as_ref()), ("ES256", ec_der.as_ref())] {
         let key = SigningKey::from_der(der, Vec::new()).unwrap();
         c.bench_function(&format!("grant/{name}"), |b| {
@@ -47,6 +59,15 @@ fn bench(c: &mut Criterion) {
                 let (client, granted) = authorize(&policy, black_box(&headers), black_box(&form), now).unwrap();
                 let cl = claims("https://im.example.com", &granted, &client, &granted, 1_800_000_000, 3600).unwrap();
                 sign(&key, &cl).unwrap()
+            })
+        });
+        let (client, granted) = authorize(&policy, &headers, &form, now).unwrap();
+        let token = sign(&key, &claims("https://im.example.com", &granted, &client, &granted, 1_800_000_000, 3600).unwrap()).unwrap();
+        let keys = [key.verification_key().clone()];
+        c.bench_function(&format!("verify/{name} (JWS + claims)"), |b| {
+            b.iter(|| {
+                let v = gatehouse_jose::jws::verify(black_box(&token), keys.iter()).unwrap();
+                serde_json::from_slice::<serde_json::Value>(&v.payload).unwrap()
             })
         });
     }

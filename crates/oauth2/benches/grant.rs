@@ -9,8 +9,8 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
-    RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, KeyPair as _, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use gatehouse_jose::SigningKey;
@@ -62,7 +62,9 @@ fn bench(c: &mut Criterion) {
             })
         });
         let (client, granted) = authorize(&policy, &headers, &form, now).unwrap();
-        let token = sign(&key, &claims("https://im.example.com", &granted, &client, &granted, 1_800_000_000, 3600).unwrap()).unwrap();
+        let token =
+            sign(&key, &claims("https://im.example.com", &granted, &client, &granted, 1_800_000_000, 3600).unwrap())
+                .unwrap();
         let keys = [key.verification_key().clone()];
         c.bench_function(&format!("verify/{name} (JWS + claims)"), |b| {
             b.iter(|| {

@@ -113,9 +113,10 @@ pub fn came_through_this_gateway(headers: &HeaderMap) -> bool {
 
 /// Appends this gateway to the request's `Via` (RFC 9110 section 7.6.3).
 pub(crate) fn via(headers: &mut HeaderMap) {
-    let hop = format!("1.1 {}", via_token());
-    if let Ok(v) = HeaderValue::from_str(&hop) {
-        headers.append(header::VIA, v);
+    // Built once: a clone of a shared value costs no allocation per request.
+    static HOP: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
+    if let Some(v) = HOP.get_or_init(|| HeaderValue::from_str(&format!("1.1 {}", via_token())).ok()) {
+        headers.append(header::VIA, v.clone());
     }
 }
 

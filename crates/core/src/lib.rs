@@ -19,7 +19,7 @@ pub use clock::Clock;
 pub use context::{ClientInfo, Context, Decoder, Principal, RequestId, Session, SessionState};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
-pub use service::Service;
+pub use service::{Service, Task};
 pub use session::{SessionHandler, SessionManager, SessionManagerRef};
 
 /// The request type every handler receives.

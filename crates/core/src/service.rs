@@ -18,3 +18,29 @@ pub trait Service: Send + Sync + 'static {
     /// Stops the work and waits for it to end.
     fn stop(&self) -> BoxFuture<'_, ()>;
 }
+
+/// The background task of a service: spawned by `start`, aborted and awaited by `stop`.
+#[derive(Default)]
+pub struct Task(std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>);
+
+impl Task {
+    /// Spawns `work` on the current runtime (replacing a task still held).
+    pub fn spawn(&self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(work);
+        let old = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).replace(handle);
+        if let Some(old) = old {
+            old.abort();
+        }
+    }
+
+    /// Aborts the task and waits until it has ended.
+    pub fn stop(&self) -> BoxFuture<'static, ()> {
+        let handle = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        Box::pin(async move {
+            if let Some(handle) = handle {
+                handle.abort();
+                let _ = handle.await;
+            }
+        })
+    }
+}

@@ -4,12 +4,12 @@
 //! (`.../.well-known/openid-configuration/jwks`).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
-use gatehouse_core::{BoxFuture, Context, Handler, Request, Response, Result, Service};
+use gatehouse_core::{BoxFuture, Context, Handler, Request, Response, Result, Service, Task};
 use gatehouse_http::entity::buffer_request;
 use gatehouse_secrets::SecretsProvider;
 use http::{Method, StatusCode};
@@ -107,7 +107,7 @@ fn build_service(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Arc<Toke
         sources,
         registry,
         keys: service.keys.clone(),
-        task: Mutex::new(None),
+        task: Task::default(),
         name: cx.name().to_string(),
     }));
     Ok(service)
@@ -240,7 +240,7 @@ struct Reloader {
     sources: Sources,
     registry: Arc<ArcSwap<Registry>>,
     keys: Arc<KeyRing>,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Task,
     name: String,
 }
 
@@ -251,7 +251,7 @@ impl Service for Reloader {
 
     fn start(&self) -> BoxFuture<'_, std::result::Result<(), String>> {
         let (sources, registry, keys) = (self.sources.clone(), self.registry.clone(), self.keys.clone());
-        let task = tokio::spawn(async move {
+        self.task.spawn(async move {
             let mut seen = sources.stamp();
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -278,17 +278,10 @@ impl Service for Reloader {
                 }
             }
         });
-        *self.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
-        Box::pin(async move {
-            if let Some(task) = task {
-                task.abort();
-                let _ = task.await;
-            }
-        })
+        self.task.stop()
     }
 }

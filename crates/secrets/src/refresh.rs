@@ -8,11 +8,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use gatehouse_config::{BuildCtx, ConfigError, Kind, Mode, Node};
-use gatehouse_core::{BoxFuture, Service};
+use gatehouse_core::{BoxFuture, Service, Task};
 
 /// How often refreshing stores look at their files.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
@@ -41,14 +41,14 @@ pub(crate) fn stamp(path: &Path) -> Option<Stamp> {
 /// Registers the service that watches `store` while its configuration runs.
 pub(crate) fn watch<T: Refresh>(cx: &BuildCtx<'_>, store: &Arc<T>) {
     let weak: Weak<dyn Refresh> = Arc::downgrade(store) as Weak<dyn Refresh>;
-    cx.service(Arc::new(Refresher { store: weak, name: cx.name().to_string(), task: Mutex::new(None) }));
+    cx.service(Arc::new(Refresher { store: weak, name: cx.name().to_string(), task: Task::default() }));
 }
 
 /// The autoRefresh service of one store.
 struct Refresher {
     store: Weak<dyn Refresh>,
     name: String,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Task,
 }
 
 impl Service for Refresher {
@@ -58,7 +58,7 @@ impl Service for Refresher {
 
     fn start(&self) -> BoxFuture<'_, Result<(), String>> {
         let store = self.store.clone();
-        let task = tokio::spawn(async move {
+        self.task.spawn(async move {
             let mut ticker = tokio::time::interval(INTERVAL);
             ticker.tick().await;
             loop {
@@ -68,18 +68,11 @@ impl Service for Refresher {
                 let _ = tokio::task::spawn_blocking(move || store.refresh()).await;
             }
         });
-        *self.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         Box::pin(std::future::ready(Ok(())))
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner).take();
-        Box::pin(async move {
-            if let Some(task) = task {
-                task.abort();
-                let _ = task.await;
-            }
-        })
+        self.task.stop()
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gatehouse_config::{start_all, stop_all, BuildCtx, ConfigError, Heap, Loader, Node, Object};
-use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result, Service};
+use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result, Service, Task};
 use gatehouse_http::entity::first_match;
 
 pub use route::Route;
@@ -83,7 +83,7 @@ pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, Conf
     if let Some(changes) = router.prepare(heap, heap.loader()) {
         router.commit(changes);
     }
-    cx.service(Arc::new(Scanner { router: Arc::downgrade(&router), interval: scan_interval, task: Mutex::new(None) }));
+    cx.service(Arc::new(Scanner { router: Arc::downgrade(&router), interval: scan_interval, task: Task::default() }));
     Ok(Object::Handler(router))
 }
 
@@ -91,7 +91,7 @@ pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, Conf
 struct Scanner {
     router: Weak<Router>,
     interval: Duration,
-    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    task: Task,
 }
 
 impl Service for Scanner {
@@ -118,8 +118,7 @@ impl Service for Scanner {
                 router.forget(&failed);
             }
             if !self.interval.is_zero() {
-                let task = tokio::spawn(rescan(self.router.clone(), self.interval));
-                *self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(task);
+                self.task.spawn(rescan(self.router.clone(), self.interval));
             }
             Ok(())
         })
@@ -127,11 +126,7 @@ impl Service for Scanner {
 
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let task = self.task.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
-            if let Some(task) = task {
-                task.abort();
-                let _ = task.await;
-            }
+            self.task.stop().await;
             if let Some(router) = self.router.upgrade() {
                 for route in router.table.load().routes.iter().rev() {
                     stop_all(route.heap.services()).await;

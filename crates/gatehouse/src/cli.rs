@@ -59,6 +59,24 @@ pub enum Command {
         #[arg(long = "client-secret")]
         client_secret: Option<String>,
     },
+    /// Messaging relay tools.
+    Relay {
+        /// What to do.
+        #[command(subcommand)]
+        command: RelayCommand,
+    },
+}
+
+/// `gatehouse relay ...`.
+#[derive(Subcommand)]
+pub enum RelayCommand {
+    /// Print a new API client entry (a fresh 64-hex-character key, its hashedKey and the
+    /// X-Api-Key value), as the replaced product's util/generateclient/<id> does.
+    #[command(name = "generate-client")]
+    GenerateClient {
+        /// The client id.
+        id: String,
+    },
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {

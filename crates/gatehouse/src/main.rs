@@ -25,6 +25,7 @@ fn registry() -> Registry {
     gatehouse_tls::register(&mut registry);
     gatehouse_session::register(&mut registry);
     gatehouse_oauth2::register(&mut registry);
+    gatehouse_relay::register(&mut registry);
     gatehouse_http::register(&mut registry);
     gatehouse_server::register(&mut registry);
     registry
@@ -116,6 +117,18 @@ fn main() -> ExitCode {
             };
             println!("{}", gatehouse_oauth2::secret::shared_secret_line(&secret));
             ExitCode::SUCCESS
+        }
+        Command::Relay { command: cli::RelayCommand::GenerateClient { id } } => {
+            match gatehouse_relay::clients::generate(&id) {
+                Ok(entry) => {
+                    print!("{entry}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Stop { instance, timeout } => {
             let dir = instance.unwrap_or_else(Instance::default_dir);

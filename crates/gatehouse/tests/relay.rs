@@ -1,0 +1,354 @@
+//! The messaging relay as an identity manager and a device use it: the product's API with
+//! `X-Api-Key`, a device opening its box from the `uri` and answering, a callback receiver
+//! (a real process), timeouts on a pinned clock, bad input, and `kill -9` durability.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+
+use support::{curl, eventually, request, Gateway, TempInstance};
+
+/// The reference's client and key: `X-Api-Key: base64(prime1:079b...e045)`.
+const API_KEY: &str =
+    "cHJpbWUxOjA3OWI2YTY0ZDc1YjRlOTU4NWJkMGMyNGYzNmE3ZGViYTBhZDAzNDk4ZWNmNGQ2OWI1NzY2ZjI0ZmEwMmUwNDU=";
+const KEY: &str = "079b6a64d75b4e9585bd0c24f36a7deba0ad03498ecf4d69b5766f24fa02e045";
+
+struct Receiver {
+    child: Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Receiver {
+    fn start(dir: &std::path::Path, fail_first: u32) -> Receiver {
+        let log = dir.join("callbacks.jsonl");
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/relay_receiver.py"))
+            .arg(&log)
+            .arg(fail_first.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        Receiver { child, port: line.trim().parse().unwrap(), log }
+    }
+
+    fn callbacks(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn relay_instance(receiver: &Receiver, extra: &str) -> TempInstance {
+    let t = TempInstance::new();
+    t.route(
+        "relay.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/hermod/')}}",
+                 "handler": {{ "type": "MessagingRelay", "config": {{ {extra}
+                   "clients": [ {{ "clientId": "prime1", "key": "{KEY}", "callbackUrl": "http://127.0.0.1:{}/idm-operator/ws/hermod", "callbackBasicAuth": "hermod:s3cret" }},
+                                {{ "clientId": "other", "key": "other-key" }} ] }} }} }}"#,
+            receiver.port
+        ),
+    );
+    t
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+fn post_command(gw: &Gateway, kind: &str, header: &str) -> (u16, serde_json::Value) {
+    let body = format!(r#"{{ "commandHeader": {header}, "provCommand": {{ "template": "employee", "n": 1 }} }}"#);
+    let r = request(
+        gw.port(),
+        "POST",
+        &format!("/hermod/rest/command/{kind}"),
+        &[&format!("X-Api-Key: {API_KEY}"), "Content-Type: application/json"],
+        &body,
+    )
+    .unwrap();
+    let value = if r.body.is_empty() { serde_json::Value::Null } else { json(&r.body) };
+    (r.status, value)
+}
+
+/// The device's view of a `uri`: the box URL inside `url=`.
+fn box_path(uri: &str) -> String {
+    let url = uri.split("url=").nth(1).unwrap();
+    let decoded = percent_decode(url);
+    let path_start = decoded.find("/hermod/box/").unwrap();
+    decoded[path_start..].to_string()
+}
+
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_provision_command_goes_from_server_to_device_and_back_by_callback() {
+    let t = TempInstance::bare();
+    let receiver = Receiver::start(&t.dir, 0);
+    let t = relay_instance(&receiver, "");
+    let gw = Gateway::start(&t.dir);
+    let (status, answer) =
+        post_command(&gw, "provision", r#"{ "lifespan": 1500, "timeout": 1500, "externalId": "my-id" }"#);
+    assert_eq!(status, 200, "{answer}");
+    let id = answer["commandId"].as_str().unwrap().to_string();
+    let dest = &answer["destinations"][0];
+    assert_eq!(dest["to"], "@tmp");
+    let uri = dest["uri"].as_str().unwrap();
+    assert!(uri.starts_with("com.nexusgroup.plugout:///?url=http%3A%2F%2F127%2E0%2E0%2E1%3A"), "{uri}");
+    let boxed = box_path(uri);
+    assert!(boxed.ends_with(dest["bid"].as_str().unwrap()));
+
+    // The device opens the box and answers.
+    let opened = json(&curl(&[&gw.url(&boxed)]));
+    assert_eq!(
+        (opened["type"].as_str(), opened["command"]["provCommand"]["template"].as_str()),
+        (Some("provision"), Some("employee"))
+    );
+    let r = request(
+        gw.port(),
+        "POST",
+        &boxed,
+        &["Content-Type: application/json"],
+        r#"{ "status": "ok", "certificates": 2 }"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+
+    eventually("the callback arrives", || !receiver.callbacks().is_empty());
+    let cb = &receiver.callbacks()[0];
+    assert_eq!(cb["path"], "/idm-operator/ws/hermod/callback/provision");
+    assert_eq!(cb["auth"], "Basic aGVybW9kOnMzY3JldA==", "callbackBasicAuth");
+    assert_eq!(cb["key"], id.as_str(), "idempotent by commandId");
+    assert_eq!(
+        (cb["body"]["commandId"].as_str(), cb["body"]["externalId"].as_str(), cb["body"]["state"].as_str()),
+        (Some(id.as_str()), Some("my-id"), Some("answered"))
+    );
+    assert_eq!(cb["body"]["result"]["certificates"], 2);
+
+    // The server polls the outcome.
+    let status =
+        request(gw.port(), "GET", &format!("/hermod/rest/command/{id}"), &[&format!("X-Api-Key: {API_KEY}")], "")
+            .unwrap();
+    let outcome = json(&status.body);
+    assert_eq!((outcome["state"].as_str(), outcome["result"]["status"].as_str()), (Some("answered"), Some("ok")));
+    // Once answered, the box is closed to devices.
+    assert_eq!(request(gw.port(), "GET", &boxed, &[], "").unwrap().status, 410);
+    let metrics = curl(&[&gw.url("/openig/metrics/prometheus")]);
+    for line in [
+        "gatehouse_relay_commands_total{type=\"provision\",state=\"answered\"} 1",
+        "gatehouse_relay_callback_alive{client=\"prime1\"} 1",
+        "gatehouse_relay_delivery_seconds_count 1",
+    ] {
+        assert!(metrics.contains(line), "{line}\n{metrics}");
+    }
+    assert_eq!(request(gw.port(), "GET", "/hermod/rest/alive", &[], "").unwrap().status, 200);
+}
+
+#[test]
+fn session_start_timeout_timeout_and_lifespan_fire_from_the_clock() {
+    let t = TempInstance::bare();
+    let receiver = Receiver::start(&t.dir, 0);
+    let t = relay_instance(&receiver, "");
+    let gw = Gateway::start_with(&t.dir, &[("GATEHOUSE_TEST_CLOCK", "2031-05-01T12:00:00Z")]);
+    let advance = |by: &str| curl(&["-X", "POST", &gw.url(&format!("/openig/api/clock?advance={by}"))]);
+    let header = r#"{ "lifespan": 120, "timeout": 60, "sessionStartTimeout": 5, "externalId": "t" }"#;
+    let (_, ignored) = post_command(&gw, "sign", header);
+    let (_, opened) = post_command(&gw, "authenticate", header);
+    let ignored_box = box_path(ignored["destinations"][0]["uri"].as_str().unwrap());
+    let opened_box = box_path(opened["destinations"][0]["uri"].as_str().unwrap());
+    assert_eq!(request(gw.port(), "GET", &opened_box, &[], "").unwrap().status, 200);
+
+    advance("6s");
+    eventually("the ignored command failed at session start", || {
+        receiver.callbacks().iter().any(|c| c["body"]["state"] == "failed_session_start")
+    });
+    assert_eq!(request(gw.port(), "GET", &ignored_box, &[], "").unwrap().status, 410, "it left its box");
+    assert_eq!(request(gw.port(), "GET", &opened_box, &[], "").unwrap().status, 200, "the started one is still there");
+
+    advance("55s");
+    eventually("the started command timed out", || {
+        receiver.callbacks().iter().any(|c| c["body"]["state"] == "failed_timeout")
+    });
+    let r = request(gw.port(), "POST", &opened_box, &[], "{}").unwrap();
+    assert_eq!(r.status, 410, "the device can no longer answer");
+    let id = opened["commandId"].as_str().unwrap();
+    let polled =
+        request(gw.port(), "GET", &format!("/hermod/rest/command/{id}"), &[&format!("X-Api-Key: {API_KEY}")], "")
+            .unwrap();
+    assert_eq!(json(&polled.body)["state"], "failed_timeout", "the server can still read the outcome");
+
+    advance("60s");
+    eventually("the lifespan removed it", || {
+        request(gw.port(), "GET", &format!("/hermod/rest/command/{id}"), &[&format!("X-Api-Key: {API_KEY}")], "")
+            .unwrap()
+            .status
+            == 404
+    });
+    let paths: Vec<String> = receiver.callbacks().iter().map(|c| c["path"].as_str().unwrap().to_string()).collect();
+    assert!(
+        paths.contains(&"/idm-operator/ws/hermod/callback/sign".to_string())
+            && paths.contains(&"/idm-operator/ws/hermod/callback/authenticate".to_string()),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn bad_input_is_refused_and_nothing_crosses_clients() {
+    let t = TempInstance::bare();
+    let receiver = Receiver::start(&t.dir, 0);
+    let t = relay_instance(&receiver, r#""maxPayloadSize": 2000,"#);
+    let gw = Gateway::start(&t.dir);
+    let ok = r#"{ "lifespan": 100, "timeout": 50 }"#;
+    let post = |key: Option<&str>, kind: &str, body: &str| {
+        let mut h = vec!["Content-Type: application/json".to_string()];
+        if let Some(k) = key {
+            h.push(format!("X-Api-Key: {k}"));
+        }
+        let refs: Vec<&str> = h.iter().map(String::as_str).collect();
+        request(gw.port(), "POST", &format!("/hermod/rest/command/{kind}"), &refs, body).unwrap()
+    };
+    let body = format!(r#"{{ "commandHeader": {ok}, "pingCommand": {{}} }}"#);
+    use base64::Engine as _;
+    let wrong = base64::engine::general_purpose::STANDARD.encode(format!("prime1:{}", "0".repeat(64)));
+    assert_eq!(post(None, "ping", &body).status, 401);
+    assert_eq!(post(Some(&wrong), "ping", &body).status, 401);
+    // Authorization: Basic with the same value works too.
+    let basic =
+        request(gw.port(), "POST", "/hermod/rest/command/ping", &[&format!("Authorization: Basic {API_KEY}")], &body)
+            .unwrap();
+    assert_eq!(basic.status, 200);
+    let mine = json(&post(Some(API_KEY), "ping", &body).body)["commandId"].as_str().unwrap().to_string();
+    let other = base64::engine::general_purpose::STANDARD.encode("other:other-key");
+    let r = request(gw.port(), "GET", &format!("/hermod/rest/command/{mine}"), &[&format!("X-Api-Key: {other}")], "")
+        .unwrap();
+    assert_eq!(r.status, 404, "another client's command does not exist for it");
+    let r =
+        request(gw.port(), "DELETE", &format!("/hermod/rest/command/{mine}"), &[&format!("X-Api-Key: {other}")], "")
+            .unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(request(gw.port(), "GET", "/hermod/box/no-such-box", &[], "").unwrap().status, 404);
+    assert_eq!(
+        post(Some(API_KEY), "ping", &format!(r#"{{ "commandHeader": {ok}, "x": "{}" }}"#, "a".repeat(3000))).status,
+        413
+    );
+    for (body, field) in [
+        ("not json", ""),
+        (r#"{ "pingCommand": {} }"#, "commandHeader"),
+        (r#"{ "commandHeader": { "timeout": 50 }, "c": {} }"#, "commandHeader.lifespan"),
+        (r#"{ "commandHeader": { "lifespan": "soon", "timeout": 50 }, "c": {} }"#, "commandHeader.lifespan"),
+        (r#"{ "commandHeader": { "lifespan": 10, "timeout": 50 }, "c": {} }"#, "commandHeader.timeout"),
+        (
+            r#"{ "commandHeader": { "lifespan": 100, "timeout": 50, "sessionStartTimeout": 50 }, "c": {} }"#,
+            "commandHeader.sessionStartTimeout",
+        ),
+        (r#"{ "commandHeader": { "lifespan": 100, "timeout": 50 } }"#, ""),
+    ] {
+        let r = post(Some(API_KEY), "ping", body);
+        assert_eq!(r.status, 400, "{body}");
+        assert_eq!(json(&r.body)["field"], field, "{body}: {}", r.body);
+    }
+    assert_eq!(post(Some(API_KEY), "unknown-type", &body).status, 404);
+    // Cancel: the command leaves its box; a second cancel is a conflict.
+    let r =
+        request(gw.port(), "DELETE", &format!("/hermod/rest/command/{mine}"), &[&format!("X-Api-Key: {API_KEY}")], "")
+            .unwrap();
+    assert_eq!((r.status, json(&r.body)["state"].as_str()), (200, Some("cancelled")));
+    assert_eq!(
+        request(gw.port(), "DELETE", &format!("/hermod/rest/command/{mine}"), &[&format!("X-Api-Key: {API_KEY}")], "")
+            .unwrap()
+            .status,
+        409
+    );
+    assert!(!gw.logs().contains(KEY), "keys never reach the logs");
+}
+
+#[test]
+fn accepted_commands_survive_kill_minus_nine_and_every_callback_arrives() {
+    let t = TempInstance::bare();
+    // The receiver refuses its first 50 callbacks: they are retried.
+    let receiver = Receiver::start(&t.dir, 50);
+    let t = relay_instance(&receiver, r#""callbackRetry": { "initialDelay": "100 ms", "maxDelay": "500 ms" },"#);
+    let mut gw = Gateway::start(&t.dir);
+    let mut boxes = Vec::new();
+    for i in 0..1000 {
+        let (status, answer) = post_command(
+            &gw,
+            "provision",
+            &format!(r#"{{ "lifespan": 3600, "timeout": 3600, "externalId": "c{i}" }}"#),
+        );
+        assert_eq!(status, 200);
+        boxes.push(box_path(answer["destinations"][0]["uri"].as_str().unwrap()));
+    }
+    // kill -9: no chance to flush anything.
+    Command::new("kill").args(["-9", &gw.child.id().to_string()]).status().unwrap();
+    let _ = gw.child.wait();
+    let _ = std::fs::remove_file(t.path("gatehouse.pid"));
+    let gw = Gateway::start_with(&t.dir, &[("IG_PID_FILE_MODE", "override")]);
+    for b in &boxes {
+        let opened = request(gw.port(), "GET", b, &[], "").unwrap();
+        assert_eq!(opened.status, 200, "{b}: every accepted command is still there");
+        assert_eq!(request(gw.port(), "POST", b, &[], r#"{ "ok": true }"#).unwrap().status, 200);
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let ids: HashSet<String> =
+            receiver.callbacks().iter().map(|c| c["body"]["commandId"].as_str().unwrap().to_string()).collect();
+        if ids.len() == 1000 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{} distinct callbacks of 1000 after 60 s\n{}",
+            ids.len(),
+            gw.logs().lines().rev().take(20).collect::<Vec<_>>().join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let ext: HashSet<String> =
+        receiver.callbacks().iter().map(|c| c["body"]["externalId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ext.len(), 1000, "each to its own command");
+}
+
+#[test]
+fn generate_client_prints_an_entry_with_a_fresh_key() {
+    let out = Command::new(support::BIN).args(["relay", "generate-client", "prime2"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("- clientId: prime2"), "{text}");
+    let key = text.lines().find_map(|l| l.trim().strip_prefix("key: ")).unwrap();
+    assert!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()));
+    let api_key = text.lines().find_map(|l| l.strip_prefix("# X-Api-Key: ")).unwrap();
+    use base64::Engine as _;
+    assert_eq!(
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(api_key).unwrap()).unwrap(),
+        format!("prime2:{key}")
+    );
+}

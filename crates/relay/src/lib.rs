@@ -1,0 +1,30 @@
+//! The messaging relay: an identity manager (the server) sends commands to desktop and mobile
+//! apps (the devices) through the relay, which both reach; neither reaches the other. It
+//! speaks the API of the product it replaces (Hermod), so identity managers only change the
+//! host name.
+//!
+//! - `relay.rs`: `MessagingRelay`, the handler (server API, device boxes);
+//! - `store.rs`: the storage trait; `sqlite.rs`: the embedded durable store;
+//! - `worker.rs`: timers, callbacks and alive checks; `clients.rs`: API clients and keys;
+//! - `metrics.rs`: what the relay reports.
+
+pub mod clients;
+mod metrics;
+mod relay;
+pub mod sqlite;
+pub mod store;
+mod worker;
+
+use gatehouse_config::Registry;
+
+/// Registers `MessagingRelay` and the relay's metrics.
+pub fn register(registry: &mut Registry) {
+    registry.register(&["MessagingRelay"], relay::build);
+    use gatehouse_core::counters::register as metric;
+    metric(&metrics::COMMANDS);
+    metric(&metrics::IN_BOXES);
+    metric(&metrics::CALLBACK_ATTEMPTS);
+    metric(&metrics::CALLBACK_FAILURES);
+    metric(&metrics::ALIVE);
+    metric(&metrics::DELIVERY);
+}

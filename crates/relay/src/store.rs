@@ -1,0 +1,164 @@
+//! What the relay keeps: commands, their boxes, their states and their callbacks, behind
+//! one trait so that the embedded store and a shared database answer the same way. Every
+//! method is synchronous and durable when it returns (the HTTP layer calls it off the
+//! request threads).
+
+use std::fmt;
+
+/// Milliseconds since the Unix epoch (from the gateway's clock).
+pub type Millis = u64;
+
+/// Where a command is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// In its box, not yet fetched by a device.
+    Queued,
+    /// A device opened the box (the session started).
+    Started,
+    /// The device answered.
+    Answered,
+    /// The server cancelled it.
+    Cancelled,
+    /// No device opened the box within the session-start timeout.
+    FailedSessionStart,
+    /// No answer within the timeout.
+    FailedTimeout,
+}
+
+impl State {
+    /// The name in the API and the store.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Queued => "queued",
+            State::Started => "started",
+            State::Answered => "answered",
+            State::Cancelled => "cancelled",
+            State::FailedSessionStart => "failed_session_start",
+            State::FailedTimeout => "failed_timeout",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn from_name(name: &str) -> Option<State> {
+        [
+            State::Queued,
+            State::Started,
+            State::Answered,
+            State::Cancelled,
+            State::FailedSessionStart,
+            State::FailedTimeout,
+        ]
+        .into_iter()
+        .find(|s| s.name() == name)
+    }
+
+    /// Whether the command is still in its box (a device may fetch or answer it).
+    pub fn in_box(self) -> bool {
+        matches!(self, State::Queued | State::Started)
+    }
+}
+
+/// A command to store.
+#[derive(Debug, Clone)]
+pub struct NewCommand {
+    /// The API client that sent it.
+    pub client: String,
+    /// `provision`, `certificate`, `authenticate`, `sign`, `ping`.
+    pub kind: String,
+    /// The caller's reference.
+    pub external_id: Option<String>,
+    /// The box id devices use.
+    pub bid: String,
+    /// The command, opaque to the relay (JSON text).
+    pub body: String,
+    /// When it was accepted.
+    pub created: Millis,
+    /// A device must open the box before this.
+    pub session_deadline: Millis,
+    /// The device must answer before this; then the command leaves the box.
+    pub timeout_at: Millis,
+    /// Then it leaves the history.
+    pub expires_at: Millis,
+}
+
+/// A stored command.
+#[derive(Debug, Clone)]
+pub struct Command {
+    /// The id (`commandId`).
+    pub id: i64,
+    /// What was stored.
+    pub new: NewCommand,
+    /// Its state.
+    pub state: State,
+    /// When a device opened the box.
+    pub started_at: Option<Millis>,
+    /// When the device answered (or the command failed or was cancelled).
+    pub ended_at: Option<Millis>,
+    /// The device's answer (JSON text).
+    pub result: Option<String>,
+    /// Whether a callback is still owed, and how many attempts were made.
+    pub callback_pending: bool,
+    /// Callback attempts so far.
+    pub callback_attempts: u32,
+}
+
+/// A store failure (I/O, a broken database): the request fails, nothing is half-written.
+#[derive(Debug)]
+pub struct StoreError(pub String);
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// What an answer did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Stored; the callback is owed.
+    Stored(i64),
+    /// The command is no longer in its box (answered, failed, cancelled).
+    Gone,
+    /// No such box.
+    Unknown,
+}
+
+/// Counts of what the timers did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Transitions {
+    /// Commands failed because no session started in time.
+    pub session_start_failed: Vec<(i64, String)>,
+    /// Commands failed because no answer came in time.
+    pub timed_out: Vec<(i64, String)>,
+    /// Commands removed at the end of their lifespan.
+    pub expired: usize,
+}
+
+/// The relay's storage.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new command; returns it with its id once it is durable.
+    fn insert(&self, new: &NewCommand) -> Result<Command, StoreError>;
+    /// The command `id`.
+    fn get(&self, id: i64) -> Result<Option<Command>, StoreError>;
+    /// A device opens box `bid` at `now`: a queued command becomes started. Returns the
+    /// command whatever its state (the caller tells the device what it may do).
+    fn open(&self, bid: &str, now: Millis) -> Result<Option<Command>, StoreError>;
+    /// A device answers box `bid` with `result`.
+    fn answer(&self, bid: &str, result: &str, now: Millis) -> Result<Answered, StoreError>;
+    /// The server cancels its command `id`; `Ok(false)` when it was no longer in its box.
+    fn cancel(&self, id: i64, client: &str, now: Millis) -> Result<bool, StoreError>;
+    /// Applies every deadline passed at `now`.
+    fn expire(&self, now: Millis) -> Result<Transitions, StoreError>;
+    /// The next deadline of any command (to sleep until), if any.
+    fn next_deadline(&self) -> Result<Option<Millis>, StoreError>;
+    /// Commands whose callback is due at `now` (at most `limit`).
+    fn callbacks_due(&self, now: Millis, limit: usize) -> Result<Vec<Command>, StoreError>;
+    /// The callback of `id` was delivered.
+    fn callback_done(&self, id: i64) -> Result<(), StoreError>;
+    /// The callback of `id` failed; try again at `next`.
+    fn callback_retry(&self, id: i64, next: Millis) -> Result<(), StoreError>;
+    /// Commands in their boxes (queued or started).
+    fn in_boxes(&self) -> Result<i64, StoreError>;
+}

@@ -1,0 +1,224 @@
+//! The relay's background work, as a service: timers that fire from the clock (session start,
+//! timeout, lifespan) whether or not anyone asks, callbacks delivered at least once with
+//! backoff until the command's lifespan, and alive checks of each client's callback URL.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use gatehouse_config::{BuildCtx, ConfigError, Node};
+use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Service, Task};
+use http::{header, Method};
+
+use crate::clients::ApiClient;
+use crate::metrics::{ALIVE, CALLBACK_ATTEMPTS, CALLBACK_FAILURES, COMMANDS, IN_BOXES};
+use crate::relay::{callback_body, MessagingRelay};
+use crate::store::{Command, State};
+
+/// How callbacks are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    initial: Duration,
+    max: Duration,
+}
+
+impl Retry {
+    /// `callbackRetry: { "initialDelay": "1 second", "maxDelay": "1 minute" }`.
+    pub fn from_config(cx: &BuildCtx<'_>, node: Option<&Node>) -> Result<Self, ConfigError> {
+        let mut retry = Retry { initial: Duration::from_secs(1), max: Duration::from_secs(60) };
+        if let Some(n) = node {
+            let c = cx.config(n)?;
+            if let Some(v) = c.get("initialDelay") {
+                retry.initial = cx
+                    .duration(v)?
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| cx.err(v, "initialDelay must be positive"))?;
+            }
+            if let Some(v) = c.get("maxDelay") {
+                retry.max = cx.duration(v)?.unwrap_or(Duration::from_secs(3600)).max(retry.initial);
+            }
+            c.finish()?;
+        }
+        Ok(retry)
+    }
+
+    fn delay(&self, attempts: u32) -> Duration {
+        self.initial.saturating_mul(1u32 << attempts.min(20)).min(self.max)
+    }
+}
+
+/// The longest the worker sleeps, so that a moved (test) clock is seen soon.
+const TICK: Duration = Duration::from_millis(250);
+/// How often callback URLs are checked.
+const ALIVE_EVERY: Duration = Duration::from_secs(60);
+
+/// The relay's worker.
+pub struct Worker {
+    relay: Arc<MessagingRelay>,
+    handler: Arc<dyn Handler>,
+    retry: Retry,
+    name: String,
+    task: Task,
+}
+
+impl Worker {
+    pub(crate) fn new(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry, name: &str) -> Self {
+        Worker { relay, handler, retry, name: name.to_string(), task: Task::default() }
+    }
+}
+
+impl Service for Worker {
+    fn name(&self) -> String {
+        format!("relay worker of '{}'", self.name)
+    }
+
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        let (relay, handler, retry) = (self.relay.clone(), self.handler.clone(), self.retry);
+        self.task.spawn(run(relay, handler, retry));
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn stop(&self) -> BoxFuture<'_, ()> {
+        self.task.stop()
+    }
+}
+
+async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry) {
+    let mut last_alive: Option<tokio::time::Instant> = None;
+    loop {
+        if last_alive.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
+            last_alive = Some(tokio::time::Instant::now());
+            for client in relay.clients.iter().filter(|c| c.callback_url.is_some()) {
+                let up = alive(&handler, client).await;
+                ALIVE.set(&client.id, up);
+            }
+        }
+        let now = relay_now(&relay);
+        let store = relay.store.clone();
+        let worked = tokio::task::spawn_blocking(move || {
+            let t = store.expire(now)?;
+            let due = store.callbacks_due(now, 64)?;
+            let boxes = store.in_boxes()?;
+            let next = store.next_deadline()?;
+            Ok::<_, crate::store::StoreError>((t, due, boxes, next))
+        })
+        .await;
+        let next = match worked {
+            Ok(Ok((t, due, boxes, next))) => {
+                for (_, kind) in &t.session_start_failed {
+                    COMMANDS.inc(kind, State::FailedSessionStart.name());
+                }
+                for (_, kind) in &t.timed_out {
+                    COMMANDS.inc(kind, State::FailedTimeout.name());
+                }
+                IN_BOXES.set(boxes);
+                let calls = due.into_iter().map(|c| deliver(&relay, &handler, retry, c));
+                futures_join(calls).await;
+                next
+            }
+            Ok(Err(e)) => {
+                tracing::error!("relay store: {e}");
+                None
+            }
+            Err(_) => return,
+        };
+        let now = relay_now(&relay);
+        let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(TICK);
+        let _ = tokio::time::timeout(wait, relay.stored.notified()).await;
+    }
+}
+
+fn relay_now(relay: &MessagingRelay) -> u64 {
+    relay.clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Runs the callbacks at once (each bounded by its own timeout).
+async fn futures_join(calls: impl Iterator<Item = impl std::future::Future<Output = ()> + Send + 'static>) {
+    let mut set = tokio::task::JoinSet::new();
+    for call in calls {
+        set.spawn(call);
+    }
+    while set.join_next().await.is_some() {}
+}
+
+fn request(client: &ApiClient, method: Method, url: &str, body: Option<String>) -> Option<Request> {
+    let mut b = http::Request::builder().method(method).uri(url);
+    if let Some(auth) = &client.callback_basic_auth {
+        b = b.header(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(auth)));
+    }
+    let body = match body {
+        Some(text) => {
+            b = b.header(header::CONTENT_TYPE, "application/json");
+            Body::from(text)
+        }
+        None => Body::empty(),
+    };
+    b.body(body).ok()
+}
+
+async fn call(handler: &Arc<dyn Handler>, req: Request) -> bool {
+    let mut cx = Context::detached();
+    match tokio::time::timeout(Duration::from_secs(10), handler.handle(&mut cx, req)).await {
+        Ok(Ok(resp)) => {
+            let ok = resp.status().is_success();
+            let _ = resp.into_body().collect(64 * 1024, gatehouse_core::Side::Upstream).await;
+            ok
+        }
+        _ => false,
+    }
+}
+
+async fn alive(handler: &Arc<dyn Handler>, client: &ApiClient) -> bool {
+    let Some(base) = &client.callback_url else { return false };
+    let Some(req) = request(client, Method::GET, &format!("{base}/callback/alive"), None) else { return false };
+    let up = call(handler, req).await;
+    if !up {
+        tracing::warn!(client = %client.id, "the callback URL {base} does not answer its alive check");
+    }
+    up
+}
+
+/// One callback: `POST <callbackUrl>/callback/<type>`, idempotent by `commandId`.
+fn deliver(
+    relay: &Arc<MessagingRelay>,
+    handler: &Arc<dyn Handler>,
+    retry: Retry,
+    c: Command,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (relay, handler) = (relay.clone(), handler.clone());
+    async move {
+        let Some(client) = relay.clients.iter().find(|k| k.id == c.new.client).cloned() else { return };
+        let store = relay.store.clone();
+        let Some(base) = client.callback_url.clone() else {
+            let _ = tokio::task::spawn_blocking(move || store.callback_done(c.id)).await;
+            return;
+        };
+        let url = format!("{base}/callback/{}", c.new.kind);
+        let body = callback_body(&c).to_string();
+        let delivered = match request(&client, Method::POST, &url, Some(body)) {
+            Some(mut req) => {
+                if let Ok(v) = http::HeaderValue::from_str(&c.id.to_string()) {
+                    req.headers_mut().insert("idempotency-key", v);
+                }
+                CALLBACK_ATTEMPTS.inc();
+                call(&handler, req).await
+            }
+            None => false,
+        };
+        let next = relay_now(&relay) + retry.delay(c.callback_attempts).as_millis() as u64;
+        let id = c.id;
+        let _ = tokio::task::spawn_blocking(move || {
+            if delivered {
+                store.callback_done(id)
+            } else {
+                store.callback_retry(id, next)
+            }
+        })
+        .await;
+        if !delivered {
+            CALLBACK_FAILURES.inc();
+            tracing::warn!(command = id, "callback to {url} failed; retrying (attempt {})", c.callback_attempts + 1);
+        }
+    }
+}

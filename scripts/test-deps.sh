@@ -33,3 +33,19 @@ for pair in websockets:websockets jwcrypto:jwcrypto jwt:PyJWT authlib:authlib re
       || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$package"
   fi
 done
+
+# PostgreSQL on 127.0.0.1:5432 for the relay's shared store (this kind of machine runs one;
+# a machine without it gets Debian's, started here). Tests connect as postgres/postgres.
+if ! command -v pg_isready >/dev/null 2>&1 || ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    echo "installing: postgresql"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+  fi
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || $SUDO pg_ctlcluster "$version" main start
+  for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
+  $SUDO -u postgres psql -q -c "ALTER USER postgres PASSWORD 'postgres'" >/dev/null 2>&1 \
+    || su postgres -c "psql -q -c \"ALTER USER postgres PASSWORD 'postgres'\"" >/dev/null 2>&1 || true
+fi
+pg_isready -h 127.0.0.1 -p 5432

@@ -352,3 +352,33 @@ fn generate_client_prints_an_entry_with_a_fresh_key() {
         format!("prime2:{key}")
     );
 }
+
+#[test]
+fn two_gateways_on_one_postgresql_share_commands_and_send_each_callback_once() {
+    let dir = TempInstance::bare();
+    let receiver = Receiver::start(&dir.dir, 0);
+    let schema = format!("e2e_{}", std::process::id());
+    let pg = std::env::var("GATEHOUSE_TEST_PG")
+        .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres password=postgres dbname=postgres".into());
+    let store = format!(r#""store": {{ "postgresql": "{pg}", "schema": "{schema}" }},"#);
+    let (ta, tb) = (relay_instance(&receiver, &store), relay_instance(&receiver, &store));
+    let (a, b) = (Gateway::start(&ta.dir), Gateway::start(&tb.dir));
+    let (status, answer) =
+        post_command(&a, "provision", r#"{ "lifespan": 600, "timeout": 300, "externalId": "shared" }"#);
+    assert_eq!(status, 200, "{answer}");
+    let boxed = box_path(answer["destinations"][0]["uri"].as_str().unwrap());
+    // The device reaches the other instance.
+    let opened = request(b.port(), "GET", &format!("{boxed}?wait=5"), &[], "").unwrap();
+    assert_eq!(opened.status, 200, "{opened:?}");
+    assert_eq!(request(b.port(), "POST", &boxed, &[], r#"{ "done": true }"#).unwrap().status, 200);
+    eventually("the callback arrives", || receiver.callbacks().len() == 1);
+    // Both instances keep working their timers and callbacks: still one callback.
+    for _ in 0..10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(receiver.callbacks().len(), 1, "a callback is sent by one instance only");
+    }
+    let id = answer["commandId"].as_str().unwrap();
+    let seen = request(a.port(), "GET", &format!("/hermod/rest/command/{id}"), &[&format!("X-Api-Key: {API_KEY}")], "")
+        .unwrap();
+    assert_eq!(json(&seen.body)["state"], "answered", "instance A reads what B stored");
+}

@@ -4,12 +4,14 @@
 //! host name.
 //!
 //! - `relay.rs`: `MessagingRelay`, the handler (server API, device boxes);
-//! - `store.rs`: the storage trait; `sqlite.rs`: the embedded durable store;
+//! - `store.rs`: the storage trait; `sqlite.rs`: the embedded durable store; `postgres.rs`:
+//!   the shared store for several instances;
 //! - `worker.rs`: timers, callbacks and alive checks; `clients.rs`: API clients and keys;
 //! - `metrics.rs`: what the relay reports.
 
 pub mod clients;
 mod metrics;
+pub mod postgres;
 mod relay;
 pub mod sqlite;
 pub mod store;

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 use crate::clients::{self, ApiClient};
 use crate::metrics::{COMMANDS, DELIVERY};
+use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::store::{Answered, Command, Millis, NewCommand, State, Store};
 use crate::worker::Worker;
@@ -65,7 +66,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         }
         None => "/hermod/box".to_string(),
     };
-    let store_file = config.get("store").map(|n| store_file(cx, n)).transpose()?.unwrap_or_else(|| "relay.db".into());
+    let store = store(cx, config.get("store"))?;
     let max_payload = match config.get("maxPayloadSize") {
         Some(n) => usize::try_from(cx.int(n)?).map_err(|_| cx.err(n, "maxPayloadSize must be positive"))?,
         None => 64 * 1024,
@@ -86,8 +87,6 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
     };
     let retry = crate::worker::Retry::from_config(cx, config.get("callbackRetry"))?;
     config.finish()?;
-    let path = cx.heap().loader().data_dir.join(&store_file);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).map_err(|e| cx.err(node, e.to_string()))?);
     let relay = Arc::new(MessagingRelay {
         base_path,
         public_url,
@@ -103,27 +102,42 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
     Ok(Object::Handler(relay))
 }
 
-/// `store`: the SQLite file in `INSTANCE/data/` (`"relay.db"` or `{ "sqlite": "relay.db" }`).
-fn store_file(cx: &BuildCtx<'_>, n: &Node) -> std::result::Result<String, ConfigError> {
-    let file = match &n.kind {
-        Kind::String(_) => cx.string(n)?,
+/// `store`: the embedded SQLite file in `INSTANCE/data/` (`"relay.db"`, the default, or
+/// `{ "sqlite": "relay.db" }`), or `{ "postgresql": "<connection string>", "schema": "relay" }`
+/// for several relay instances sharing one database.
+fn store(cx: &BuildCtx<'_>, n: Option<&Node>) -> std::result::Result<Arc<dyn Store>, ConfigError> {
+    let sqlite = |file: String, at: &Node| -> std::result::Result<Arc<dyn Store>, ConfigError> {
+        if file.contains("..") || file.starts_with('/') {
+            return Err(cx.err(at, "the store file is a name inside the instance's data/ directory"));
+        }
+        if cx.heap().loader().mode == gatehouse_config::Mode::Check {
+            return Ok(Arc::new(SqliteStore::in_memory().map_err(|e| cx.err(at, e.to_string()))?));
+        }
+        let path = cx.heap().loader().data_dir.join(&file);
+        Ok(Arc::new(SqliteStore::open(&path).map_err(|e| cx.err(at, e.to_string()))?))
+    };
+    let Some(n) = n else {
+        let default = Node::synthetic(Kind::String("relay.db".into()));
+        return sqlite("relay.db".into(), &default);
+    };
+    match &n.kind {
+        Kind::String(_) => sqlite(cx.string(n)?, n),
         Kind::Object(_) => {
             let c = cx.config(n)?;
-            if let Some(pg) = c.get("postgresql") {
-                return Err(
-                    cx.err(pg, "the PostgreSQL relay store is not available yet; use the embedded store (sqlite)")
-                );
-            }
-            let f = cx.string(c.require("sqlite")?)?;
+            let store: Arc<dyn Store> = match (c.get("postgresql"), c.get("sqlite")) {
+                (Some(pg), None) => {
+                    let schema =
+                        c.get("schema").map(|s| cx.string(s)).transpose()?.unwrap_or_else(|| "gatehouse_relay".into());
+                    Arc::new(PgStore::new(&cx.string(pg)?, &schema).map_err(|e| cx.err(pg, e.to_string()))?)
+                }
+                (None, Some(file)) => sqlite(cx.string(file)?, file)?,
+                _ => return Err(cx.err(n, "store needs one of sqlite or postgresql")),
+            };
             c.finish()?;
-            f
+            Ok(store)
         }
-        _ => return Err(cx.err(n, "store must be a file name or { \"sqlite\": file }")),
-    };
-    if file.contains("..") || file.starts_with('/') {
-        return Err(cx.err(n, "the store file is a name inside the instance's data/ directory"));
+        _ => Err(cx.err(n, "store must be a file name, { \"sqlite\": file } or { \"postgresql\": connection }")),
     }
-    Ok(file)
 }
 
 fn client(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<ApiClient, ConfigError> {
@@ -169,9 +183,9 @@ fn bad(field: &str, message: &str) -> Response {
     json_response(StatusCode::BAD_REQUEST, &json!({ "error": message, "field": field }))
 }
 
-/// Runs blocking store work off the request threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Error::internal(format!("relay store task: {e}")))
+/// A store failure fails the exchange (500); nothing was half-written.
+fn store_err(e: crate::store::StoreError) -> Error {
+    Error::internal(e.to_string())
 }
 
 impl MessagingRelay {
@@ -264,9 +278,8 @@ impl MessagingRelay {
             timeout_at: now + timeout * 1000,
             expires_at: now + lifespan * 1000,
         };
-        let store = self.store.clone();
         // Accepted means durable: the answer goes out once the store has the command.
-        let stored = blocking(move || store.insert(&new)).await?.map_err(|e| Error::internal(e.to_string()))?;
+        let stored = self.store.insert(new).await.map_err(store_err)?;
         COMMANDS.inc(kind, State::Queued.name());
         self.stored.notify_waiters();
         let public = self.public_url.clone().unwrap_or_else(|| format!("{origin}{}", self.public_path));
@@ -317,8 +330,7 @@ impl MessagingRelay {
             (Method::POST, kind) if TYPES.contains(&kind) => self.post_command(client, kind, req).await,
             (Method::GET | Method::DELETE, id) => {
                 let Ok(id) = id.parse::<i64>() else { return Ok(status(StatusCode::NOT_FOUND)) };
-                let store = self.store.clone();
-                let found = blocking(move || store.get(id)).await?.map_err(|e| Error::internal(e.to_string()))?;
+                let found = self.store.get(id).await.map_err(store_err)?;
                 // Another client's command does not exist for this one.
                 let Some(c) = found.filter(|c| c.new.client == client.id) else {
                     return Ok(status(StatusCode::NOT_FOUND));
@@ -326,9 +338,7 @@ impl MessagingRelay {
                 if req.method() == Method::GET {
                     return Ok(json_response(StatusCode::OK, &Self::describe(&c)));
                 }
-                let (store, who, now) = (self.store.clone(), client.id.clone(), self.now());
-                let cancelled =
-                    blocking(move || store.cancel(id, &who, now)).await?.map_err(|e| Error::internal(e.to_string()))?;
+                let cancelled = self.store.cancel(id, client.id.clone(), self.now()).await.map_err(store_err)?;
                 if !cancelled {
                     return Ok(json_response(
                         StatusCode::CONFLICT,
@@ -360,9 +370,8 @@ impl MessagingRelay {
                 loop {
                     // Registered before the look, so a command stored meanwhile wakes us.
                     let stored = self.stored.notified();
-                    let (store, b, now) = (self.store.clone(), bid.clone(), self.now());
-                    let found =
-                        blocking(move || store.open(&b, now)).await?.map_err(|e| Error::internal(e.to_string()))?;
+                    let now = self.now();
+                    let found = self.store.open(bid.clone(), now).await.map_err(store_err)?;
                     match found {
                         Some(c) if c.state.in_box() => {
                             if c.state == State::Started && c.started_at == Some(now) {
@@ -395,14 +404,11 @@ impl MessagingRelay {
                     return Ok(bad("", "the answer is not JSON"));
                 }
                 let text = String::from_utf8_lossy(&body).into_owned();
-                let (store, b, now) = (self.store.clone(), bid.clone(), self.now());
-                let outcome = blocking(move || store.answer(&b, &text, now))
-                    .await?
-                    .map_err(|e| Error::internal(e.to_string()))?;
+                let outcome = self.store.answer(bid.clone(), text, self.now()).await.map_err(store_err)?;
                 match outcome {
                     Answered::Stored(id) => {
                         self.stored.notify_waiters();
-                        if let Ok(Some(c)) = self.store.get(id) {
+                        if let Ok(Some(c)) = self.store.get(id).await {
                             COMMANDS.inc(&c.new.kind, State::Answered.name());
                         }
                         Ok(json_response(

@@ -4,15 +4,17 @@
 //! small.
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
-use crate::store::{Answered, Command, Millis, NewCommand, State, Store, StoreError, Transitions};
+use crate::store::{
+    Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE,
+};
 
 /// Commands in a SQLite file.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    conn: Arc<Mutex<Connection>>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -44,9 +46,8 @@ CREATE INDEX IF NOT EXISTS commands_open ON commands (state, session_deadline, t
 CREATE INDEX IF NOT EXISTS commands_callbacks ON commands (callback_pending, callback_next);
 ";
 
-const COLUMNS: &str =
-    "id, client, kind, external_id, bid, body, state, result, created, session_deadline, timeout_at, \
-                       expires_at, started_at, ended_at, callback_pending, callback_attempts";
+pub(crate) const COLUMNS: &str = "id, client, kind, external_id, bid, body, state, result, created, session_deadline, \
+                       timeout_at, expires_at, started_at, ended_at, callback_pending, callback_attempts";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Command> {
     let state: String = r.get(6)?;
@@ -72,6 +73,14 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Command> {
     })
 }
 
+fn by_id(conn: &Connection, id: i64) -> Result<Option<Command>, StoreError> {
+    conn.query_row(&format!("SELECT {COLUMNS} FROM commands WHERE id = ?1"), params![id], row).optional().map_err(err)
+}
+
+fn by_bid(conn: &Connection, bid: &str) -> Result<Option<Command>, StoreError> {
+    conn.query_row(&format!("SELECT {COLUMNS} FROM commands WHERE bid = ?1"), params![bid], row).optional().map_err(err)
+}
+
 impl SqliteStore {
     /// Opens (creating) the store at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -84,174 +93,196 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { conn: Mutex::new(conn) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A store in memory (for `gatehouse check`, which must not create files).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(err)?;
+        conn.execute_batch(SCHEMA).map_err(err)?;
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
-    fn by_id(conn: &Connection, id: i64) -> Result<Option<Command>, StoreError> {
-        conn.query_row(&format!("SELECT {COLUMNS} FROM commands WHERE id = ?1"), params![id], row)
-            .optional()
-            .map_err(err)
-    }
-
-    fn by_bid(conn: &Connection, bid: &str) -> Result<Option<Command>, StoreError> {
-        conn.query_row(&format!("SELECT {COLUMNS} FROM commands WHERE bid = ?1"), params![bid], row)
-            .optional()
-            .map_err(err)
+    /// Runs `f` on the connection on a blocking thread (or here, outside a runtime).
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let conn = self.conn.clone();
+        let work = move || f(&mut conn.lock().unwrap_or_else(PoisonError::into_inner));
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => Box::pin(async move {
+                rt.spawn_blocking(work).await.map_err(|e| StoreError(format!("relay store task: {e}")))?
+            }),
+            Err(_) => Box::pin(std::future::ready(work())),
+        }
     }
 }
 
 impl Store for SqliteStore {
-    fn insert(&self, n: &NewCommand) -> Result<Command, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            "INSERT INTO commands (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?9)",
-            params![
-                n.client,
-                n.kind,
-                n.external_id,
-                n.bid,
-                n.body,
-                n.created as i64,
-                n.session_deadline as i64,
-                n.timeout_at as i64,
-                n.expires_at as i64
-            ],
-        )
-        .map_err(err)?;
-        let id = conn.last_insert_rowid();
-        Self::by_id(&conn, id)?.ok_or_else(|| StoreError("the command vanished after its insert".into()))
-    }
-
-    fn get(&self, id: i64) -> Result<Option<Command>, StoreError> {
-        Self::by_id(&self.conn(), id)
-    }
-
-    fn open(&self, bid: &str, now: Millis) -> Result<Option<Command>, StoreError> {
-        let conn = self.conn();
-        conn.execute(
-            "UPDATE commands SET state = 'started', started_at = ?2 WHERE bid = ?1 AND state = 'queued' \
-             AND session_deadline > ?2 AND timeout_at > ?2",
-            params![bid, now as i64],
-        )
-        .map_err(err)?;
-        Self::by_bid(&conn, bid)
-    }
-
-    fn answer(&self, bid: &str, result: &str, now: Millis) -> Result<Answered, StoreError> {
-        let conn = self.conn();
-        let changed = conn
-            .execute(
-                "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?3 \
-                 WHERE bid = ?1 AND state IN ('queued', 'started') AND timeout_at > ?3",
-                params![bid, result, now as i64],
+    fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
+        self.run(move |conn| {
+            conn.execute(
+                "INSERT INTO commands (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?9)",
+                params![
+                    n.client,
+                    n.kind,
+                    n.external_id,
+                    n.bid,
+                    n.body,
+                    n.created as i64,
+                    n.session_deadline as i64,
+                    n.timeout_at as i64,
+                    n.expires_at as i64
+                ],
             )
             .map_err(err)?;
-        Ok(match (changed, Self::by_bid(&conn, bid)?) {
-            (1, Some(c)) => Answered::Stored(c.id),
-            (_, Some(_)) => Answered::Gone,
-            (_, None) => Answered::Unknown,
+            let id = conn.last_insert_rowid();
+            by_id(conn, id)?.ok_or_else(|| StoreError("the command vanished after its insert".into()))
         })
     }
 
-    fn cancel(&self, id: i64, client: &str, now: Millis) -> Result<bool, StoreError> {
-        let changed = self
-            .conn()
-            .execute(
-                "UPDATE commands SET state = 'cancelled', ended_at = ?3 WHERE id = ?1 AND client = ?2 AND state IN ('queued', 'started')",
-                params![id, client, now as i64],
+    fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>> {
+        self.run(move |conn| by_id(conn, id))
+    }
+
+    fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>> {
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE commands SET state = 'started', started_at = ?2 WHERE bid = ?1 AND state = 'queued' \
+                 AND session_deadline > ?2 AND timeout_at > ?2",
+                params![bid, now as i64],
             )
             .map_err(err)?;
-        Ok(changed == 1)
+            by_bid(conn, &bid)
+        })
     }
 
-    fn expire(&self, now: Millis) -> Result<Transitions, StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction().map_err(err)?;
-        let mut t = Transitions::default();
-        let now = now as i64;
-        let collect = |tx: &rusqlite::Transaction<'_>, sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
-            let mut stmt = tx.prepare(sql).map_err(err)?;
-            let rows = stmt.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
-            rows.collect::<Result<_, _>>().map_err(err)
-        };
-        t.session_start_failed =
-            collect(&tx, "SELECT id, kind FROM commands WHERE state = 'queued' AND session_deadline <= ?1")?;
-        tx.execute(
-            "UPDATE commands SET state = 'failed_session_start', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
-             WHERE state = 'queued' AND session_deadline <= ?1",
-            params![now],
-        )
-        .map_err(err)?;
-        t.timed_out = collect(&tx, "SELECT id, kind FROM commands WHERE state = 'started' AND timeout_at <= ?1")?;
-        tx.execute(
-            "UPDATE commands SET state = 'failed_timeout', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
-             WHERE state = 'started' AND timeout_at <= ?1",
-            params![now],
-        )
-        .map_err(err)?;
-        t.expired = tx.execute("DELETE FROM commands WHERE expires_at <= ?1", params![now]).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(t)
+    fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?3 \
+                     WHERE bid = ?1 AND state IN ('queued', 'started') AND timeout_at > ?3",
+                    params![bid, result, now as i64],
+                )
+                .map_err(err)?;
+            Ok(match (changed, by_bid(conn, &bid)?) {
+                (1, Some(c)) => Answered::Stored(c.id),
+                (_, Some(_)) => Answered::Gone,
+                (_, None) => Answered::Unknown,
+            })
+        })
     }
 
-    fn next_deadline(&self) -> Result<Option<Millis>, StoreError> {
-        let conn = self.conn();
-        let next: Option<i64> = conn
-            .query_row(
-                "SELECT MIN(t) FROM (\
-                   SELECT MIN(session_deadline) AS t FROM commands WHERE state = 'queued' \
-                   UNION ALL SELECT MIN(timeout_at) FROM commands WHERE state = 'started' \
-                   UNION ALL SELECT MIN(expires_at) FROM commands \
-                   UNION ALL SELECT MIN(callback_next) FROM commands WHERE callback_pending = 1)",
-                [],
-                |r| r.get(0),
+    fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool> {
+        self.run(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE commands SET state = 'cancelled', ended_at = ?3 WHERE id = ?1 AND client = ?2 AND state IN ('queued', 'started')",
+                    params![id, client, now as i64],
+                )
+                .map_err(err)?;
+            Ok(changed == 1)
+        })
+    }
+
+    fn expire(&self, now: Millis) -> StoreFuture<'_, Transitions> {
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(err)?;
+            let mut t = Transitions::default();
+            let now = now as i64;
+            let collect = |tx: &rusqlite::Transaction<'_>, sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
+                let mut stmt = tx.prepare(sql).map_err(err)?;
+                let rows = stmt.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
+                rows.collect::<Result<_, _>>().map_err(err)
+            };
+            t.session_start_failed =
+                collect(&tx, "SELECT id, kind FROM commands WHERE state = 'queued' AND session_deadline <= ?1")?;
+            tx.execute(
+                "UPDATE commands SET state = 'failed_session_start', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
+                 WHERE state = 'queued' AND session_deadline <= ?1",
+                params![now],
             )
             .map_err(err)?;
-        Ok(next.map(|v| v as Millis))
-    }
-
-    fn callbacks_due(&self, now: Millis, limit: usize) -> Result<Vec<Command>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn
-            .prepare(&format!(
-                "SELECT {COLUMNS} FROM commands WHERE callback_pending = 1 AND callback_next <= ?1 ORDER BY callback_next LIMIT ?2"
-            ))
+            t.timed_out = collect(&tx, "SELECT id, kind FROM commands WHERE state = 'started' AND timeout_at <= ?1")?;
+            tx.execute(
+                "UPDATE commands SET state = 'failed_timeout', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
+                 WHERE state = 'started' AND timeout_at <= ?1",
+                params![now],
+            )
             .map_err(err)?;
-        let rows = stmt.query_map(params![now as i64, limit as i64], row).map_err(err)?;
-        rows.collect::<Result<_, _>>().map_err(err)
+            t.expired = tx.execute("DELETE FROM commands WHERE expires_at <= ?1", params![now]).map_err(err)?;
+            tx.commit().map_err(err)?;
+            Ok(t)
+        })
     }
 
-    fn callback_done(&self, id: i64) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
+    fn next_deadline(&self) -> StoreFuture<'_, Option<Millis>> {
+        self.run(|conn| {
+            let next: Option<i64> = conn
+                .query_row(
+                    "SELECT MIN(t) FROM (\
+                       SELECT MIN(session_deadline) AS t FROM commands WHERE state = 'queued' \
+                       UNION ALL SELECT MIN(timeout_at) FROM commands WHERE state = 'started' \
+                       UNION ALL SELECT MIN(expires_at) FROM commands \
+                       UNION ALL SELECT MIN(callback_next) FROM commands WHERE callback_pending = 1)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(err)?;
+            Ok(next.map(|v| v as Millis))
+        })
+    }
+
+    fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>> {
+        self.run(move |conn| {
+            let tx = conn.transaction().map_err(err)?;
+            let due: Vec<Command> = {
+                let mut stmt = tx
+                    .prepare(&format!(
+                        "SELECT {COLUMNS} FROM commands WHERE callback_pending = 1 AND callback_next <= ?1 ORDER BY callback_next LIMIT ?2"
+                    ))
+                    .map_err(err)?;
+                let rows = stmt.query_map(params![now as i64, limit as i64], row).map_err(err)?;
+                rows.collect::<Result<_, _>>().map_err(err)?
+            };
+            for c in &due {
+                tx.execute("UPDATE commands SET callback_next = ?2 WHERE id = ?1", params![c.id, (now + CALLBACK_LEASE) as i64])
+                    .map_err(err)?;
+            }
+            tx.commit().map_err(err)?;
+            Ok(due)
+        })
+    }
+
+    fn callback_done(&self, id: i64) -> StoreFuture<'_, ()> {
+        self.run(move |conn| {
+            conn.execute(
                 "UPDATE commands SET callback_pending = 0, callback_attempts = callback_attempts + 1 WHERE id = ?1",
                 params![id],
             )
             .map(|_| ())
             .map_err(err)
+        })
     }
 
-    fn callback_retry(&self, id: i64, next: Millis) -> Result<(), StoreError> {
-        self.conn()
-            .execute(
+    fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()> {
+        self.run(move |conn| {
+            conn.execute(
                 "UPDATE commands SET callback_attempts = callback_attempts + 1, callback_next = ?2 WHERE id = ?1",
                 params![id, next as i64],
             )
             .map(|_| ())
             .map_err(err)
+        })
     }
 
-    fn in_boxes(&self) -> Result<i64, StoreError> {
-        self.conn()
-            .query_row("SELECT COUNT(*) FROM commands WHERE state IN ('queued', 'started')", [], |r| r.get(0))
-            .map_err(err)
+    fn in_boxes(&self) -> StoreFuture<'_, i64> {
+        self.run(|conn| {
+            conn.query_row("SELECT COUNT(*) FROM commands WHERE state IN ('queued', 'started')", [], |r| r.get(0))
+                .map_err(err)
+        })
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -136,29 +136,43 @@ pub struct Transitions {
     pub expired: usize,
 }
 
-/// The relay's storage.
+/// An answer of the store, later.
+pub type StoreFuture<'a, T> = gatehouse_core::BoxFuture<'a, Result<T, StoreError>>;
+
+/// How long a claimed callback stays with the instance that claimed it before another may
+/// try it (if that instance died while calling).
+pub const CALLBACK_LEASE: Millis = 30_000;
+
+/// The relay's storage. Every write is durable when its future completes; an embedded store
+/// runs its file I/O off the request threads.
 pub trait Store: Send + Sync + 'static {
+    /// Connects (a shared database) and starts listening for other instances' changes,
+    /// waking `wake`; the embedded store needs nothing. Called when the relay starts.
+    fn start(&self, _wake: std::sync::Arc<tokio::sync::Notify>) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
     /// Stores a new command; returns it with its id once it is durable.
-    fn insert(&self, new: &NewCommand) -> Result<Command, StoreError>;
+    fn insert(&self, new: NewCommand) -> StoreFuture<'_, Command>;
     /// The command `id`.
-    fn get(&self, id: i64) -> Result<Option<Command>, StoreError>;
+    fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>>;
     /// A device opens box `bid` at `now`: a queued command becomes started. Returns the
     /// command whatever its state (the caller tells the device what it may do).
-    fn open(&self, bid: &str, now: Millis) -> Result<Option<Command>, StoreError>;
+    fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>>;
     /// A device answers box `bid` with `result`.
-    fn answer(&self, bid: &str, result: &str, now: Millis) -> Result<Answered, StoreError>;
-    /// The server cancels its command `id`; `Ok(false)` when it was no longer in its box.
-    fn cancel(&self, id: i64, client: &str, now: Millis) -> Result<bool, StoreError>;
+    fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered>;
+    /// The server cancels its command `id`; `false` when it was no longer in its box.
+    fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool>;
     /// Applies every deadline passed at `now`.
-    fn expire(&self, now: Millis) -> Result<Transitions, StoreError>;
+    fn expire(&self, now: Millis) -> StoreFuture<'_, Transitions>;
     /// The next deadline of any command (to sleep until), if any.
-    fn next_deadline(&self) -> Result<Option<Millis>, StoreError>;
-    /// Commands whose callback is due at `now` (at most `limit`).
-    fn callbacks_due(&self, now: Millis, limit: usize) -> Result<Vec<Command>, StoreError>;
+    fn next_deadline(&self) -> StoreFuture<'_, Option<Millis>>;
+    /// Claims the commands whose callback is due at `now` (at most `limit`) for
+    /// [`CALLBACK_LEASE`]: with several relay instances, one sends each callback.
+    fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>>;
     /// The callback of `id` was delivered.
-    fn callback_done(&self, id: i64) -> Result<(), StoreError>;
+    fn callback_done(&self, id: i64) -> StoreFuture<'_, ()>;
     /// The callback of `id` failed; try again at `next`.
-    fn callback_retry(&self, id: i64, next: Millis) -> Result<(), StoreError>;
+    fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()>;
     /// Commands in their boxes (queued or started).
-    fn in_boxes(&self) -> Result<i64, StoreError>;
+    fn in_boxes(&self) -> StoreFuture<'_, i64>;
 }

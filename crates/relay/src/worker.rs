@@ -74,9 +74,13 @@ impl Service for Worker {
     }
 
     fn start(&self) -> BoxFuture<'_, Result<(), String>> {
-        let (relay, handler, retry) = (self.relay.clone(), self.handler.clone(), self.retry);
-        self.task.spawn(run(relay, handler, retry));
-        Box::pin(std::future::ready(Ok(())))
+        Box::pin(async move {
+            // A shared store connects and listens now, before the connectors accept.
+            self.relay.store.start(self.relay.stored.clone()).await.map_err(|e| e.to_string())?;
+            let (relay, handler, retry) = (self.relay.clone(), self.handler.clone(), self.retry);
+            self.task.spawn(run(relay, handler, retry));
+            Ok(())
+        })
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
@@ -95,17 +99,17 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
             }
         }
         let now = relay_now(&relay);
-        let store = relay.store.clone();
-        let worked = tokio::task::spawn_blocking(move || {
-            let t = store.expire(now)?;
-            let due = store.callbacks_due(now, 64)?;
-            let boxes = store.in_boxes()?;
-            let next = store.next_deadline()?;
+        let store = &relay.store;
+        let worked = async {
+            let t = store.expire(now).await?;
+            let due = store.claim_callbacks(now, 64).await?;
+            let boxes = store.in_boxes().await?;
+            let next = store.next_deadline().await?;
             Ok::<_, crate::store::StoreError>((t, due, boxes, next))
-        })
+        }
         .await;
         let next = match worked {
-            Ok(Ok((t, due, boxes, next))) => {
+            Ok((t, due, boxes, next)) => {
                 for (_, kind) in &t.session_start_failed {
                     COMMANDS.inc(kind, State::FailedSessionStart.name());
                 }
@@ -117,11 +121,10 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                 futures_join(calls).await;
                 next
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 tracing::error!("relay store: {e}");
                 None
             }
-            Err(_) => return,
         };
         let now = relay_now(&relay);
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(TICK);
@@ -189,9 +192,8 @@ fn deliver(
     let (relay, handler) = (relay.clone(), handler.clone());
     async move {
         let Some(client) = relay.clients.iter().find(|k| k.id == c.new.client).cloned() else { return };
-        let store = relay.store.clone();
         let Some(base) = client.callback_url.clone() else {
-            let _ = tokio::task::spawn_blocking(move || store.callback_done(c.id)).await;
+            let _ = relay.store.callback_done(c.id).await;
             return;
         };
         let url = format!("{base}/callback/{}", c.new.kind);
@@ -208,14 +210,11 @@ fn deliver(
         };
         let next = relay_now(&relay) + retry.delay(c.callback_attempts).as_millis() as u64;
         let id = c.id;
-        let _ = tokio::task::spawn_blocking(move || {
-            if delivered {
-                store.callback_done(id)
-            } else {
-                store.callback_retry(id, next)
-            }
-        })
-        .await;
+        let saved =
+            if delivered { relay.store.callback_done(id).await } else { relay.store.callback_retry(id, next).await };
+        if let Err(e) = saved {
+            tracing::error!("relay store: {e}");
+        }
         if !delivered {
             CALLBACK_FAILURES.inc();
             tracing::warn!(command = id, "callback to {url} failed; retrying (attempt {})", c.callback_attempts + 1);

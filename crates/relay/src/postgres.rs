@@ -1,0 +1,347 @@
+//! The shared store: PostgreSQL, for several relay instances behind a load balancer. Commands
+//! are rows of one table (in a schema of their own); a change `NOTIFY`s the other instances,
+//! whose listening connection wakes their long polls and workers within milliseconds; due
+//! callbacks are claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one instance sends
+//! each. A commit is durable when it returns (PostgreSQL's `synchronous_commit`).
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, RwLock};
+use tokio_postgres::{Client, NoTls, Row};
+
+use crate::store::{
+    Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE,
+};
+
+/// Commands in PostgreSQL.
+pub struct PgStore {
+    config: String,
+    schema: String,
+    client: RwLock<Option<Client>>,
+    listener: gatehouse_core::Task,
+}
+
+fn err(e: tokio_postgres::Error) -> StoreError {
+    StoreError(format!("relay store (PostgreSQL): {e}"))
+}
+
+const COLUMNS: &str = "id, client, kind, external_id, bid, body, state, result, created, session_deadline, \
+                       timeout_at, expires_at, started_at, ended_at, callback_pending, callback_attempts";
+
+fn command(r: &Row) -> Command {
+    let state: String = r.get(6);
+    Command {
+        id: r.get(0),
+        new: NewCommand {
+            client: r.get(1),
+            kind: r.get(2),
+            external_id: r.get(3),
+            bid: r.get(4),
+            body: r.get(5),
+            created: r.get::<_, i64>(8) as Millis,
+            session_deadline: r.get::<_, i64>(9) as Millis,
+            timeout_at: r.get::<_, i64>(10) as Millis,
+            expires_at: r.get::<_, i64>(11) as Millis,
+        },
+        state: State::from_name(&state).unwrap_or(State::Cancelled),
+        result: r.get(7),
+        started_at: r.get::<_, Option<i64>>(12).map(|v| v as Millis),
+        ended_at: r.get::<_, Option<i64>>(13).map(|v| v as Millis),
+        callback_pending: r.get(14),
+        callback_attempts: r.get::<_, i32>(15) as u32,
+    }
+}
+
+impl PgStore {
+    /// A store at `config` (a libpq connection string or URL) in `schema`; it connects when
+    /// the relay starts.
+    pub fn new(config: &str, schema: &str) -> Result<Self, StoreError> {
+        if schema.is_empty() || !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError(format!("schema '{schema}' must be letters, digits and _")));
+        }
+        config.parse::<tokio_postgres::Config>().map_err(err)?;
+        Ok(PgStore {
+            config: config.to_string(),
+            schema: schema.to_string(),
+            client: RwLock::new(None),
+            listener: Default::default(),
+        })
+    }
+
+    fn t(&self) -> String {
+        format!("{}.commands", self.schema)
+    }
+
+    fn channel(&self) -> String {
+        format!("gatehouse_relay_{}", self.schema)
+    }
+
+    async fn connect(&self) -> Result<Client, StoreError> {
+        let (client, connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::warn!("relay store connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+
+    /// Runs `f` with the connection, reconnecting once if it was lost.
+    async fn with<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>) -> Result<T, StoreError> {
+        {
+            let guard = self.client.read().await;
+            if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
+                return f(c).await.map_err(err);
+            }
+        }
+        let mut guard = self.client.write().await;
+        if guard.as_ref().is_none_or(Client::is_closed) {
+            *guard = Some(self.connect().await?);
+        }
+        match guard.as_ref() {
+            Some(c) => f(c).await.map_err(err),
+            None => Err(StoreError("relay store: not connected".into())),
+        }
+    }
+}
+
+impl Store for PgStore {
+    fn start(&self, wake: Arc<Notify>) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let client = self.connect().await?;
+            let ddl = format!(
+                "CREATE SCHEMA IF NOT EXISTS {s};
+                 CREATE TABLE IF NOT EXISTS {t} (
+                   id BIGSERIAL PRIMARY KEY, client TEXT NOT NULL, kind TEXT NOT NULL, external_id TEXT,
+                   bid TEXT NOT NULL UNIQUE, body TEXT NOT NULL, state TEXT NOT NULL, result TEXT,
+                   created BIGINT NOT NULL, session_deadline BIGINT NOT NULL, timeout_at BIGINT NOT NULL,
+                   expires_at BIGINT NOT NULL, started_at BIGINT, ended_at BIGINT,
+                   callback_pending BOOLEAN NOT NULL DEFAULT FALSE, callback_attempts INTEGER NOT NULL DEFAULT 0,
+                   callback_next BIGINT NOT NULL DEFAULT 0);
+                 CREATE INDEX IF NOT EXISTS commands_expires ON {t} (expires_at);
+                 CREATE INDEX IF NOT EXISTS commands_callbacks ON {t} (callback_pending, callback_next);",
+                s = self.schema,
+                t = self.t()
+            );
+            // Two instances starting at once may race on CREATE: a lock serializes them.
+            client
+                .batch_execute(&format!("SELECT pg_advisory_lock(7210); {ddl} SELECT pg_advisory_unlock(7210);"))
+                .await
+                .map_err(err)?;
+            *self.client.write().await = Some(client);
+            // The listening connection: other instances' NOTIFYs wake this one.
+            let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
+            let channel = self.channel();
+            self.listener.spawn(async move {
+                let polling = async {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_waiters(),
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => {
+                                tracing::warn!("relay store listener ended: {e}");
+                                return;
+                            }
+                            None => return,
+                        }
+                    }
+                };
+                let listening = async {
+                    let _ = listen.batch_execute(&format!("LISTEN {channel}")).await;
+                    std::future::pending::<()>().await;
+                };
+                tokio::select! {
+                    _ = polling => {}
+                    _ = listening => {}
+                }
+            });
+            Ok(())
+        })
+    }
+
+    fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
+        Box::pin(async move {
+            let (sql, notify) = (
+                format!(
+                    "INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING {COLUMNS}",
+                    self.t()
+                ),
+                format!("SELECT pg_notify('{}', $1)", self.channel()),
+            );
+            let row = self
+                .with(async |c| {
+                    let row = c
+                        .query_one(
+                            &sql,
+                            &[
+                                &n.client,
+                                &n.kind,
+                                &n.external_id,
+                                &n.bid,
+                                &n.body,
+                                &(n.created as i64),
+                                &(n.session_deadline as i64),
+                                &(n.timeout_at as i64),
+                                &(n.expires_at as i64),
+                            ],
+                        )
+                        .await?;
+                    c.execute(&notify, &[&n.bid]).await?;
+                    Ok(row)
+                })
+                .await?;
+            Ok(command(&row))
+        })
+    }
+
+    fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>> {
+        Box::pin(async move {
+            let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.t());
+            Ok(self.with(async |c| c.query_opt(&sql, &[&id]).await).await?.map(|r| command(&r)))
+        })
+    }
+
+    fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>> {
+        Box::pin(async move {
+            let (update, select) = (
+                format!(
+                    "UPDATE {} SET state = 'started', started_at = $2 WHERE bid = $1 AND state = 'queued' AND session_deadline > $2 AND timeout_at > $2",
+                    self.t()
+                ),
+                format!("SELECT {COLUMNS} FROM {} WHERE bid = $1", self.t()),
+            );
+            let now = now as i64;
+            let row = self
+                .with(async |c| {
+                    c.execute(&update, &[&bid, &now]).await?;
+                    c.query_opt(&select, &[&bid]).await
+                })
+                .await?;
+            Ok(row.map(|r| command(&r)))
+        })
+    }
+
+    fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
+        Box::pin(async move {
+            let (update, select, notify) = (
+                format!(
+                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
+                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3",
+                    self.t()
+                ),
+                format!("SELECT id FROM {} WHERE bid = $1", self.t()),
+                format!("SELECT pg_notify('{}', $1)", self.channel()),
+            );
+            let now = now as i64;
+            let (changed, id) = self
+                .with(async |c| {
+                    let changed = c.execute(&update, &[&bid, &result, &now]).await?;
+                    let id: Option<i64> = c.query_opt(&select, &[&bid]).await?.map(|r| r.get(0));
+                    if changed == 1 {
+                        c.execute(&notify, &[&bid]).await?;
+                    }
+                    Ok((changed, id))
+                })
+                .await?;
+            Ok(match (changed, id) {
+                (1, Some(id)) => Answered::Stored(id),
+                (_, Some(_)) => Answered::Gone,
+                (_, None) => Answered::Unknown,
+            })
+        })
+    }
+
+    fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {} SET state = 'cancelled', ended_at = $3 WHERE id = $1 AND client = $2 AND state IN ('queued', 'started')",
+                self.t()
+            );
+            let now = now as i64;
+            Ok(self.with(async |c| c.execute(&sql, &[&id, &client, &now]).await).await? == 1)
+        })
+    }
+
+    fn expire(&self, now: Millis) -> StoreFuture<'_, Transitions> {
+        Box::pin(async move {
+            let t = self.t();
+            let (start, timeout, delete) = (
+                format!(
+                    "UPDATE {t} SET state = 'failed_session_start', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
+                     WHERE state = 'queued' AND session_deadline <= $1 RETURNING id, kind"
+                ),
+                format!(
+                    "UPDATE {t} SET state = 'failed_timeout', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
+                     WHERE state = 'started' AND timeout_at <= $1 RETURNING id, kind"
+                ),
+                format!("DELETE FROM {t} WHERE expires_at <= $1"),
+            );
+            let now = now as i64;
+            self.with(async |c| {
+                let pairs = |rows: Vec<Row>| rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).collect();
+                Ok(Transitions {
+                    session_start_failed: pairs(c.query(&start, &[&now]).await?),
+                    timed_out: pairs(c.query(&timeout, &[&now]).await?),
+                    expired: c.execute(&delete, &[&now]).await? as usize,
+                })
+            })
+            .await
+        })
+    }
+
+    fn next_deadline(&self) -> StoreFuture<'_, Option<Millis>> {
+        Box::pin(async move {
+            let t = self.t();
+            let sql = format!(
+                "SELECT MIN(x) FROM (SELECT MIN(session_deadline) AS x FROM {t} WHERE state = 'queued' \
+                 UNION ALL SELECT MIN(timeout_at) FROM {t} WHERE state = 'started' \
+                 UNION ALL SELECT MIN(expires_at) FROM {t} \
+                 UNION ALL SELECT MIN(callback_next) FROM {t} WHERE callback_pending) m"
+            );
+            let next: Option<i64> = self.with(async |c| c.query_one(&sql, &[]).await).await?.get(0);
+            Ok(next.map(|v| v as Millis))
+        })
+    }
+
+    fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>> {
+        Box::pin(async move {
+            let t = self.t();
+            let sql = format!(
+                "UPDATE {t} SET callback_next = $2 WHERE id IN (SELECT id FROM {t} WHERE callback_pending AND callback_next <= $1 \
+                 ORDER BY callback_next LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+            );
+            let (now, lease, limit) = (now as i64, (now + CALLBACK_LEASE) as i64, limit as i64);
+            let rows = self.with(async |c| c.query(&sql, &[&now, &lease, &limit]).await).await?;
+            Ok(rows.iter().map(command).collect())
+        })
+    }
+
+    fn callback_done(&self, id: i64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id = $1",
+                self.t()
+            );
+            self.with(async |c| c.execute(&sql, &[&id]).await).await.map(|_| ())
+        })
+    }
+
+    fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let sql = format!(
+                "UPDATE {} SET callback_attempts = callback_attempts + 1, callback_next = $2 WHERE id = $1",
+                self.t()
+            );
+            let next = next as i64;
+            self.with(async |c| c.execute(&sql, &[&id, &next]).await).await.map(|_| ())
+        })
+    }
+
+    fn in_boxes(&self) -> StoreFuture<'_, i64> {
+        Box::pin(async move {
+            let sql = format!("SELECT COUNT(*) FROM {} WHERE state IN ('queued', 'started')", self.t());
+            Ok(self.with(async |c| c.query_one(&sql, &[]).await).await?.get(0))
+        })
+    }
+}

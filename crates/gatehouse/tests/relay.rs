@@ -382,3 +382,50 @@ fn two_gateways_on_one_postgresql_share_commands_and_send_each_callback_once() {
         .unwrap();
     assert_eq!(json(&seen.body)["state"], "answered", "instance A reads what B stored");
 }
+
+#[test]
+fn the_example_instance_runs_the_exchange_over_https() {
+    let dir = TempInstance::bare();
+    let receiver = Receiver::start(&dir.dir, 0);
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/relay");
+    let t = TempInstance::bare();
+    support::tls::sh(&t.dir, &format!("cp -r {example}/config {example}/secrets ."));
+    let admin = std::fs::read_to_string(t.path("config/admin.json")).unwrap().replace("\"port\": 20400", "\"port\": 0");
+    t.write("config/admin.json", &admin);
+    let gw = Gateway::start(&t.dir);
+    let route = std::fs::read_to_string(t.path("config/routes/relay.json"))
+        .unwrap()
+        .replace("127.0.0.1:8090", &format!("127.0.0.1:{}", receiver.port))
+        .replace("https://127.0.0.1:20400", &format!("https://127.0.0.1:{}", gw.port()));
+    t.route("relay.json", &route);
+    gw.wait_for_log("route reloaded");
+    let base = format!("https://127.0.0.1:{}", gw.port());
+    let ca = t.path("secrets/relay-cert.pem").display().to_string();
+    let posted = json(&curl(&[
+        "--cacert",
+        &ca,
+        "-H",
+        &format!("X-Api-Key: {API_KEY}"),
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{ "commandHeader": { "lifespan": 1500, "timeout": 1500, "externalId": "my-id" }, "provCommand": { "template": "employee" } }"#,
+        &format!("{base}/hermod/rest/command/provision"),
+    ]));
+    let boxed = box_path(posted["destinations"][0]["uri"].as_str().unwrap());
+    assert!(posted["destinations"][0]["uri"].as_str().unwrap().contains("https%3A%2F%2F127"), "{posted}");
+    let opened = json(&curl(&["--cacert", &ca, &format!("{base}{boxed}")]));
+    assert_eq!(opened["command"]["provCommand"]["template"], "employee");
+    let answered = json(&curl(&[
+        "--cacert",
+        &ca,
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        r#"{ "status": "ok" }"#,
+        &format!("{base}{boxed}"),
+    ]));
+    assert_eq!(answered["state"], "answered");
+    eventually("the callback arrives", || receiver.callbacks().len() == 1);
+    assert_eq!(receiver.callbacks()[0]["body"]["result"]["status"], "ok");
+}

@@ -149,6 +149,28 @@ pub fn render_registered(out: &mut String) {
     }
 }
 
+/// Something the health endpoint reports: named checks, each up or down (the relay's
+/// callback URLs). They inform; they do not make the gateway unready.
+pub trait HealthReport: Send + Sync + 'static {
+    /// `(check name, up)` pairs.
+    fn checks(&self) -> Vec<(String, bool)>;
+}
+
+static HEALTH: Mutex<Vec<&'static dyn HealthReport>> = Mutex::new(Vec::new());
+
+/// Registers `report` for the health endpoint (once per process).
+pub fn register_health(report: &'static dyn HealthReport) {
+    let mut all = HEALTH.lock().unwrap_or_else(PoisonError::into_inner);
+    if !all.iter().any(|r| std::ptr::addr_eq(*r, report)) {
+        all.push(report);
+    }
+}
+
+/// Every registered check, in registration order.
+pub fn health_checks() -> Vec<(String, bool)> {
+    HEALTH.lock().unwrap_or_else(PoisonError::into_inner).iter().flat_map(|r| r.checks()).collect()
+}
+
 /// Session cookies that were present but unusable (expired, tampered, truncated, wrong key).
 pub static SESSION_COOKIES_REJECTED: Counter = Counter::new(
     "gatehouse_session_cookies_rejected_total",

@@ -171,6 +171,8 @@ fn a_provision_command_goes_from_server_to_device_and_back_by_callback() {
         assert!(metrics.contains(line), "{line}\n{metrics}");
     }
     assert_eq!(request(gw.port(), "GET", "/hermod/rest/alive", &[], "").unwrap().status, 200);
+    let health = json(&curl(&[&gw.url("/openig/health/ready")]));
+    assert_eq!(health["checks"]["relay.callback.prime1"], "UP", "{health}");
 }
 
 #[test]

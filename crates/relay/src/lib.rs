@@ -29,4 +29,5 @@ pub fn register(registry: &mut Registry) {
     metric(&metrics::CALLBACK_FAILURES);
     metric(&metrics::ALIVE);
     metric(&metrics::DELIVERY);
+    gatehouse_core::counters::register_health(&metrics::ALIVE);
 }

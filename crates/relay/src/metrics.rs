@@ -72,6 +72,17 @@ impl Alive {
     }
 }
 
+impl gatehouse_core::counters::HealthReport for Alive {
+    fn checks(&self) -> Vec<(String, bool)> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(client, up)| (format!("relay.callback.{client}"), *up))
+            .collect()
+    }
+}
+
 impl Metric for Alive {
     fn name(&self) -> &'static str {
         "gatehouse_relay_callback_alive"

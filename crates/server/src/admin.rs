@@ -3,7 +3,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `ping` | 200, empty (liveness) |
-//! | `health/live`, `health/ready` | 200 `{"status":"UP"}` |
+//! | `health/live`, `health/ready` | 200 `{"status":"UP"}`; `ready` adds the registered checks (`checks`) |
 //! | `api/info` | version and build as JSON; loopback only in production mode |
 //! | `metrics/prometheus`, `metrics/prometheus/0.0.4` | counters, Prometheus text format |
 //! | `api/clock` | the gateway's time; `POST ?advance=30m` moves a test clock (loopback only) |
@@ -150,7 +150,17 @@ impl Core {
         }
         match sub {
             "ping" => status(StatusCode::OK),
-            "health/live" | "health/ready" => json(Bytes::from_static(b"{\"status\":\"UP\"}")),
+            "health/live" => json(Bytes::from_static(b"{\"status\":\"UP\"}")),
+            "health/ready" => {
+                // What feature crates report (the relay's callback URLs) comes as details.
+                let checks = gatehouse_core::counters::health_checks();
+                if checks.is_empty() {
+                    return json(Bytes::from_static(b"{\"status\":\"UP\"}"));
+                }
+                let details: serde_json::Map<String, serde_json::Value> =
+                    checks.into_iter().map(|(name, up)| (name, (if up { "UP" } else { "DOWN" }).into())).collect();
+                json(Bytes::from(serde_json::json!({ "status": "UP", "checks": details }).to_string()))
+            }
             "api/info" => {
                 // Without an apiProtectionFilter, production answers loopback clients only.
                 if !self.api_protected

@@ -17,8 +17,20 @@ use crate::store::{
 pub struct PgStore {
     config: String,
     schema: String,
+    /// Acceptances and answers: committed durably.
     client: RwLock<Option<Client>>,
+    /// State marks and callback bookkeeping: `synchronous_commit = off` (a database crash
+    /// can undo the last of them, which repeats a callback or reopens a box, never loses a
+    /// command or an answer).
+    lazy: RwLock<Option<Client>>,
     listener: gatehouse_core::Task,
+}
+
+/// Which connection a statement goes through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Durable,
+    Lazy,
 }
 
 fn err(e: tokio_postgres::Error) -> StoreError {
@@ -64,6 +76,7 @@ impl PgStore {
             config: config.to_string(),
             schema: schema.to_string(),
             client: RwLock::new(None),
+            lazy: RwLock::new(None),
             listener: Default::default(),
         })
     }
@@ -76,27 +89,35 @@ impl PgStore {
         format!("gatehouse_relay_{}", self.schema)
     }
 
-    async fn connect(&self) -> Result<Client, StoreError> {
+    async fn connect(&self, sync: Sync) -> Result<Client, StoreError> {
         let (client, connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!("relay store connection ended: {e}");
             }
         });
+        if sync == Sync::Lazy {
+            client.batch_execute("SET synchronous_commit = off").await.map_err(err)?;
+        }
         Ok(client)
     }
 
-    /// Runs `f` with the connection, reconnecting once if it was lost.
-    async fn with<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>) -> Result<T, StoreError> {
+    /// Runs `f` with the connection for `sync`, reconnecting once if it was lost.
+    async fn with<T>(
+        &self,
+        sync: Sync,
+        f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let slot = if sync == Sync::Durable { &self.client } else { &self.lazy };
         {
-            let guard = self.client.read().await;
+            let guard = slot.read().await;
             if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
                 return f(c).await.map_err(err);
             }
         }
-        let mut guard = self.client.write().await;
+        let mut guard = slot.write().await;
         if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(self.connect().await?);
+            *guard = Some(self.connect(sync).await?);
         }
         match guard.as_ref() {
             Some(c) => f(c).await.map_err(err),
@@ -108,7 +129,7 @@ impl PgStore {
 impl Store for PgStore {
     fn start(&self, wake: Arc<Notify>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let client = self.connect().await?;
+            let client = self.connect(Sync::Durable).await?;
             let ddl = format!(
                 "CREATE SCHEMA IF NOT EXISTS {s};
                  CREATE TABLE IF NOT EXISTS {t} (
@@ -129,6 +150,7 @@ impl Store for PgStore {
                 .await
                 .map_err(err)?;
             *self.client.write().await = Some(client);
+            *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();
@@ -161,34 +183,20 @@ impl Store for PgStore {
 
     fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
         Box::pin(async move {
-            let (sql, notify) = (
-                format!(
-                    "INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING {COLUMNS}",
-                    self.t()
-                ),
-                format!("SELECT pg_notify('{}', $1)", self.channel()),
+            // One round trip and one commit: the row, and the NOTIFY sent when it commits.
+            let sql = format!(
+                "WITH ins AS (INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING {COLUMNS}) \
+                 SELECT ins.*, pg_notify('{}', ins.bid)::text FROM ins",
+                self.t(),
+                self.channel()
             );
+            let (created, start, timeout, expires) =
+                (n.created as i64, n.session_deadline as i64, n.timeout_at as i64, n.expires_at as i64);
             let row = self
-                .with(async |c| {
-                    let row = c
-                        .query_one(
-                            &sql,
-                            &[
-                                &n.client,
-                                &n.kind,
-                                &n.external_id,
-                                &n.bid,
-                                &n.body,
-                                &(n.created as i64),
-                                &(n.session_deadline as i64),
-                                &(n.timeout_at as i64),
-                                &(n.expires_at as i64),
-                            ],
-                        )
-                        .await?;
-                    c.execute(&notify, &[&n.bid]).await?;
-                    Ok(row)
+                .with(Sync::Durable, async |c| {
+                    c.query_one(&sql, &[&n.client, &n.kind, &n.external_id, &n.bid, &n.body, &created, &start, &timeout, &expires])
+                        .await
                 })
                 .await?;
             Ok(command(&row))
@@ -198,7 +206,7 @@ impl Store for PgStore {
     fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>> {
         Box::pin(async move {
             let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.t());
-            Ok(self.with(async |c| c.query_opt(&sql, &[&id]).await).await?.map(|r| command(&r)))
+            Ok(self.with(Sync::Lazy, async |c| c.query_opt(&sql, &[&id]).await).await?.map(|r| command(&r)))
         })
     }
 
@@ -206,49 +214,39 @@ impl Store for PgStore {
         Box::pin(async move {
             let (update, select) = (
                 format!(
-                    "UPDATE {} SET state = 'started', started_at = $2 WHERE bid = $1 AND state = 'queued' AND session_deadline > $2 AND timeout_at > $2",
+                    "UPDATE {} SET state = 'started', started_at = $2 WHERE bid = $1 AND state = 'queued' \
+                     AND session_deadline > $2 AND timeout_at > $2 RETURNING {COLUMNS}",
                     self.t()
                 ),
                 format!("SELECT {COLUMNS} FROM {} WHERE bid = $1", self.t()),
             );
             let now = now as i64;
-            let row = self
-                .with(async |c| {
-                    c.execute(&update, &[&bid, &now]).await?;
-                    c.query_opt(&select, &[&bid]).await
-                })
-                .await?;
-            Ok(row.map(|r| command(&r)))
+            if let Some(row) = self.with(Sync::Lazy, async |c| c.query_opt(&update, &[&bid, &now]).await).await? {
+                return Ok(Some(command(&row)));
+            }
+            Ok(self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?.map(|r| command(&r)))
         })
     }
 
     fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
         Box::pin(async move {
-            let (update, select, notify) = (
+            let (update, select) = (
                 format!(
-                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
-                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3",
-                    self.t()
+                    "WITH upd AS (UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
+                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING id, bid) \
+                     SELECT id, pg_notify('{}', bid)::text FROM upd",
+                    self.t(),
+                    self.channel()
                 ),
                 format!("SELECT id FROM {} WHERE bid = $1", self.t()),
-                format!("SELECT pg_notify('{}', $1)", self.channel()),
             );
             let now = now as i64;
-            let (changed, id) = self
-                .with(async |c| {
-                    let changed = c.execute(&update, &[&bid, &result, &now]).await?;
-                    let id: Option<i64> = c.query_opt(&select, &[&bid]).await?.map(|r| r.get(0));
-                    if changed == 1 {
-                        c.execute(&notify, &[&bid]).await?;
-                    }
-                    Ok((changed, id))
-                })
-                .await?;
-            Ok(match (changed, id) {
-                (1, Some(id)) => Answered::Stored(id),
-                (_, Some(_)) => Answered::Gone,
-                (_, None) => Answered::Unknown,
-            })
+            let stored = self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now]).await).await?;
+            if let Some(row) = stored {
+                return Ok(Answered::Stored(row.get(0)));
+            }
+            let known = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;
+            Ok(if known.is_some() { Answered::Gone } else { Answered::Unknown })
         })
     }
 
@@ -259,7 +257,7 @@ impl Store for PgStore {
                 self.t()
             );
             let now = now as i64;
-            Ok(self.with(async |c| c.execute(&sql, &[&id, &client, &now]).await).await? == 1)
+            Ok(self.with(Sync::Durable, async |c| c.execute(&sql, &[&id, &client, &now]).await).await? == 1)
         })
     }
 
@@ -278,7 +276,7 @@ impl Store for PgStore {
                 format!("DELETE FROM {t} WHERE expires_at <= $1"),
             );
             let now = now as i64;
-            self.with(async |c| {
+            self.with(Sync::Lazy, async |c| {
                 let pairs = |rows: Vec<Row>| rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).collect();
                 Ok(Transitions {
                     session_start_failed: pairs(c.query(&start, &[&now]).await?),
@@ -299,7 +297,7 @@ impl Store for PgStore {
                  UNION ALL SELECT MIN(expires_at) FROM {t} \
                  UNION ALL SELECT MIN(callback_next) FROM {t} WHERE callback_pending) m"
             );
-            let next: Option<i64> = self.with(async |c| c.query_one(&sql, &[]).await).await?.get(0);
+            let next: Option<i64> = self.with(Sync::Lazy, async |c| c.query_one(&sql, &[]).await).await?.get(0);
             Ok(next.map(|v| v as Millis))
         })
     }
@@ -312,7 +310,7 @@ impl Store for PgStore {
                  ORDER BY callback_next LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
             );
             let (now, lease, limit) = (now as i64, (now + CALLBACK_LEASE) as i64, limit as i64);
-            let rows = self.with(async |c| c.query(&sql, &[&now, &lease, &limit]).await).await?;
+            let rows = self.with(Sync::Lazy, async |c| c.query(&sql, &[&now, &lease, &limit]).await).await?;
             Ok(rows.iter().map(command).collect())
         })
     }
@@ -323,7 +321,7 @@ impl Store for PgStore {
                 "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id = $1",
                 self.t()
             );
-            self.with(async |c| c.execute(&sql, &[&id]).await).await.map(|_| ())
+            self.with(Sync::Lazy, async |c| c.execute(&sql, &[&id]).await).await.map(|_| ())
         })
     }
 
@@ -334,14 +332,14 @@ impl Store for PgStore {
                 self.t()
             );
             let next = next as i64;
-            self.with(async |c| c.execute(&sql, &[&id, &next]).await).await.map(|_| ())
+            self.with(Sync::Lazy, async |c| c.execute(&sql, &[&id, &next]).await).await.map(|_| ())
         })
     }
 
     fn in_boxes(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
             let sql = format!("SELECT COUNT(*) FROM {} WHERE state IN ('queued', 'started')", self.t());
-            Ok(self.with(async |c| c.query_one(&sql, &[]).await).await?.get(0))
+            Ok(self.with(Sync::Lazy, async |c| c.query_one(&sql, &[]).await).await?.get(0))
         })
     }
 }

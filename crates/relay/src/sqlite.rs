@@ -14,7 +14,24 @@ use crate::store::{
 
 /// Commands in a SQLite file.
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    conn: Arc<Mutex<Db>>,
+}
+
+/// The connection and its current `synchronous` mode.
+struct Db {
+    conn: Connection,
+    full: bool,
+}
+
+/// How a write must reach the disk. Acceptances and answers are what clients were told is
+/// kept: `Durable` (fsync before the commit returns). State marks and callback bookkeeping
+/// are `Lazy`: in WAL mode they survive a killed process (they are in the OS's cache) and
+/// only a power loss can undo them, which at worst repeats a callback (at least once anyway)
+/// or lets a device open a box again.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    Durable,
+    Lazy,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -93,23 +110,32 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(Db { conn, full: true })) })
     }
 
     /// A store in memory (for `gatehouse check`, which must not create files).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(Db { conn, full: true })) })
     }
 
     /// Runs `f` on the connection on a blocking thread (or here, outside a runtime).
     fn run<T: Send + 'static>(
         &self,
+        sync: Sync,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
         let conn = self.conn.clone();
-        let work = move || f(&mut conn.lock().unwrap_or_else(PoisonError::into_inner));
+        let work = move || {
+            let mut db = conn.lock().unwrap_or_else(PoisonError::into_inner);
+            let full = sync == Sync::Durable;
+            if db.full != full {
+                db.conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" }).map_err(err)?;
+                db.full = full;
+            }
+            f(&mut db.conn)
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => Box::pin(async move {
                 rt.spawn_blocking(work).await.map_err(|e| StoreError(format!("relay store task: {e}")))?
@@ -121,7 +147,7 @@ impl SqliteStore {
 
 impl Store for SqliteStore {
     fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
-        self.run(move |conn| {
+        self.run(Sync::Durable, move |conn| {
             conn.execute(
                 "INSERT INTO commands (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?9)",
@@ -144,11 +170,11 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>> {
-        self.run(move |conn| by_id(conn, id))
+        self.run(Sync::Lazy, move |conn| by_id(conn, id))
     }
 
     fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>> {
-        self.run(move |conn| {
+        self.run(Sync::Lazy, move |conn| {
             conn.execute(
                 "UPDATE commands SET state = 'started', started_at = ?2 WHERE bid = ?1 AND state = 'queued' \
                  AND session_deadline > ?2 AND timeout_at > ?2",
@@ -160,7 +186,7 @@ impl Store for SqliteStore {
     }
 
     fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
-        self.run(move |conn| {
+        self.run(Sync::Durable, move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?3 \
@@ -177,7 +203,7 @@ impl Store for SqliteStore {
     }
 
     fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool> {
-        self.run(move |conn| {
+        self.run(Sync::Durable, move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE commands SET state = 'cancelled', ended_at = ?3 WHERE id = ?1 AND client = ?2 AND state IN ('queued', 'started')",
@@ -189,7 +215,7 @@ impl Store for SqliteStore {
     }
 
     fn expire(&self, now: Millis) -> StoreFuture<'_, Transitions> {
-        self.run(move |conn| {
+        self.run(Sync::Lazy, move |conn| {
             let tx = conn.transaction().map_err(err)?;
             let mut t = Transitions::default();
             let now = now as i64;
@@ -220,7 +246,7 @@ impl Store for SqliteStore {
     }
 
     fn next_deadline(&self) -> StoreFuture<'_, Option<Millis>> {
-        self.run(|conn| {
+        self.run(Sync::Lazy, |conn| {
             let next: Option<i64> = conn
                 .query_row(
                     "SELECT MIN(t) FROM (\
@@ -237,7 +263,7 @@ impl Store for SqliteStore {
     }
 
     fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>> {
-        self.run(move |conn| {
+        self.run(Sync::Lazy, move |conn| {
             let tx = conn.transaction().map_err(err)?;
             let due: Vec<Command> = {
                 let mut stmt = tx
@@ -258,7 +284,7 @@ impl Store for SqliteStore {
     }
 
     fn callback_done(&self, id: i64) -> StoreFuture<'_, ()> {
-        self.run(move |conn| {
+        self.run(Sync::Lazy, move |conn| {
             conn.execute(
                 "UPDATE commands SET callback_pending = 0, callback_attempts = callback_attempts + 1 WHERE id = ?1",
                 params![id],
@@ -269,7 +295,7 @@ impl Store for SqliteStore {
     }
 
     fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()> {
-        self.run(move |conn| {
+        self.run(Sync::Lazy, move |conn| {
             conn.execute(
                 "UPDATE commands SET callback_attempts = callback_attempts + 1, callback_next = ?2 WHERE id = ?1",
                 params![id, next as i64],
@@ -280,7 +306,7 @@ impl Store for SqliteStore {
     }
 
     fn in_boxes(&self) -> StoreFuture<'_, i64> {
-        self.run(|conn| {
+        self.run(Sync::Lazy, |conn| {
             conn.query_row("SELECT COUNT(*) FROM commands WHERE state IN ('queued', 'started')", [], |r| r.get(0))
                 .map_err(err)
         })

@@ -5,11 +5,13 @@
 //!
 //! - `relay.rs`: `MessagingRelay`, the handler (server API, device boxes);
 //! - `store.rs`: the storage trait; `sqlite.rs`: the embedded durable store; `postgres.rs`:
-//!   the shared store for several instances;
+//!   the shared store for several instances; `group_commit.rs`: the embedded store's writer
+//!   thread, one fsync per batch;
 //! - `worker.rs`: timers, callbacks and alive checks; `clients.rs`: API clients and keys;
 //! - `metrics.rs`: what the relay reports.
 
 pub mod clients;
+mod group_commit;
 mod metrics;
 pub mod postgres;
 mod relay;

@@ -4,6 +4,7 @@
 //! callbacks are claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one instance sends
 //! each. A commit is durable when it returns (PostgreSQL's `synchronous_commit`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{Notify, RwLock};
@@ -17,8 +18,11 @@ use crate::store::{
 pub struct PgStore {
     config: String,
     schema: String,
-    /// Acceptances and answers: committed durably.
-    client: RwLock<Option<Client>>,
+    /// Acceptances and answers: committed durably, through several connections so that
+    /// concurrent commits share PostgreSQL's WAL flushes (its group commit) instead of
+    /// queueing behind one another on one connection.
+    durable: Vec<RwLock<Option<Client>>>,
+    next: AtomicUsize,
     /// State marks and callback bookkeeping: `synchronous_commit = off` (a database crash
     /// can undo the last of them, which repeats a callback or reopens a box, never loses a
     /// command or an answer).
@@ -32,6 +36,9 @@ enum Sync {
     Durable,
     Lazy,
 }
+
+/// Connections for durable commits per instance.
+const DURABLE_CONNECTIONS: usize = 4;
 
 fn err(e: tokio_postgres::Error) -> StoreError {
     StoreError(format!("relay store (PostgreSQL): {e}"))
@@ -75,7 +82,8 @@ impl PgStore {
         Ok(PgStore {
             config: config.to_string(),
             schema: schema.to_string(),
-            client: RwLock::new(None),
+            durable: (0..DURABLE_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
+            next: AtomicUsize::new(0),
             lazy: RwLock::new(None),
             listener: Default::default(),
         })
@@ -108,7 +116,13 @@ impl PgStore {
         sync: Sync,
         f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StoreError> {
-        let slot = if sync == Sync::Durable { &self.client } else { &self.lazy };
+        let slot = match sync {
+            Sync::Durable => {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.durable.len();
+                &self.durable[i]
+            }
+            Sync::Lazy => &self.lazy,
+        };
         {
             let guard = slot.read().await;
             if let Some(c) = guard.as_ref().filter(|c| !c.is_closed()) {
@@ -149,7 +163,10 @@ impl Store for PgStore {
                 .batch_execute(&format!("SELECT pg_advisory_lock(7210); {ddl} SELECT pg_advisory_unlock(7210);"))
                 .await
                 .map_err(err)?;
-            *self.client.write().await = Some(client);
+            *self.durable[0].write().await = Some(client);
+            for slot in &self.durable[1..] {
+                *slot.write().await = Some(self.connect(Sync::Durable).await?);
+            }
             *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
@@ -195,8 +212,11 @@ impl Store for PgStore {
                 (n.created as i64, n.session_deadline as i64, n.timeout_at as i64, n.expires_at as i64);
             let row = self
                 .with(Sync::Durable, async |c| {
-                    c.query_one(&sql, &[&n.client, &n.kind, &n.external_id, &n.bid, &n.body, &created, &start, &timeout, &expires])
-                        .await
+                    c.query_one(
+                        &sql,
+                        &[&n.client, &n.kind, &n.external_id, &n.bid, &n.body, &created, &start, &timeout, &expires],
+                    )
+                    .await
                 })
                 .await?;
             Ok(command(&row))

@@ -1,37 +1,21 @@
-//! The embedded store: SQLite in the instance's `data/`, in WAL mode with `synchronous=FULL`,
-//! so that a command is on disk before the relay answers 200 and survives `kill -9`. One
-//! connection behind a lock: SQLite serializes writers anyway, and the relay's writes are
-//! small.
+//! The embedded store: SQLite in the instance's `data/`, in WAL mode, so that a command is on
+//! disk before the relay answers 200 and survives `kill -9`. One connection on a thread of its
+//! own, committing concurrent writes together (see `group_commit`): SQLite serializes writers
+//! anyway, and one fsync per batch instead of per write is what lets acceptances keep up with
+//! the disk.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
+use crate::group_commit::{Sync, Writer};
 use crate::store::{
     Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE,
 };
 
 /// Commands in a SQLite file.
 pub struct SqliteStore {
-    conn: Arc<Mutex<Db>>,
-}
-
-/// The connection and its current `synchronous` mode.
-struct Db {
-    conn: Connection,
-    full: bool,
-}
-
-/// How a write must reach the disk. Acceptances and answers are what clients were told is
-/// kept: `Durable` (fsync before the commit returns). State marks and callback bookkeeping
-/// are `Lazy`: in WAL mode they survive a killed process (they are in the OS's cache) and
-/// only a power loss can undo them, which at worst repeats a callback (at least once anyway)
-/// or lets a device open a box again.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Sync {
-    Durable,
-    Lazy,
+    writer: Writer,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -110,38 +94,22 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(Db { conn, full: true })) })
+        Ok(SqliteStore { writer: Writer::start(conn)? })
     }
 
     /// A store in memory (for `gatehouse check`, which must not create files).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(Db { conn, full: true })) })
+        Ok(SqliteStore { writer: Writer::start(conn)? })
     }
 
-    /// Runs `f` on the connection on a blocking thread (or here, outside a runtime).
     fn run<T: Send + 'static>(
         &self,
         sync: Sync,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> StoreFuture<'static, T> {
-        let conn = self.conn.clone();
-        let work = move || {
-            let mut db = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let full = sync == Sync::Durable;
-            if db.full != full {
-                db.conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" }).map_err(err)?;
-                db.full = full;
-            }
-            f(&mut db.conn)
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => Box::pin(async move {
-                rt.spawn_blocking(work).await.map_err(|e| StoreError(format!("relay store task: {e}")))?
-            }),
-            Err(_) => Box::pin(std::future::ready(work())),
-        }
+        self.writer.run(sync, f)
     }
 }
 
@@ -216,23 +184,23 @@ impl Store for SqliteStore {
 
     fn expire(&self, now: Millis) -> StoreFuture<'_, Transitions> {
         self.run(Sync::Lazy, move |conn| {
-            let tx = conn.transaction().map_err(err)?;
+            let tx: &Connection = conn;
             let mut t = Transitions::default();
             let now = now as i64;
-            let collect = |tx: &rusqlite::Transaction<'_>, sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
+            let collect = |tx: &Connection, sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
                 let mut stmt = tx.prepare(sql).map_err(err)?;
                 let rows = stmt.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
                 rows.collect::<Result<_, _>>().map_err(err)
             };
             t.session_start_failed =
-                collect(&tx, "SELECT id, kind FROM commands WHERE state = 'queued' AND session_deadline <= ?1")?;
+                collect(tx, "SELECT id, kind FROM commands WHERE state = 'queued' AND session_deadline <= ?1")?;
             tx.execute(
                 "UPDATE commands SET state = 'failed_session_start', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
                  WHERE state = 'queued' AND session_deadline <= ?1",
                 params![now],
             )
             .map_err(err)?;
-            t.timed_out = collect(&tx, "SELECT id, kind FROM commands WHERE state = 'started' AND timeout_at <= ?1")?;
+            t.timed_out = collect(tx, "SELECT id, kind FROM commands WHERE state = 'started' AND timeout_at <= ?1")?;
             tx.execute(
                 "UPDATE commands SET state = 'failed_timeout', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
                  WHERE state = 'started' AND timeout_at <= ?1",
@@ -240,7 +208,6 @@ impl Store for SqliteStore {
             )
             .map_err(err)?;
             t.expired = tx.execute("DELETE FROM commands WHERE expires_at <= ?1", params![now]).map_err(err)?;
-            tx.commit().map_err(err)?;
             Ok(t)
         })
     }
@@ -264,7 +231,7 @@ impl Store for SqliteStore {
 
     fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>> {
         self.run(Sync::Lazy, move |conn| {
-            let tx = conn.transaction().map_err(err)?;
+            let tx: &Connection = conn;
             let due: Vec<Command> = {
                 let mut stmt = tx
                     .prepare(&format!(
@@ -278,7 +245,6 @@ impl Store for SqliteStore {
                 tx.execute("UPDATE commands SET callback_next = ?2 WHERE id = ?1", params![c.id, (now + CALLBACK_LEASE) as i64])
                     .map_err(err)?;
             }
-            tx.commit().map_err(err)?;
             Ok(due)
         })
     }

@@ -103,7 +103,7 @@ pub struct Command {
 }
 
 /// A store failure (I/O, a broken database): the request fails, nothing is half-written.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct StoreError(pub String);
 
 impl fmt::Display for StoreError {

@@ -52,6 +52,9 @@ impl Retry {
 const TICK: Duration = Duration::from_millis(250);
 /// How often callback URLs are checked.
 const ALIVE_EVERY: Duration = Duration::from_secs(60);
+/// Callbacks in flight at once, per relay: enough to keep a receiver busy, few enough not to
+/// overrun its accept queue. The others stay in the store until a slot frees.
+const CALLBACKS_IN_FLIGHT: usize = 16;
 
 /// The relay's worker.
 pub struct Worker {
@@ -88,21 +91,33 @@ impl Service for Worker {
     }
 }
 
+/// The loop: fire due timers, claim due callbacks for the free slots and send them in the
+/// background (a slow receiver never holds the timers back), then sleep until the next
+/// deadline, a store change or a freed slot.
 async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry) {
     let mut last_alive: Option<tokio::time::Instant> = None;
+    // Owned by the loop: stopping the worker aborts what is in flight (the lease brings it back).
+    let mut in_flight = tokio::task::JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(CALLBACKS_IN_FLIGHT));
+    let freed = Arc::new(tokio::sync::Notify::new());
     loop {
+        while in_flight.try_join_next().is_some() {}
         if last_alive.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
             last_alive = Some(tokio::time::Instant::now());
-            for client in relay.clients.iter().filter(|c| c.callback_url.is_some()) {
-                let up = alive(&handler, client).await;
-                ALIVE.set(&client.id, up);
+            for client in relay.clients.iter().filter(|c| c.callback_url.is_some()).cloned() {
+                let handler = handler.clone();
+                in_flight.spawn(async move {
+                    let up = alive(&handler, &client).await;
+                    ALIVE.set(&client.id, up);
+                });
             }
         }
         let now = relay_now(&relay);
         let store = &relay.store;
+        let free = slots.available_permits();
         let worked = async {
             let t = store.expire(now).await?;
-            let due = store.claim_callbacks(now, 64).await?;
+            let due = if free > 0 { store.claim_callbacks(now, free).await? } else { Vec::new() };
             let boxes = store.in_boxes().await?;
             let next = store.next_deadline().await?;
             Ok::<_, crate::store::StoreError>((t, due, boxes, next))
@@ -117,8 +132,15 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                     COMMANDS.inc(kind, State::FailedTimeout.name());
                 }
                 IN_BOXES.set(boxes);
-                let calls = due.into_iter().map(|c| deliver(&relay, &handler, retry, c));
-                futures_join(calls).await;
+                for c in due {
+                    let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+                    let (call, freed) = (deliver(&relay, &handler, retry, c), freed.clone());
+                    in_flight.spawn(async move {
+                        call.await;
+                        drop(slot);
+                        freed.notify_one();
+                    });
+                }
                 next
             }
             Err(e) => {
@@ -128,21 +150,16 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         };
         let now = relay_now(&relay);
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(TICK);
-        let _ = tokio::time::timeout(wait, relay.stored.notified()).await;
+        tokio::select! {
+            _ = relay.stored.notified() => {}
+            _ = freed.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
 fn relay_now(relay: &MessagingRelay) -> u64 {
     relay.clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Runs the callbacks at once (each bounded by its own timeout).
-async fn futures_join(calls: impl Iterator<Item = impl std::future::Future<Output = ()> + Send + 'static>) {
-    let mut set = tokio::task::JoinSet::new();
-    for call in calls {
-        set.spawn(call);
-    }
-    while set.join_next().await.is_some() {}
 }
 
 fn request(client: &ApiClient, method: Method, url: &str, body: Option<String>) -> Option<Request> {

@@ -26,7 +26,8 @@ pub struct PgStore {
     /// State marks and callback bookkeeping: `synchronous_commit = off` (a database crash
     /// can undo the last of them, which repeats a callback or reopens a box, never loses a
     /// command or an answer).
-    lazy: RwLock<Option<Client>>,
+    lazy: Vec<RwLock<Option<Client>>>,
+    next_lazy: AtomicUsize,
     listener: gatehouse_core::Task,
 }
 
@@ -39,6 +40,9 @@ enum Sync {
 
 /// Connections for durable commits per instance.
 const DURABLE_CONNECTIONS: usize = 4;
+/// Connections for reads and lazy writes per instance (a connection's statements run one at a
+/// time in its backend; two let a long poll's read pass the worker's pass).
+const LAZY_CONNECTIONS: usize = 2;
 
 fn err(e: tokio_postgres::Error) -> StoreError {
     StoreError(format!("relay store (PostgreSQL): {e}"))
@@ -84,7 +88,8 @@ impl PgStore {
             schema: schema.to_string(),
             durable: (0..DURABLE_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
             next: AtomicUsize::new(0),
-            lazy: RwLock::new(None),
+            lazy: (0..LAZY_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
+            next_lazy: AtomicUsize::new(0),
             listener: Default::default(),
         })
     }
@@ -121,7 +126,10 @@ impl PgStore {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % self.durable.len();
                 &self.durable[i]
             }
-            Sync::Lazy => &self.lazy,
+            Sync::Lazy => {
+                let i = self.next_lazy.fetch_add(1, Ordering::Relaxed) % self.lazy.len();
+                &self.lazy[i]
+            }
         };
         {
             let guard = slot.read().await;
@@ -154,6 +162,7 @@ impl Store for PgStore {
                    callback_pending BOOLEAN NOT NULL DEFAULT FALSE, callback_attempts INTEGER NOT NULL DEFAULT 0,
                    callback_next BIGINT NOT NULL DEFAULT 0);
                  CREATE INDEX IF NOT EXISTS commands_expires ON {t} (expires_at);
+                 CREATE INDEX IF NOT EXISTS commands_open ON {t} (state, session_deadline, timeout_at);
                  CREATE INDEX IF NOT EXISTS commands_callbacks ON {t} (callback_pending, callback_next);",
                 s = self.schema,
                 t = self.t()
@@ -167,7 +176,9 @@ impl Store for PgStore {
             for slot in &self.durable[1..] {
                 *slot.write().await = Some(self.connect(Sync::Durable).await?);
             }
-            *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
+            for slot in &self.lazy {
+                *slot.write().await = Some(self.connect(Sync::Lazy).await?);
+            }
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();

@@ -93,13 +93,17 @@ impl Service for Worker {
 
 /// The loop: fire due timers, claim due callbacks for the free slots and send them in the
 /// background (a slow receiver never holds the timers back), then sleep until the next
-/// deadline, a store change or a freed slot.
+/// deadline, a store change or a freed slot. A store change or a freed slot only claims
+/// callbacks; the timers' pass (expire, box depth, next deadline) runs when the next deadline
+/// is due and at least every tick, so busy traffic does not multiply it.
 async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry) {
     let mut last_alive: Option<tokio::time::Instant> = None;
     // Owned by the loop: stopping the worker aborts what is in flight (the lease brings it back).
     let mut in_flight = tokio::task::JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(CALLBACKS_IN_FLIGHT));
     let freed = Arc::new(tokio::sync::Notify::new());
+    let mut next: Option<u64> = None;
+    let mut last_pass: Option<tokio::time::Instant> = None;
     loop {
         while in_flight.try_join_next().is_some() {}
         if last_alive.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
@@ -115,23 +119,30 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         let now = relay_now(&relay);
         let store = &relay.store;
         let free = slots.available_permits();
+        let timers = next.is_none_or(|n| n <= now) || last_pass.is_none_or(|t| t.elapsed() >= TICK);
         let worked = async {
-            let t = store.expire(now).await?;
+            let pass = if timers {
+                last_pass = Some(tokio::time::Instant::now());
+                Some((store.expire(now).await?, store.in_boxes().await?))
+            } else {
+                None
+            };
             let due = if free > 0 { store.claim_callbacks(now, free).await? } else { Vec::new() };
-            let boxes = store.in_boxes().await?;
-            let next = store.next_deadline().await?;
-            Ok::<_, crate::store::StoreError>((t, due, boxes, next))
+            let upcoming = if timers { store.next_deadline().await? } else { next };
+            Ok::<_, crate::store::StoreError>((pass, due, upcoming))
         }
         .await;
-        let next = match worked {
-            Ok((t, due, boxes, next)) => {
-                for (_, kind) in &t.session_start_failed {
-                    COMMANDS.inc(kind, State::FailedSessionStart.name());
+        next = match worked {
+            Ok((pass, due, upcoming)) => {
+                if let Some((t, boxes)) = pass {
+                    for (_, kind) in &t.session_start_failed {
+                        COMMANDS.inc(kind, State::FailedSessionStart.name());
+                    }
+                    for (_, kind) in &t.timed_out {
+                        COMMANDS.inc(kind, State::FailedTimeout.name());
+                    }
+                    IN_BOXES.set(boxes);
                 }
-                for (_, kind) in &t.timed_out {
-                    COMMANDS.inc(kind, State::FailedTimeout.name());
-                }
-                IN_BOXES.set(boxes);
                 for c in due {
                     let Ok(slot) = slots.clone().try_acquire_owned() else { break };
                     let (call, freed) = (deliver(&relay, &handler, retry, c), freed.clone());
@@ -141,7 +152,9 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                         freed.notify_one();
                     });
                 }
-                next
+                // Still due after the claim: callbacks waiting for a slot, which a freed slot
+                // wakes; the timers' pass comes back within a tick.
+                upcoming.map(|n| if n <= now { now + TICK.as_millis() as u64 } else { n })
             }
             Err(e) => {
                 tracing::error!("relay store: {e}");
@@ -149,7 +162,8 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
             }
         };
         let now = relay_now(&relay);
-        let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(TICK);
+        let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
+        let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
         tokio::select! {
             _ = relay.stored.notified() => {}
             _ = freed.notified() => {}

@@ -5,7 +5,8 @@
 //!
 //! - `relay.rs`: `MessagingRelay`, the handler (server API, device boxes);
 //! - `store.rs`: the storage trait; `sqlite.rs`: the embedded durable store; `postgres.rs`:
-//!   the shared store for several instances; `group_commit.rs`: the embedded store's writer
+//!   the shared store for several instances (`pg_conn.rs`: a connection with its prepared
+//!   statements); `group_commit.rs`: the embedded store's writer
 //!   thread, one fsync per batch;
 //! - `worker.rs`: timers, callbacks and alive checks; `clients.rs`: API clients and keys;
 //! - `metrics.rs`: what the relay reports.
@@ -13,6 +14,7 @@
 pub mod clients;
 mod group_commit;
 mod metrics;
+mod pg_conn;
 pub mod postgres;
 mod relay;
 pub mod sqlite;

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{Notify, RwLock};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
+
+use crate::pg_conn::Conn;
 
 use crate::store::{
     Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE,
@@ -21,14 +23,18 @@ pub struct PgStore {
     /// Acceptances and answers: committed durably, through several connections so that
     /// concurrent commits share PostgreSQL's WAL flushes (its group commit) instead of
     /// queueing behind one another on one connection.
-    durable: Vec<RwLock<Option<Client>>>,
+    durable: Vec<RwLock<Option<Conn>>>,
     next: AtomicUsize,
     /// State marks and callback bookkeeping: `synchronous_commit = off` (a database crash
     /// can undo the last of them, which repeats a callback or reopens a box, never loses a
     /// command or an answer).
-    lazy: Vec<RwLock<Option<Client>>>,
+    lazy: Vec<RwLock<Option<Conn>>>,
     next_lazy: AtomicUsize,
     listener: gatehouse_core::Task,
+    /// Set after a commit other instances must hear of; the listener's connection sends one
+    /// `NOTIFY` for all that gathered. Not inside the commit: PostgreSQL serializes the commits
+    /// of notifying transactions on one lock, which would undo the group commit.
+    announce: Arc<Notify>,
 }
 
 /// Which connection a statement goes through.
@@ -91,6 +97,7 @@ impl PgStore {
             lazy: (0..LAZY_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
             next_lazy: AtomicUsize::new(0),
             listener: Default::default(),
+            announce: Arc::new(Notify::new()),
         })
     }
 
@@ -102,7 +109,7 @@ impl PgStore {
         format!("gatehouse_relay_{}", self.schema)
     }
 
-    async fn connect(&self, sync: Sync) -> Result<Client, StoreError> {
+    async fn connect(&self, sync: Sync) -> Result<Conn, StoreError> {
         let (client, connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -112,14 +119,14 @@ impl PgStore {
         if sync == Sync::Lazy {
             client.batch_execute("SET synchronous_commit = off").await.map_err(err)?;
         }
-        Ok(client)
+        Ok(Conn::new(client))
     }
 
     /// Runs `f` with the connection for `sync`, reconnecting once if it was lost.
     async fn with<T>(
         &self,
         sync: Sync,
-        f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+        f: impl AsyncFnOnce(&Conn) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StoreError> {
         let slot = match sync {
             Sync::Durable => {
@@ -138,7 +145,7 @@ impl PgStore {
             }
         }
         let mut guard = slot.write().await;
-        if guard.as_ref().is_none_or(Client::is_closed) {
+        if guard.as_ref().is_none_or(Conn::is_closed) {
             *guard = Some(self.connect(sync).await?);
         }
         match guard.as_ref() {
@@ -169,6 +176,7 @@ impl Store for PgStore {
             );
             // Two instances starting at once may race on CREATE: a lock serializes them.
             client
+                .client()
                 .batch_execute(&format!("SELECT pg_advisory_lock(7210); {ddl} SELECT pg_advisory_unlock(7210);"))
                 .await
                 .map_err(err)?;
@@ -182,6 +190,7 @@ impl Store for PgStore {
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();
+            let announce = self.announce.clone();
             self.listener.spawn(async move {
                 let polling = async {
                     loop {
@@ -197,8 +206,13 @@ impl Store for PgStore {
                     }
                 };
                 let listening = async {
-                    let _ = listen.batch_execute(&format!("LISTEN {channel}")).await;
-                    std::future::pending::<()>().await;
+                    let _ = listen.batch_execute(&format!("SET synchronous_commit = off; LISTEN {channel}")).await;
+                    loop {
+                        announce.notified().await;
+                        if let Err(e) = listen.batch_execute(&format!("NOTIFY {channel}")).await {
+                            tracing::warn!("relay store: cannot notify the other instances: {e}");
+                        }
+                    }
                 };
                 tokio::select! {
                     _ = polling => {}
@@ -211,13 +225,10 @@ impl Store for PgStore {
 
     fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
         Box::pin(async move {
-            // One round trip and one commit: the row, and the NOTIFY sent when it commits.
             let sql = format!(
-                "WITH ins AS (INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING {COLUMNS}) \
-                 SELECT ins.*, pg_notify('{}', ins.bid)::text FROM ins",
-                self.t(),
-                self.channel()
+                "INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING {COLUMNS}",
+                self.t()
             );
             let (created, start, timeout, expires) =
                 (n.created as i64, n.session_deadline as i64, n.timeout_at as i64, n.expires_at as i64);
@@ -230,6 +241,7 @@ impl Store for PgStore {
                     .await
                 })
                 .await?;
+            self.announce.notify_one();
             Ok(command(&row))
         })
     }
@@ -263,17 +275,16 @@ impl Store for PgStore {
         Box::pin(async move {
             let (update, select) = (
                 format!(
-                    "WITH upd AS (UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
-                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING id, bid) \
-                     SELECT id, pg_notify('{}', bid)::text FROM upd",
-                    self.t(),
-                    self.channel()
+                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
+                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING id",
+                    self.t()
                 ),
                 format!("SELECT id FROM {} WHERE bid = $1", self.t()),
             );
             let now = now as i64;
             let stored = self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now]).await).await?;
             if let Some(row) = stored {
+                self.announce.notify_one();
                 return Ok(Answered::Stored(row.get(0)));
             }
             let known = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;

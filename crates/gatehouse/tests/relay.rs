@@ -176,6 +176,48 @@ fn a_provision_command_goes_from_server_to_device_and_back_by_callback() {
 }
 
 #[test]
+fn an_existing_application_yml_is_read_as_it_is() {
+    let t = TempInstance::bare();
+    let receiver = Receiver::start(&t.dir, 0);
+    let t = TempInstance::new();
+    // The replaced product's file, kebab-case spelling, copied unchanged.
+    std::fs::write(
+        t.path("config/application.yml"),
+        format!(
+            "server:\n  port: 20400\n  ssl:\n    key-store: classpath:keystore.p12\n    key-store-password: changeit\n    \
+             key-store-type: PKCS12\npublic-url: https://relay.example.com:20400/hermod/box\nallowed-clients:\n  \
+             - client-id: prime1\n    key: {KEY}\n    callback-url: http://127.0.0.1:{}/idm-operator/ws/hermod/\n    \
+             callbackBasicAuth: hermod:s3cret\n",
+            receiver.port
+        ),
+    )
+    .unwrap();
+    t.route(
+        "relay.json",
+        r#"{ "condition": "${find(request.uri.path, '^/hermod/')}",
+             "handler": { "type": "MessagingRelay", "config": { "hermodConfig": "config/application.yml" } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let (status, answer) = post_command(&gw, "sign", r#"{ "lifespan": 60, "timeout": 60, "externalId": "yml" }"#);
+    assert_eq!(status, 200, "{answer}");
+    let bid = answer["destinations"][0]["bid"].as_str().unwrap().to_string();
+    let uri = answer["destinations"][0]["uri"].as_str().unwrap();
+    assert_eq!(
+        percent_decode(uri.trim_start_matches("com.nexusgroup.plugout:///?url=")),
+        format!("https://relay.example.com:20400/hermod/box/{bid}"),
+        "the uri carries the file's public-url"
+    );
+    assert_eq!(request(gw.port(), "GET", &format!("/hermod/box/{bid}"), &[], "").unwrap().status, 200);
+    let r = request(gw.port(), "POST", &format!("/hermod/box/{bid}"), &[], r#"{ "signed": true }"#).unwrap();
+    assert_eq!(r.status, 200);
+    eventually("the callback arrives", || !receiver.callbacks().is_empty());
+    let cb = &receiver.callbacks()[0];
+    assert_eq!(cb["path"], "/idm-operator/ws/hermod/callback/sign", "callback-url with its trailing slash");
+    assert_eq!(cb["auth"], "Basic aGVybW9kOnMzY3JldA==");
+    assert!(!gw.logs().contains(KEY), "keys never reach the logs");
+}
+
+#[test]
 fn session_start_timeout_timeout_and_lifespan_fire_from_the_clock() {
     let t = TempInstance::bare();
     let receiver = Receiver::start(&t.dir, 0);

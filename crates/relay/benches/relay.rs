@@ -237,6 +237,12 @@ fn raw_postgres_rate(config: &str, n: usize) -> f64 {
 }
 
 fn main() {
+    // `cargo test --all-targets` runs benches without `--bench`: this one needs the release
+    // binary and minutes, so it runs only under `cargo bench` (scripts/bench-relay.sh).
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("relay benchmark: run scripts/bench-relay.sh");
+        return;
+    }
     let pg = std::env::var("GATEHOUSE_TEST_PG")
         .unwrap_or_else(|_| "host=127.0.0.1 port=5432 user=postgres password=postgres dbname=postgres".into());
     let raw = raw_sqlite_rate(env("RELAY_RAW", 2000));

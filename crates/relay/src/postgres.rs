@@ -28,8 +28,11 @@ pub struct PgStore {
     /// State marks and callback bookkeeping: `synchronous_commit = off` (a database crash
     /// can undo the last of them, which repeats a callback or reopens a box, never loses a
     /// command or an answer).
-    lazy: Vec<RwLock<Option<Conn>>>,
-    next_lazy: AtomicUsize,
+    /// The request path's reads and state marks (a device opening its box, a status poll).
+    lazy: RwLock<Option<Conn>>,
+    /// The worker's passes and callback bookkeeping, apart so that a request's statement never
+    /// queues behind a pass in the same backend.
+    background: RwLock<Option<Conn>>,
     listener: gatehouse_core::Task,
     /// Set after a commit other instances must hear of; the listener's connection sends one
     /// `NOTIFY` for all that gathered. Not inside the commit: PostgreSQL serializes the commits
@@ -42,13 +45,11 @@ pub struct PgStore {
 enum Sync {
     Durable,
     Lazy,
+    Background,
 }
 
 /// Connections for durable commits per instance.
 const DURABLE_CONNECTIONS: usize = 4;
-/// Connections for reads and lazy writes per instance (a connection's statements run one at a
-/// time in its backend; two let a long poll's read pass the worker's pass).
-const LAZY_CONNECTIONS: usize = 2;
 
 fn err(e: tokio_postgres::Error) -> StoreError {
     StoreError(format!("relay store (PostgreSQL): {e}"))
@@ -94,8 +95,8 @@ impl PgStore {
             schema: schema.to_string(),
             durable: (0..DURABLE_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
             next: AtomicUsize::new(0),
-            lazy: (0..LAZY_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
-            next_lazy: AtomicUsize::new(0),
+            lazy: RwLock::new(None),
+            background: RwLock::new(None),
             listener: Default::default(),
             announce: Arc::new(Notify::new()),
         })
@@ -116,7 +117,7 @@ impl PgStore {
                 tracing::warn!("relay store connection ended: {e}");
             }
         });
-        if sync == Sync::Lazy {
+        if sync != Sync::Durable {
             client.batch_execute("SET synchronous_commit = off").await.map_err(err)?;
         }
         Ok(Conn::new(client))
@@ -133,10 +134,8 @@ impl PgStore {
                 let i = self.next.fetch_add(1, Ordering::Relaxed) % self.durable.len();
                 &self.durable[i]
             }
-            Sync::Lazy => {
-                let i = self.next_lazy.fetch_add(1, Ordering::Relaxed) % self.lazy.len();
-                &self.lazy[i]
-            }
+            Sync::Lazy => &self.lazy,
+            Sync::Background => &self.background,
         };
         {
             let guard = slot.read().await;
@@ -184,9 +183,8 @@ impl Store for PgStore {
             for slot in &self.durable[1..] {
                 *slot.write().await = Some(self.connect(Sync::Durable).await?);
             }
-            for slot in &self.lazy {
-                *slot.write().await = Some(self.connect(Sync::Lazy).await?);
-            }
+            *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
+            *self.background.write().await = Some(self.connect(Sync::Background).await?);
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();
@@ -318,7 +316,7 @@ impl Store for PgStore {
                 format!("DELETE FROM {t} WHERE expires_at <= $1"),
             );
             let now = now as i64;
-            self.with(Sync::Lazy, async |c| {
+            self.with(Sync::Background, async |c| {
                 let pairs = |rows: Vec<Row>| rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).collect();
                 Ok(Transitions {
                     session_start_failed: pairs(c.query(&start, &[&now]).await?),
@@ -339,7 +337,7 @@ impl Store for PgStore {
                  UNION ALL SELECT MIN(expires_at) FROM {t} \
                  UNION ALL SELECT MIN(callback_next) FROM {t} WHERE callback_pending) m"
             );
-            let next: Option<i64> = self.with(Sync::Lazy, async |c| c.query_one(&sql, &[]).await).await?.get(0);
+            let next: Option<i64> = self.with(Sync::Background, async |c| c.query_one(&sql, &[]).await).await?.get(0);
             Ok(next.map(|v| v as Millis))
         })
     }
@@ -352,7 +350,7 @@ impl Store for PgStore {
                  ORDER BY callback_next LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
             );
             let (now, lease, limit) = (now as i64, (now + CALLBACK_LEASE) as i64, limit as i64);
-            let rows = self.with(Sync::Lazy, async |c| c.query(&sql, &[&now, &lease, &limit]).await).await?;
+            let rows = self.with(Sync::Background, async |c| c.query(&sql, &[&now, &lease, &limit]).await).await?;
             Ok(rows.iter().map(command).collect())
         })
     }
@@ -363,7 +361,7 @@ impl Store for PgStore {
                 "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id = $1",
                 self.t()
             );
-            self.with(Sync::Lazy, async |c| c.execute(&sql, &[&id]).await).await.map(|_| ())
+            self.with(Sync::Background, async |c| c.execute(&sql, &[&id]).await).await.map(|_| ())
         })
     }
 
@@ -374,14 +372,14 @@ impl Store for PgStore {
                 self.t()
             );
             let next = next as i64;
-            self.with(Sync::Lazy, async |c| c.execute(&sql, &[&id, &next]).await).await.map(|_| ())
+            self.with(Sync::Background, async |c| c.execute(&sql, &[&id, &next]).await).await.map(|_| ())
         })
     }
 
     fn in_boxes(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
             let sql = format!("SELECT COUNT(*) FROM {} WHERE state IN ('queued', 'started')", self.t());
-            Ok(self.with(Sync::Lazy, async |c| c.query_one(&sql, &[]).await).await?.get(0))
+            Ok(self.with(Sync::Background, async |c| c.query_one(&sql, &[]).await).await?.get(0))
         })
     }
 }

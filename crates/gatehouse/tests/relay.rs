@@ -24,11 +24,21 @@ struct Receiver {
 
 impl Receiver {
     fn start(dir: &std::path::Path, fail_first: u32) -> Receiver {
+        Receiver::start_with(dir, fail_first, &[])
+    }
+
+    /// A receiver over HTTPS with the PEM `cert` and `key`.
+    fn start_tls(dir: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Receiver {
+        Receiver::start_with(dir, 0, &[("RECEIVER_TLS_CERT", cert), ("RECEIVER_TLS_KEY", key)])
+    }
+
+    fn start_with(dir: &std::path::Path, fail_first: u32, env: &[(&str, &std::path::Path)]) -> Receiver {
         let log = dir.join("callbacks.jsonl");
         let mut child = Command::new("python3")
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/relay_receiver.py"))
             .arg(&log)
             .arg(fail_first.to_string())
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -215,6 +225,61 @@ fn an_existing_application_yml_is_read_as_it_is() {
     assert_eq!(cb["path"], "/idm-operator/ws/hermod/callback/sign", "callback-url with its trailing slash");
     assert_eq!(cb["auth"], "Basic aGVybW9kOnMzY3JldA==");
     assert!(!gw.logs().contains(KEY), "keys never reach the logs");
+}
+
+#[test]
+fn callbacks_go_over_https_with_the_configured_trust() {
+    let t = TempInstance::new();
+    let secrets = t.path("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    support::tls::sh(
+        &secrets,
+        "openssl req -newkey rsa:2048 -nodes -x509 -days 30 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+         -keyout callback-key.pem -out callback.pem 2>/dev/null",
+    );
+    let receiver = Receiver::start_tls(&t.dir, &secrets.join("callback.pem"), &secrets.join("callback-key.pem"));
+    let client = |name: &str| {
+        format!(
+            r#"{{ "clientId": "{name}", "key": "{KEY}", "callbackUrl": "https://127.0.0.1:{}/idm-operator/ws/hermod" }}"#,
+            receiver.port
+        )
+    };
+    // One relay trusts the receiver's certificate; the other uses the default trust and must not.
+    t.route(
+        "relay.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/hermod/')}}",
+                 "heap": [ {{ "name": "Pems", "type": "FileSystemSecretStore", "config": {{ "directory": "{}", "format": "PLAIN",
+                   "suffix": ".pem", "mappings": [ {{ "secretId": "callback", "format": "PemPropertyFormat" }} ] }} }} ],
+                 "handler": {{ "type": "MessagingRelay", "config": {{
+                   "tls": {{ "type": "ClientTlsOptions", "config": {{ "trustManager": {{ "type": "SecretsTrustManager",
+                     "config": {{ "verificationSecretId": "callback", "secretsProvider": "Pems" }} }} }} }},
+                   "clients": [ {} ] }} }} }}"#,
+            secrets.display(),
+            client("prime1")
+        ),
+    );
+    t.route(
+        "untrusting.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/other/')}}",
+                 "handler": {{ "type": "MessagingRelay", "config": {{ "basePath": "/other/rest", "publicUrl": "https://r/other/box", "store": "other.db",
+                   "clients": [ {} ] }} }} }}"#,
+            client("prime2")
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    eventually("the alive checks ran", || {
+        let health = serde_json::from_str::<serde_json::Value>(&curl(&[&gw.url("/openig/health/ready")])).unwrap();
+        health["checks"]["relay.callback.prime1"] == "UP" && health["checks"]["relay.callback.prime2"] == "DOWN"
+    });
+    let (status, answer) = post_command(&gw, "ping", r#"{ "lifespan": 60, "timeout": 60, "externalId": "tls" }"#);
+    assert_eq!(status, 200, "{answer}");
+    let boxed = box_path(answer["destinations"][0]["uri"].as_str().unwrap());
+    assert_eq!(request(gw.port(), "GET", &boxed, &[], "").unwrap().status, 200);
+    assert_eq!(request(gw.port(), "POST", &boxed, &[], r#"{ "pong": true }"#).unwrap().status, 200);
+    eventually("the callback arrives over HTTPS", || !receiver.callbacks().is_empty());
+    assert_eq!(receiver.callbacks()[0]["body"]["externalId"], "tls");
 }
 
 #[test]

@@ -177,9 +177,15 @@ fn a_provision_command_goes_from_server_to_device_and_back_by_callback() {
         "gatehouse_relay_commands_total{type=\"provision\",state=\"answered\"} 1",
         "gatehouse_relay_callback_alive{client=\"prime1\"} 1",
         "gatehouse_relay_delivery_seconds_count 1",
+        "gatehouse_relay_callback_attempts_total 1",
+        "gatehouse_relay_callback_failures_total 0",
     ] {
         assert!(metrics.contains(line), "{line}\n{metrics}");
     }
+    // Box depth: the gauge follows the worker's pass (at least every 250 ms).
+    eventually("the box depth is back to 0", || {
+        curl(&[&gw.url("/openig/metrics/prometheus")]).contains("gatehouse_relay_commands_in_boxes 0")
+    });
     assert_eq!(request(gw.port(), "GET", "/hermod/rest/alive", &[], "").unwrap().status, 200);
     let health = json(&curl(&[&gw.url("/openig/health/ready")]));
     assert_eq!(health["checks"]["relay.callback.prime1"], "UP", "{health}");

@@ -230,6 +230,10 @@ fn an_existing_application_yml_is_read_as_it_is() {
     let cb = &receiver.callbacks()[0];
     assert_eq!(cb["path"], "/idm-operator/ws/hermod/callback/sign", "callback-url with its trailing slash");
     assert_eq!(cb["auth"], "Basic aGVybW9kOnMzY3JldA==");
+    // The product's util/generateclient page, for loopback clients, needs no key.
+    let page = request(gw.port(), "GET", "/hermod/rest/util/generateclient/prime9", &[], "").unwrap();
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("clientId: prime9") && page.body.contains("# X-Api-Key: "), "{}", page.body);
     assert!(!gw.logs().contains(KEY), "keys never reach the logs");
 }
 

@@ -274,7 +274,7 @@ impl Store for PgStore {
             let (update, select) = (
                 format!(
                     "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
-                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING id",
+                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING id, kind",
                     self.t()
                 ),
                 format!("SELECT id FROM {} WHERE bid = $1", self.t()),
@@ -283,7 +283,7 @@ impl Store for PgStore {
             let stored = self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now]).await).await?;
             if let Some(row) = stored {
                 self.announce.notify_one();
-                return Ok(Answered::Stored(row.get(0)));
+                return Ok(Answered::Stored(row.get(0), row.get(1)));
             }
             let known = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;
             Ok(if known.is_some() { Answered::Gone } else { Answered::Unknown })

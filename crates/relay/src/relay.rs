@@ -33,8 +33,11 @@ pub struct MessagingRelay {
     max_payload: usize,
     session_start: Duration,
     pub(crate) clock: Clock,
-    /// Woken when a command is stored or answered (long polls, the worker).
+    /// Woken when a command is stored or answered, here or on another instance (long polls).
     pub(crate) stored: Arc<Notify>,
+    /// Woken when a callback became due here (an answer): the worker claims it at once.
+    /// Other instances' answers are claimed by their own workers, or here within a tick.
+    pub(crate) due: Notify,
 }
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
@@ -97,6 +100,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         session_start,
         clock: cx.clock().clone(),
         stored: Arc::new(Notify::new()),
+        due: Notify::new(),
     });
     cx.service(Arc::new(Worker::new(relay.clone(), callback_handler, retry, cx.name())));
     Ok(Object::Handler(relay))
@@ -406,11 +410,10 @@ impl MessagingRelay {
                 let text = String::from_utf8_lossy(&body).into_owned();
                 let outcome = self.store.answer(bid.clone(), text, self.now()).await.map_err(store_err)?;
                 match outcome {
-                    Answered::Stored(id) => {
+                    Answered::Stored(id, kind) => {
                         self.stored.notify_waiters();
-                        if let Ok(Some(c)) = self.store.get(id).await {
-                            COMMANDS.inc(&c.new.kind, State::Answered.name());
-                        }
+                        self.due.notify_one();
+                        COMMANDS.inc(&kind, State::Answered.name());
                         Ok(json_response(
                             StatusCode::OK,
                             &json!({ "commandId": id.to_string(), "state": State::Answered.name() }),

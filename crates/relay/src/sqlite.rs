@@ -163,7 +163,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(err)?;
             Ok(match (changed, by_bid(conn, &bid)?) {
-                (1, Some(c)) => Answered::Stored(c.id),
+                (1, Some(c)) => Answered::Stored(c.id, c.new.kind),
                 (_, Some(_)) => Answered::Gone,
                 (_, None) => Answered::Unknown,
             })

@@ -117,8 +117,8 @@ impl std::error::Error for StoreError {}
 /// What an answer did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answered {
-    /// Stored; the callback is owed.
-    Stored(i64),
+    /// Stored (the command's id and type); the callback is owed.
+    Stored(i64, String),
     /// The command is no longer in its box (answered, failed, cancelled).
     Gone,
     /// No such box.

@@ -93,8 +93,8 @@ impl Service for Worker {
 
 /// The loop: fire due timers, claim due callbacks for the free slots and send them in the
 /// background (a slow receiver never holds the timers back), then sleep until the next
-/// deadline, a store change or a freed slot. A store change or a freed slot only claims
-/// callbacks; the timers' pass (expire, box depth, next deadline) runs when the next deadline
+/// deadline, an answer or a freed slot. An answer or a freed slot only claims callbacks;
+/// the timers' pass (expire, box depth, next deadline) runs when the next deadline
 /// is due and at least every tick, so busy traffic does not multiply it.
 async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry) {
     let mut last_alive: Option<tokio::time::Instant> = None;
@@ -165,7 +165,7 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
         tokio::select! {
-            _ = relay.stored.notified() => {}
+            _ = relay.due.notified() => {}
             _ = freed.notified() => {}
             _ = tokio::time::sleep(wait) => {}
         }

@@ -58,7 +58,7 @@ async fn a_command_goes_queued_started_answered_with_one_callback() {
         assert_eq!(s.open("b1".into(), 2000).await.unwrap().unwrap().state, State::Started, "{name}");
         assert_eq!(
             s.answer("b1".into(), "{\"ok\":true}".into(), 3000).await.unwrap(),
-            Answered::Stored(c.id),
+            Answered::Stored(c.id, "provision".into()),
             "{name}"
         );
         assert_eq!(s.answer("b1".into(), "{}".into(), 3001).await.unwrap(), Answered::Gone, "{name}");

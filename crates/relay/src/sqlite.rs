@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::group_commit::{Sync, Writer};
 use crate::store::{
@@ -16,6 +18,10 @@ use crate::store::{
 /// Commands in a SQLite file.
 pub struct SqliteStore {
     writer: Writer,
+    /// A second connection for the request path's reads: in WAL mode readers never wait for
+    /// the writer, so a device opening its box does not queue behind a batch's fsync. `None`
+    /// in memory (one connection sees the data).
+    reader: Option<Arc<Mutex<Connection>>>,
 }
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -94,14 +100,32 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL").map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { writer: Writer::start(conn)? })
+        let reader = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+        reader.busy_timeout(std::time::Duration::from_secs(5)).map_err(err)?;
+        Ok(SqliteStore { writer: Writer::start(conn)?, reader: Some(Arc::new(Mutex::new(reader))) })
     }
 
     /// A store in memory (for `gatehouse check`, which must not create files).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
-        Ok(SqliteStore { writer: Writer::start(conn)? })
+        Ok(SqliteStore { writer: Writer::start(conn)?, reader: None })
+    }
+
+    /// Runs the read `f` on the reader connection (on a blocking thread), or through the
+    /// writer when there is none.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> StoreFuture<'static, T> {
+        let Some(reader) = self.reader.clone() else {
+            return self.writer.run(Sync::Lazy, move |conn| f(conn));
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || f(&reader.lock().unwrap_or_else(PoisonError::into_inner)))
+                .await
+                .map_err(|e| StoreError(format!("relay store task: {e}")))?
+        })
     }
 
     fn run<T: Send + 'static>(
@@ -138,18 +162,34 @@ impl Store for SqliteStore {
     }
 
     fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>> {
-        self.run(Sync::Lazy, move |conn| by_id(conn, id))
+        self.read(move |conn| by_id(conn, id))
     }
 
+    /// Reads the box on the reader; when this opens it, the mark is queued to the writer (a
+    /// lazy write, FIFO: it lands before any answer the device sends after this reply) and
+    /// the command is returned as the mark makes it.
     fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>> {
-        self.run(Sync::Lazy, move |conn| {
-            conn.execute(
-                "UPDATE commands SET state = 'started', started_at = ?2 WHERE bid = ?1 AND state = 'queued' \
-                 AND session_deadline > ?2 AND timeout_at > ?2",
-                params![bid, now as i64],
-            )
-            .map_err(err)?;
-            by_bid(conn, &bid)
+        let found = self.read({
+            let bid = bid.clone();
+            move |conn| by_bid(conn, &bid)
+        });
+        Box::pin(async move {
+            let Some(mut c) = found.await? else { return Ok(None) };
+            if c.state == State::Queued && c.new.session_deadline > now && c.new.timeout_at > now {
+                // The reply is not awaited: the job is queued now, and its outcome is the
+                // state computed here (the UPDATE's condition, which only the first opener meets).
+                drop(self.writer.run(Sync::Lazy, move |conn| {
+                    conn.execute(
+                        "UPDATE commands SET state = 'started', started_at = ?2 WHERE bid = ?1 AND state = 'queued' \
+                         AND session_deadline > ?2 AND timeout_at > ?2",
+                        params![bid, now as i64],
+                    )
+                    .map_err(err)
+                }));
+                c.state = State::Started;
+                c.started_at = Some(now);
+            }
+            Ok(Some(c))
         })
     }
 

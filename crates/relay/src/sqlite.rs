@@ -1,8 +1,9 @@
 //! The embedded store: SQLite in the instance's `data/`, in WAL mode, so that a command is on
-//! disk before the relay answers 200 and survives `kill -9`. One connection on a thread of its
-//! own, committing concurrent writes together (see `group_commit`): SQLite serializes writers
-//! anyway, and one fsync per batch instead of per write is what lets acceptances keep up with
-//! the disk.
+//! disk before the relay answers 200 and survives `kill -9`. One writing connection on a
+//! thread of its own, committing concurrent writes together (see `group_commit`): SQLite
+//! serializes writers anyway, and one fsync per batch instead of per write is what lets
+//! acceptances keep up with the disk. A second, read-only connection serves the request path's
+//! reads without waiting for a commit.
 
 use std::path::Path;
 

@@ -355,13 +355,13 @@ impl Store for PgStore {
         })
     }
 
-    fn callback_done(&self, id: i64) -> StoreFuture<'_, ()> {
+    fn callbacks_done(&self, ids: Vec<i64>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id = $1",
+                "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id = ANY($1)",
                 self.t()
             );
-            self.with(Sync::Background, async |c| c.execute(&sql, &[&id]).await).await.map(|_| ())
+            self.with(Sync::Background, async |c| c.execute(&sql, &[&ids]).await).await.map(|_| ())
         })
     }
 

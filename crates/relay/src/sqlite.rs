@@ -290,14 +290,17 @@ impl Store for SqliteStore {
         })
     }
 
-    fn callback_done(&self, id: i64) -> StoreFuture<'_, ()> {
+    fn callbacks_done(&self, ids: Vec<i64>) -> StoreFuture<'_, ()> {
         self.run(Sync::Lazy, move |conn| {
-            conn.execute(
-                "UPDATE commands SET callback_pending = 0, callback_attempts = callback_attempts + 1 WHERE id = ?1",
-                params![id],
-            )
-            .map(|_| ())
-            .map_err(err)
+            let mut stmt = conn
+                .prepare_cached(
+                    "UPDATE commands SET callback_pending = 0, callback_attempts = callback_attempts + 1 WHERE id = ?1",
+                )
+                .map_err(err)?;
+            for id in ids {
+                stmt.execute(params![id]).map_err(err)?;
+            }
+            Ok(())
         })
     }
 

@@ -169,8 +169,8 @@ pub trait Store: Send + Sync + 'static {
     /// Claims the commands whose callback is due at `now` (at most `limit`) for
     /// [`CALLBACK_LEASE`]: with several relay instances, one sends each callback.
     fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>>;
-    /// The callback of `id` was delivered.
-    fn callback_done(&self, id: i64) -> StoreFuture<'_, ()>;
+    /// The callbacks of `ids` were delivered (the worker gathers them: one write for many).
+    fn callbacks_done(&self, ids: Vec<i64>) -> StoreFuture<'_, ()>;
     /// The callback of `id` failed; try again at `next`.
     fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()>;
     /// Commands in their boxes (queued or started).

@@ -104,6 +104,11 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
     let freed = Arc::new(tokio::sync::Notify::new());
     let mut next: Option<u64> = None;
     let mut last_pass: Option<tokio::time::Instant> = None;
+    let delivered = Delivered::default();
+    // Whether the last claim filled every free slot (more may be due); a freed slot claims
+    // only then, so a finished callback does not cost a query when nothing is waiting.
+    let mut backlog = true;
+    let mut woke_by_freed = false;
     loop {
         while in_flight.try_join_next().is_some() {}
         if last_alive.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
@@ -120,14 +125,19 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         let store = &relay.store;
         let free = slots.available_permits();
         let timers = next.is_none_or(|n| n <= now) || last_pass.is_none_or(|t| t.elapsed() >= TICK);
+        let claim = free > 0 && (timers || !woke_by_freed || backlog);
+        let done = delivered.take();
         let worked = async {
+            if !done.is_empty() {
+                store.callbacks_done(done).await?;
+            }
             let pass = if timers {
                 last_pass = Some(tokio::time::Instant::now());
                 Some((store.expire(now).await?, store.in_boxes().await?))
             } else {
                 None
             };
-            let due = if free > 0 { store.claim_callbacks(now, free).await? } else { Vec::new() };
+            let due = if claim { Some(store.claim_callbacks(now, free).await?) } else { None };
             let upcoming = if timers { store.next_deadline().await? } else { next };
             Ok::<_, crate::store::StoreError>((pass, due, upcoming))
         }
@@ -143,9 +153,12 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                     }
                     IN_BOXES.set(boxes);
                 }
-                for c in due {
+                if let Some(due) = &due {
+                    backlog = due.len() >= free;
+                }
+                for c in due.into_iter().flatten() {
                     let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-                    let (call, freed) = (deliver(&relay, &handler, retry, c), freed.clone());
+                    let (call, freed) = (deliver(&relay, &handler, retry, c, delivered.clone()), freed.clone());
                     in_flight.spawn(async move {
                         call.await;
                         drop(slot);
@@ -164,11 +177,11 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         let now = relay_now(&relay);
         let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
-        tokio::select! {
-            _ = relay.due.notified() => {}
-            _ = freed.notified() => {}
-            _ = tokio::time::sleep(wait) => {}
-        }
+        woke_by_freed = tokio::select! {
+            _ = relay.due.notified() => false,
+            _ = freed.notified() => true,
+            _ = tokio::time::sleep(wait) => false,
+        };
     }
 }
 
@@ -213,18 +226,34 @@ async fn alive(handler: &Arc<dyn Handler>, client: &ApiClient) -> bool {
     up
 }
 
+/// Ids of delivered callbacks, gathered for the worker's next pass to mark in one write. A
+/// crash before that write only repeats those callbacks (receivers deduplicate by id).
+#[derive(Clone, Default)]
+struct Delivered(Arc<std::sync::Mutex<Vec<i64>>>);
+
+impl Delivered {
+    fn push(&self, id: i64) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(id);
+    }
+
+    fn take(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
 /// One callback: `POST <callbackUrl>/callback/<type>`, idempotent by `commandId`.
 fn deliver(
     relay: &Arc<MessagingRelay>,
     handler: &Arc<dyn Handler>,
     retry: Retry,
     c: Command,
+    done: Delivered,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let (relay, handler) = (relay.clone(), handler.clone());
     async move {
         let Some(client) = relay.clients.iter().find(|k| k.id == c.new.client).cloned() else { return };
         let Some(base) = client.callback_url.clone() else {
-            let _ = relay.store.callback_done(c.id).await;
+            done.push(c.id);
             return;
         };
         let url = format!("{base}/callback/{}", c.new.kind);
@@ -241,9 +270,9 @@ fn deliver(
         };
         let next = relay_now(&relay) + retry.delay(c.callback_attempts).as_millis() as u64;
         let id = c.id;
-        let saved =
-            if delivered { relay.store.callback_done(id).await } else { relay.store.callback_retry(id, next).await };
-        if let Err(e) = saved {
+        if delivered {
+            done.push(id);
+        } else if let Err(e) = relay.store.callback_retry(id, next).await {
             tracing::error!("relay store: {e}");
         }
         if !delivered {

@@ -70,7 +70,7 @@ async fn a_command_goes_queued_started_answered_with_one_callback() {
         assert_eq!(s.claim_callbacks(3000 + CALLBACK_LEASE, 10).await.unwrap().len(), 1, "{name}: the lease ran out");
         s.callback_retry(c.id, 50_000).await.unwrap();
         assert!(s.claim_callbacks(40_000, 10).await.unwrap().is_empty(), "{name}");
-        s.callback_done(c.id).await.unwrap();
+        s.callbacks_done(vec![c.id]).await.unwrap();
         assert!(s.claim_callbacks(100_000, 10).await.unwrap().is_empty(), "{name}");
         assert_eq!(s.get(c.id).await.unwrap().unwrap().callback_attempts, 2, "{name}");
     }

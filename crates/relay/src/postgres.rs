@@ -273,17 +273,18 @@ impl Store for PgStore {
         Box::pin(async move {
             let (update, select) = (
                 format!(
-                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $3 \
-                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING id, kind",
+                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $4 \
+                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING {COLUMNS}",
                     self.t()
                 ),
                 format!("SELECT id FROM {} WHERE bid = $1", self.t()),
             );
-            let now = now as i64;
-            let stored = self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now]).await).await?;
+            let (now, lease) = (now as i64, (now + CALLBACK_LEASE) as i64);
+            let stored =
+                self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now, &lease]).await).await?;
             if let Some(row) = stored {
                 self.announce.notify_one();
-                return Ok(Answered::Stored(row.get(0), row.get(1)));
+                return Ok(Answered::Stored(Box::new(command(&row))));
             }
             let known = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;
             Ok(if known.is_some() { Answered::Gone } else { Answered::Unknown })

@@ -35,9 +35,11 @@ pub struct MessagingRelay {
     pub(crate) clock: Clock,
     /// Woken when a command is stored or answered, here or on another instance (long polls).
     pub(crate) stored: Arc<Notify>,
-    /// Woken when a callback became due here (an answer): the worker claims it at once.
-    /// Other instances' answers are claimed by their own workers, or here within a tick.
-    pub(crate) due: Notify,
+    /// Answers taken here, their callbacks already leased to this instance: the worker sends
+    /// them at once without a claim. (If this instance dies first, the lease runs out and
+    /// any instance claims them.)
+    pub(crate) handoff: tokio::sync::mpsc::UnboundedSender<Command>,
+    pub(crate) handed: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Command>>>,
 }
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
@@ -90,6 +92,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
     };
     let retry = crate::worker::Retry::from_config(cx, config.get("callbackRetry"))?;
     config.finish()?;
+    let (handoff, handed) = tokio::sync::mpsc::unbounded_channel();
     let relay = Arc::new(MessagingRelay {
         base_path,
         public_url,
@@ -100,7 +103,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         session_start,
         clock: cx.clock().clone(),
         stored: Arc::new(Notify::new()),
-        due: Notify::new(),
+        handoff,
+        handed: std::sync::Mutex::new(Some(handed)),
     });
     cx.service(Arc::new(Worker::new(relay.clone(), callback_handler, retry, cx.name())));
     Ok(Object::Handler(relay))
@@ -410,10 +414,12 @@ impl MessagingRelay {
                 let text = String::from_utf8_lossy(&body).into_owned();
                 let outcome = self.store.answer(bid.clone(), text, self.now()).await.map_err(store_err)?;
                 match outcome {
-                    Answered::Stored(id, kind) => {
+                    Answered::Stored(c) => {
                         self.stored.notify_waiters();
-                        self.due.notify_one();
-                        COMMANDS.inc(&kind, State::Answered.name());
+                        COMMANDS.inc(&c.new.kind, State::Answered.name());
+                        let id = c.id;
+                        // The worker is gone only while the relay stops: the lease brings it back.
+                        let _ = self.handoff.send(*c);
                         Ok(json_response(
                             StatusCode::OK,
                             &json!({ "commandId": id.to_string(), "state": State::Answered.name() }),

@@ -198,13 +198,13 @@ impl Store for SqliteStore {
         self.run(Sync::Durable, move |conn| {
             let changed = conn
                 .execute(
-                    "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?3 \
+                    "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?4 \
                      WHERE bid = ?1 AND state IN ('queued', 'started') AND timeout_at > ?3",
-                    params![bid, result, now as i64],
+                    params![bid, result, now as i64, (now + CALLBACK_LEASE) as i64],
                 )
                 .map_err(err)?;
             Ok(match (changed, by_bid(conn, &bid)?) {
-                (1, Some(c)) => Answered::Stored(c.id, c.new.kind),
+                (1, Some(c)) => Answered::Stored(Box::new(c)),
                 (_, Some(_)) => Answered::Gone,
                 (_, None) => Answered::Unknown,
             })

@@ -59,7 +59,7 @@ impl State {
 }
 
 /// A command to store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCommand {
     /// The API client that sent it.
     pub client: String,
@@ -82,7 +82,7 @@ pub struct NewCommand {
 }
 
 /// A stored command.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Command {
     /// The id (`commandId`).
     pub id: i64,
@@ -117,8 +117,9 @@ impl std::error::Error for StoreError {}
 /// What an answer did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Answered {
-    /// Stored (the command's id and type); the callback is owed.
-    Stored(i64, String),
+    /// Stored; the callback is owed and already claimed for the caller (leased as by
+    /// `claim_callbacks`), so the instance that took the answer sends it without a claim.
+    Stored(Box<Command>),
     /// The command is no longer in its box (answered, failed, cancelled).
     Gone,
     /// No such box.

@@ -109,6 +109,9 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
     // only then, so a finished callback does not cost a query when nothing is waiting.
     let mut backlog = true;
     let mut woke_by_freed = false;
+    // Answers taken by this instance, their callbacks leased to it (see `MessagingRelay::handoff`).
+    let mut handed = relay.handed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+    let mut waiting: std::collections::VecDeque<Command> = std::collections::VecDeque::new();
     loop {
         while in_flight.try_join_next().is_some() {}
         if last_alive.is_none_or(|t| t.elapsed() >= ALIVE_EVERY) {
@@ -120,6 +123,19 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                     ALIVE.set(&client.id, up);
                 });
             }
+        }
+        while let Some(c) = handed.as_mut().and_then(|h| h.try_recv().ok()) {
+            waiting.push_back(c);
+        }
+        while !waiting.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+            let Some(c) = waiting.pop_front() else { break };
+            let (call, freed) = (deliver(&relay, &handler, retry, c, delivered.clone()), freed.clone());
+            in_flight.spawn(async move {
+                call.await;
+                drop(slot);
+                freed.notify_one();
+            });
         }
         let now = relay_now(&relay);
         let store = &relay.store;
@@ -177,8 +193,21 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         let now = relay_now(&relay);
         let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
+        let handed_off = async {
+            match handed.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         woke_by_freed = tokio::select! {
-            _ = relay.due.notified() => false,
+            c = handed_off => {
+                match c {
+                    Some(c) => waiting.push_back(c),
+                    None => handed = None,
+                }
+                // Only the hand-off to send: no claim unless a pass or a backlog asks for one.
+                true
+            }
             _ = freed.notified() => true,
             _ = tokio::time::sleep(wait) => false,
         };

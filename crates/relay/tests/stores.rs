@@ -56,18 +56,24 @@ async fn a_command_goes_queued_started_answered_with_one_callback() {
         let c = s.insert(new("b1", 1000)).await.unwrap();
         assert_eq!(c.state, State::Queued, "{name}");
         assert_eq!(s.open("b1".into(), 2000).await.unwrap().unwrap().state, State::Started, "{name}");
+        // The answer hands its callback to the caller, leased like a claim.
+        let Answered::Stored(answered) = s.answer("b1".into(), "{\"ok\":true}".into(), 3000).await.unwrap() else {
+            panic!("{name}: the answer is stored")
+        };
         assert_eq!(
-            s.answer("b1".into(), "{\"ok\":true}".into(), 3000).await.unwrap(),
-            Answered::Stored(c.id, "provision".into()),
-            "{name}"
+            (answered.id, answered.state, answered.result.as_deref()),
+            (c.id, State::Answered, Some("{\"ok\":true}"))
         );
         assert_eq!(s.answer("b1".into(), "{}".into(), 3001).await.unwrap(), Answered::Gone, "{name}");
         assert_eq!(s.answer("nope".into(), "{}".into(), 3001).await.unwrap(), Answered::Unknown, "{name}");
-        let due = s.claim_callbacks(3000, 10).await.unwrap();
-        assert_eq!(due.len(), 1, "{name}");
+        assert!(s.claim_callbacks(3000, 10).await.unwrap().is_empty(), "{name}: leased to the answering instance");
+        let due = s.claim_callbacks(3000 + CALLBACK_LEASE, 10).await.unwrap();
+        assert_eq!(due.len(), 1, "{name}: the lease ran out, any instance claims it");
         assert_eq!(due[0].result.as_deref(), Some("{\"ok\":true}"), "{name}");
-        assert!(s.claim_callbacks(3000, 10).await.unwrap().is_empty(), "{name}: claimed for its lease");
-        assert_eq!(s.claim_callbacks(3000 + CALLBACK_LEASE, 10).await.unwrap().len(), 1, "{name}: the lease ran out");
+        assert!(
+            s.claim_callbacks(3000 + CALLBACK_LEASE, 10).await.unwrap().is_empty(),
+            "{name}: claimed for its lease"
+        );
         s.callback_retry(c.id, 50_000).await.unwrap();
         assert!(s.claim_callbacks(40_000, 10).await.unwrap().is_empty(), "{name}");
         s.callbacks_done(vec![c.id]).await.unwrap();
@@ -139,7 +145,12 @@ async fn two_instances_on_postgresql_claim_each_callback_once_and_wake_each_othe
     let c = a.insert(new("shared", 0)).await.unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), woken).await.expect("B was notified");
     assert_eq!(b.open("shared".into(), 1).await.unwrap().unwrap().id, c.id);
-    b.answer("shared".into(), "{}".into(), 2).await.unwrap();
+    // B took the answer: the callback is B's for its lease; neither claims it meanwhile.
+    assert!(matches!(b.answer("shared".into(), "{}".into(), 2).await.unwrap(), Answered::Stored(_)));
     let (from_a, from_b) = tokio::join!(a.claim_callbacks(2, 10), b.claim_callbacks(2, 10));
+    assert_eq!(from_a.unwrap().len() + from_b.unwrap().len(), 0, "leased to the instance that took the answer");
+    // B died before sending: once the lease runs out, exactly one instance claims it.
+    let later = 2 + CALLBACK_LEASE;
+    let (from_a, from_b) = tokio::join!(a.claim_callbacks(later, 10), b.claim_callbacks(later, 10));
     assert_eq!(from_a.unwrap().len() + from_b.unwrap().len(), 1, "exactly one instance claims the callback");
 }

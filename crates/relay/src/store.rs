@@ -144,8 +144,10 @@ pub type StoreFuture<'a, T> = gatehouse_core::BoxFuture<'a, Result<T, StoreError
 /// try it (if that instance died while calling).
 pub const CALLBACK_LEASE: Millis = 30_000;
 
-/// The relay's storage. Every write is durable when its future completes; an embedded store
-/// runs its file I/O off the request threads.
+/// The relay's storage. `insert`, `answer` and `cancel` are durable when their futures
+/// complete (what a client was told is kept); the other writes are bookkeeping the relay can
+/// redo and may be written lazily (see docs/relay.md, "Two durability tiers"). An embedded
+/// store runs its file I/O off the request threads.
 pub trait Store: Send + Sync + 'static {
     /// Connects (a shared database) and starts listening for other instances' changes,
     /// waking `wake`; the embedded store needs nothing. Called when the relay starts.

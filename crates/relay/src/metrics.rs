@@ -115,8 +115,10 @@ impl Histogram {
     pub fn observe_millis(&self, millis: u64) {
         let secs = millis as f64 / 1000.0;
         let i = BOUNDS.iter().position(|b| secs <= *b).unwrap_or(BOUNDS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_micros.fetch_add(millis * 1000, Ordering::Relaxed);
+        if let Some(bucket) = self.buckets.get(i) {
+            bucket.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_micros.fetch_add(millis.saturating_mul(1000), Ordering::Relaxed);
     }
 }
 

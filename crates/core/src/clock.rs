@@ -62,6 +62,11 @@ impl Clock {
         self.now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
     }
 
+    /// Milliseconds since the Unix epoch.
+    pub fn unix_millis(&self) -> u64 {
+        self.now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
     /// A monotonic instant (for durations and in-memory deadlines). A pinned clock that runs
     /// ahead moves its instants ahead by the same amount.
     pub fn instant(&self) -> Instant {

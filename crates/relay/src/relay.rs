@@ -32,7 +32,7 @@ pub struct MessagingRelay {
     pub(crate) store: Arc<dyn Store>,
     max_payload: usize,
     session_start: Duration,
-    pub(crate) clock: Clock,
+    clock: Clock,
     /// Woken when a command is stored or answered, here or on another instance (long polls).
     pub(crate) stored: Arc<Notify>,
     /// Answers taken here, their callbacks already leased to this instance: the worker sends
@@ -197,8 +197,8 @@ fn store_err(e: crate::store::StoreError) -> Error {
 }
 
 impl MessagingRelay {
-    fn now(&self) -> Millis {
-        self.clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
+    pub(crate) fn now(&self) -> Millis {
+        self.clock.unix_millis()
     }
 
     /// A new box id: 128 random bits.

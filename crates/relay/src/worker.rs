@@ -137,7 +137,7 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                 freed.notify_one();
             });
         }
-        let now = relay_now(&relay);
+        let now = relay.now();
         let store = &relay.store;
         let free = slots.available_permits();
         let timers = next.is_none_or(|n| n <= now) || last_pass.is_none_or(|t| t.elapsed() >= TICK);
@@ -190,7 +190,7 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                 None
             }
         };
-        let now = relay_now(&relay);
+        let now = relay.now();
         let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
         let handed_off = async {
@@ -212,10 +212,6 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
             _ = tokio::time::sleep(wait) => false,
         };
     }
-}
-
-fn relay_now(relay: &MessagingRelay) -> u64 {
-    relay.clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 fn request(client: &ApiClient, method: Method, url: &str, body: Option<String>) -> Option<Request> {
@@ -297,7 +293,7 @@ fn deliver(
             }
             None => false,
         };
-        let next = relay_now(&relay) + retry.delay(c.callback_attempts).as_millis() as u64;
+        let next = relay.now() + retry.delay(c.callback_attempts).as_millis() as u64;
         let id = c.id;
         if delivered {
             done.push(id);

@@ -89,14 +89,21 @@ pub fn parse_authorization(value: &str) -> Option<Credentials<'_>> {
     let (scheme, rest) = value.trim().split_once(' ')?;
     let rest = rest.trim_start();
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = String::from_utf8(STANDARD.decode(rest).ok()?).ok()?;
-        let (user, password) = decoded.split_once(':')?;
-        Some(Credentials::Basic { user: user.to_string(), password: password.to_string() })
+        let (user, password) = basic_pair(rest)?;
+        Some(Credentials::Basic { user, password })
     } else if scheme.eq_ignore_ascii_case("bearer") {
         is_token68(rest).then_some(Credentials::Bearer(rest))
     } else {
         None
     }
+}
+
+/// The `user:password` pair of a Basic credential's base64 text (also the relay's
+/// `X-Api-Key`, which carries the same value); the password may contain `:`.
+pub fn basic_pair(encoded: &str) -> Option<(String, String)> {
+    let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (user, password) = decoded.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -42,20 +42,15 @@ pub fn parse_hashed_key(text: &str) -> Option<[u8; 32]> {
 /// The client whose credentials the request carries, if they are right. The key is compared
 /// in constant time, and an unknown client costs the same.
 pub fn authenticate<'c>(clients: &'c [ApiClient], headers: &HeaderMap) -> Option<&'c ApiClient> {
-    let token = match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        Some(t) => t.trim().to_string(),
-        None => {
-            let auth = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-            let (scheme, rest) = auth.trim().split_once(' ')?;
-            if !scheme.eq_ignore_ascii_case("basic") {
-                return None;
-            }
-            rest.trim().to_string()
-        }
+    use gatehouse_core::credentials::{authorization, basic_pair, Credentials};
+    let (id, key) = match headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        Some(token) => basic_pair(token.trim())?,
+        None => match authorization(headers)? {
+            Credentials::Basic { user, password } => (user, password),
+            Credentials::Bearer(_) => return None,
+        },
     };
-    let decoded = String::from_utf8(STANDARD.decode(token).ok()?).ok()?;
-    let (id, key) = decoded.split_once(':')?;
-    let hash = hash_key(key);
+    let hash = hash_key(&key);
     let client = clients.iter().find(|c| c.id == id);
     let expected = client.map_or([0u8; 32], |c| c.key_hash);
     let ok = aws_lc_rs::constant_time::verify_slices_are_equal(&hash, &expected).is_ok();

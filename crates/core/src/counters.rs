@@ -90,31 +90,41 @@ impl Metric for Gauge {
     }
 }
 
-/// Counters by the value of one label (`reason`, `outcome`, `state`): for events that are
-/// not on the hot path, since each increment takes a lock.
+/// Counters by the values of one or more labels (`reason`; `type` and `state`): for events
+/// that are not on the hot path, since each increment takes a lock.
 pub struct LabeledCounter {
     name: &'static str,
     help: &'static str,
-    label: &'static str,
-    values: Mutex<BTreeMap<String, u64>>,
+    labels: &'static [&'static str],
+    values: Mutex<BTreeMap<Vec<String>, u64>>,
 }
 
 impl LabeledCounter {
-    /// A counter family `name` split by `label`.
-    pub const fn new(name: &'static str, help: &'static str, label: &'static str) -> Self {
-        LabeledCounter { name, help, label, values: Mutex::new(BTreeMap::new()) }
+    /// A counter family `name` split by `labels`.
+    pub const fn new(name: &'static str, help: &'static str, labels: &'static [&'static str]) -> Self {
+        LabeledCounter { name, help, labels, values: Mutex::new(BTreeMap::new()) }
     }
 
-    /// Adds one for `value` of the label.
+    /// Adds one for `value` of a single label.
     pub fn inc(&self, value: &str) {
-        let mut values = self.values.lock().unwrap_or_else(PoisonError::into_inner);
-        *values.entry(value.to_string()).or_default() += 1;
+        self.inc_labels(&[value]);
     }
 
-    /// The count for `value`.
-    pub fn get(&self, value: &str) -> u64 {
-        self.values.lock().unwrap_or_else(PoisonError::into_inner).get(value).copied().unwrap_or(0)
+    /// Adds one for `values`, one per label in order.
+    pub fn inc_labels(&self, values: &[&str]) {
+        let key = values.iter().map(|v| (*v).to_string()).collect();
+        *self.values.lock().unwrap_or_else(PoisonError::into_inner).entry(key).or_default() += 1;
     }
+
+    /// The count for `value` of a single label.
+    pub fn get(&self, value: &str) -> u64 {
+        self.values.lock().unwrap_or_else(PoisonError::into_inner).get(&vec![value.to_string()]).copied().unwrap_or(0)
+    }
+}
+
+/// A label value in the Prometheus text format: `\`, `"` and newlines escaped.
+pub fn escape_label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 impl Metric for LabeledCounter {
@@ -123,11 +133,16 @@ impl Metric for LabeledCounter {
     }
 
     fn render(&self, out: &mut String) {
-        let (name, help, label) = (self.name, self.help, self.label);
+        let (name, help) = (self.name, self.help);
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for (value, count) in self.values.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let value = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-            let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {count}");
+        for (values, count) in self.values.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let pairs: Vec<String> = self
+                .labels
+                .iter()
+                .zip(values)
+                .map(|(label, value)| format!("{label}=\"{}\"", escape_label(value)))
+                .collect();
+            let _ = writeln!(out, "{name}{{{}}} {count}", pairs.join(","));
         }
     }
 }
@@ -181,7 +196,7 @@ pub static SESSION_COOKIES_REJECTED: Counter = Counter::new(
 mod tests {
     use super::*;
 
-    static EVENTS: LabeledCounter = LabeledCounter::new("test_events_total", "Events by reason.", "reason");
+    static EVENTS: LabeledCounter = LabeledCounter::new("test_events_total", "Events by reason.", &["reason"]);
     static DEPTH: Gauge = Gauge::new("test_depth", "Depth.");
 
     #[test]

@@ -16,8 +16,11 @@ use crate::secret;
 pub static TOKENS_ISSUED: Counter =
     Counter::new("gatehouse_tokens_issued_total", "Access tokens issued by token services.");
 /// Token requests refused, by reason (the OAuth 2.0 error code).
-pub static TOKENS_REFUSED: LabeledCounter =
-    LabeledCounter::new("gatehouse_tokens_refused_total", "Token requests refused, by OAuth 2.0 error code.", "reason");
+pub static TOKENS_REFUSED: LabeledCounter = LabeledCounter::new(
+    "gatehouse_tokens_refused_total",
+    "Token requests refused, by OAuth 2.0 error code.",
+    &["reason"],
+);
 
 /// Why a token request is refused: an RFC 6749 section 5.2 code and a safe description.
 #[derive(Debug, PartialEq, Eq)]

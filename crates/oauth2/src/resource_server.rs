@@ -22,7 +22,7 @@ use crate::token_service::TokenServiceRef;
 pub static VERIFICATIONS: LabeledCounter = LabeledCounter::new(
     "gatehouse_token_verifications_total",
     "Access tokens checked by OAuth2ResourceServerFilter, by outcome.",
-    "outcome",
+    &["outcome"],
 );
 
 /// Checks bearer access tokens.

@@ -6,11 +6,14 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use gatehouse_core::counters::{Counter, Gauge, Metric};
+use gatehouse_core::counters::{escape_label, Counter, Gauge, LabeledCounter, Metric};
 
 /// Commands by type and state reached.
-pub static COMMANDS: TwoLabels =
-    TwoLabels::new("gatehouse_relay_commands_total", "Relay commands by type and the state they reached.");
+pub static COMMANDS: LabeledCounter = LabeledCounter::new(
+    "gatehouse_relay_commands_total",
+    "Relay commands by type and the state they reached.",
+    &["type", "state"],
+);
 /// Commands in their boxes (queued or started).
 pub static IN_BOXES: Gauge =
     Gauge::new("gatehouse_relay_commands_in_boxes", "Relay commands waiting in their boxes (queued or started).");
@@ -25,42 +28,6 @@ pub static ALIVE: Alive = Alive(Mutex::new(BTreeMap::new()));
 /// From accepted to fetched by a device.
 pub static DELIVERY: Histogram =
     Histogram::new("gatehouse_relay_delivery_seconds", "Time from a command's acceptance to a device fetching it.");
-
-/// A counter with two labels (`type`, `state`).
-pub struct TwoLabels {
-    name: &'static str,
-    help: &'static str,
-    values: Mutex<BTreeMap<(String, String), u64>>,
-}
-
-impl TwoLabels {
-    const fn new(name: &'static str, help: &'static str) -> Self {
-        TwoLabels { name, help, values: Mutex::new(BTreeMap::new()) }
-    }
-
-    /// One more command of `kind` reached `state`.
-    pub fn inc(&self, kind: &str, state: &str) {
-        *self
-            .values
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry((kind.to_string(), state.to_string()))
-            .or_default() += 1;
-    }
-}
-
-impl Metric for TwoLabels {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", self.name, self.help, self.name);
-        for ((kind, state), n) in self.values.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "{}{{type=\"{kind}\",state=\"{state}\"}} {n}", self.name);
-        }
-    }
-}
 
 /// The alive check of each client's callback URL: 1 up, 0 down.
 pub struct Alive(Mutex<BTreeMap<String, bool>>);
@@ -91,6 +58,7 @@ impl Metric for Alive {
     fn render(&self, out: &mut String) {
         out.push_str("# HELP gatehouse_relay_callback_alive Whether each client's callback URL answered its last alive check.\n# TYPE gatehouse_relay_callback_alive gauge\n");
         for (client, up) in self.0.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+            let client = escape_label(client);
             let _ = writeln!(out, "gatehouse_relay_callback_alive{{client=\"{client}\"}} {}", u8::from(*up));
         }
     }

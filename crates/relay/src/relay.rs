@@ -288,7 +288,7 @@ impl MessagingRelay {
         };
         // Accepted means durable: the answer goes out once the store has the command.
         let stored = self.store.insert(new).await.map_err(store_err)?;
-        COMMANDS.inc(kind, State::Queued.name());
+        COMMANDS.inc_labels(&[kind, State::Queued.name()]);
         self.stored.notify_waiters();
         let public = self.public_url.clone().unwrap_or_else(|| format!("{origin}{}", self.public_path));
         let target = format!("{}/{bid}", public.trim_end_matches('/'));
@@ -353,7 +353,7 @@ impl MessagingRelay {
                         &json!({ "error": "the command is no longer in its box", "state": c.state.name() }),
                     ));
                 }
-                COMMANDS.inc(&c.new.kind, State::Cancelled.name());
+                COMMANDS.inc_labels(&[&c.new.kind, State::Cancelled.name()]);
                 Ok(json_response(
                     StatusCode::OK,
                     &json!({ "commandId": id.to_string(), "state": State::Cancelled.name() }),
@@ -383,7 +383,7 @@ impl MessagingRelay {
                     match found {
                         Some(c) if c.state.in_box() => {
                             if c.state == State::Started && c.started_at == Some(now) {
-                                COMMANDS.inc(&c.new.kind, State::Started.name());
+                                COMMANDS.inc_labels(&[&c.new.kind, State::Started.name()]);
                                 DELIVERY.observe_millis(now.saturating_sub(c.new.created));
                             }
                             let command: Value = serde_json::from_str(&c.new.body).unwrap_or(Value::Null);
@@ -416,7 +416,7 @@ impl MessagingRelay {
                 match outcome {
                     Answered::Stored(c) => {
                         self.stored.notify_waiters();
-                        COMMANDS.inc(&c.new.kind, State::Answered.name());
+                        COMMANDS.inc_labels(&[&c.new.kind, State::Answered.name()]);
                         let id = c.id;
                         // The worker is gone only while the relay stops: the lease brings it back.
                         let _ = self.handoff.send(*c);

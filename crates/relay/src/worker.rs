@@ -162,10 +162,10 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
             Ok((pass, due, upcoming)) => {
                 if let Some((t, boxes)) = pass {
                     for (_, kind) in &t.session_start_failed {
-                        COMMANDS.inc(kind, State::FailedSessionStart.name());
+                        COMMANDS.inc_labels(&[kind, State::FailedSessionStart.name()]);
                     }
                     for (_, kind) in &t.timed_out {
-                        COMMANDS.inc(kind, State::FailedTimeout.name());
+                        COMMANDS.inc_labels(&[kind, State::FailedTimeout.name()]);
                     }
                     IN_BOXES.set(boxes);
                 }

@@ -127,19 +127,10 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         while let Some(c) = handed.as_mut().and_then(|h| h.try_recv().ok()) {
             waiting.push_back(c);
         }
-        while !waiting.is_empty() {
-            let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-            let Some(c) = waiting.pop_front() else { break };
-            let (call, freed) = (deliver(&relay, &handler, retry, c, delivered.clone()), freed.clone());
-            in_flight.spawn(async move {
-                call.await;
-                drop(slot);
-                freed.notify_one();
-            });
-        }
         let now = relay.now();
         let store = &relay.store;
-        let free = slots.available_permits();
+        // Slots the hand-offs leave for claimed callbacks.
+        let free = slots.available_permits().saturating_sub(waiting.len());
         let timers = next.is_none_or(|n| n <= now) || last_pass.is_none_or(|t| t.elapsed() >= TICK);
         let claim = free > 0 && (timers || !woke_by_freed || backlog);
         let done = delivered.take();
@@ -169,17 +160,9 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                     }
                     IN_BOXES.set(boxes);
                 }
-                if let Some(due) = &due {
+                if let Some(due) = due {
                     backlog = due.len() >= free;
-                }
-                for c in due.into_iter().flatten() {
-                    let Ok(slot) = slots.clone().try_acquire_owned() else { break };
-                    let (call, freed) = (deliver(&relay, &handler, retry, c, delivered.clone()), freed.clone());
-                    in_flight.spawn(async move {
-                        call.await;
-                        drop(slot);
-                        freed.notify_one();
-                    });
+                    waiting.extend(due);
                 }
                 // Still due after the claim: callbacks waiting for a slot, which a freed slot
                 // wakes; the timers' pass comes back within a tick.
@@ -190,6 +173,18 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
                 None
             }
         };
+        // Hand-offs and claimed callbacks go out through the same slots; what does not fit
+        // waits here for a freed slot.
+        while !waiting.is_empty() {
+            let Ok(slot) = slots.clone().try_acquire_owned() else { break };
+            let Some(c) = waiting.pop_front() else { break };
+            let (call, freed) = (deliver(&relay, &handler, retry, c, delivered.clone()), freed.clone());
+            in_flight.spawn(async move {
+                call.await;
+                drop(slot);
+                freed.notify_one();
+            });
+        }
         let now = relay.now();
         let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
         let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
@@ -293,16 +288,15 @@ fn deliver(
             }
             None => false,
         };
-        let next = relay.now() + retry.delay(c.callback_attempts).as_millis() as u64;
-        let id = c.id;
         if delivered {
-            done.push(id);
-        } else if let Err(e) = relay.store.callback_retry(id, next).await {
-            tracing::error!("relay store: {e}");
+            done.push(c.id);
+            return;
         }
-        if !delivered {
-            CALLBACK_FAILURES.inc();
-            tracing::warn!(command = id, "callback to {url} failed; retrying (attempt {})", c.callback_attempts + 1);
+        CALLBACK_FAILURES.inc();
+        tracing::warn!(command = c.id, "callback to {url} failed; retrying (attempt {})", c.callback_attempts + 1);
+        let next = relay.now() + retry.delay(c.callback_attempts).as_millis() as u64;
+        if let Err(e) = relay.store.callback_retry(c.id, next).await {
+            tracing::error!("relay store: {e}");
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::mpsc::{Receiver, Sender};
 
 use rusqlite::Connection;
 
+use crate::sqlite::err;
 use crate::store::{StoreError, StoreFuture};
 
 /// How a write must reach the disk. Acceptances, answers and cancels are what clients were
@@ -35,10 +36,6 @@ const MAX_BATCH: usize = 256;
 /// The queue to the connection's thread. Dropping it ends the thread.
 pub(crate) struct Writer {
     jobs: Sender<(Sync, Job)>,
-}
-
-fn err(e: rusqlite::Error) -> StoreError {
-    StoreError(format!("relay store: {e}"))
 }
 
 impl Writer {
@@ -119,7 +116,7 @@ fn serve(mut conn: Connection, queue: Receiver<(Sync, Job)>) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         for reply in replies {
-            reply(committed.as_ref().map(|_| ()).map_err(StoreError::clone));
+            reply(committed.clone());
         }
     }
 }

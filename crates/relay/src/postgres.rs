@@ -1,8 +1,9 @@
 //! The shared store: PostgreSQL, for several relay instances behind a load balancer. Commands
-//! are rows of one table (in a schema of their own); a change `NOTIFY`s the other instances,
-//! whose listening connection wakes their long polls and workers within milliseconds; due
+//! are rows of one table (in a schema of their own); a new command or an answer `NOTIFY`s
+//! the other instances, whose listening connection wakes their long polls within milliseconds; due
 //! callbacks are claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one instance sends
-//! each. A commit is durable when it returns (PostgreSQL's `synchronous_commit`).
+//! each. Commands, answers and cancels commit durably; bookkeeping commits with
+//! `synchronous_commit = off` (see the connections below).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,9 +12,8 @@ use tokio::sync::{Notify, RwLock};
 use tokio_postgres::{NoTls, Row};
 
 use crate::pg_conn::Conn;
-
 use crate::store::{
-    Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE,
+    Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE, COLUMNS,
 };
 
 /// Commands in PostgreSQL.
@@ -25,10 +25,10 @@ pub struct PgStore {
     /// queueing behind one another on one connection.
     durable: Vec<RwLock<Option<Conn>>>,
     next: AtomicUsize,
-    /// State marks and callback bookkeeping: `synchronous_commit = off` (a database crash
-    /// can undo the last of them, which repeats a callback or reopens a box, never loses a
-    /// command or an answer).
     /// The request path's reads and state marks (a device opening its box, a status poll).
+    /// This and `background` commit with `synchronous_commit = off`: a database crash can undo
+    /// the last of their writes, which repeats a callback or reopens a box, never loses a
+    /// command or an answer.
     lazy: RwLock<Option<Conn>>,
     /// The worker's passes and callback bookkeeping, apart so that a request's statement never
     /// queues behind a pass in the same backend.
@@ -54,9 +54,6 @@ const DURABLE_CONNECTIONS: usize = 4;
 fn err(e: tokio_postgres::Error) -> StoreError {
     StoreError(format!("relay store (PostgreSQL): {e}"))
 }
-
-const COLUMNS: &str = "id, client, kind, external_id, bid, body, state, result, created, session_deadline, \
-                       timeout_at, expires_at, started_at, ended_at, callback_pending, callback_attempts";
 
 fn command(r: &Row) -> Command {
     let state: String = r.get(6);

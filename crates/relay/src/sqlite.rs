@@ -6,14 +6,13 @@
 //! reads without waiting for a commit.
 
 use std::path::Path;
-
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 
 use crate::group_commit::{Sync, Writer};
 use crate::store::{
-    Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE,
+    Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE, COLUMNS,
 };
 
 /// Commands in a SQLite file.
@@ -25,7 +24,7 @@ pub struct SqliteStore {
     reader: Option<Arc<Mutex<Connection>>>,
 }
 
-fn err(e: rusqlite::Error) -> StoreError {
+pub(crate) fn err(e: rusqlite::Error) -> StoreError {
     StoreError(format!("relay store: {e}"))
 }
 
@@ -53,9 +52,6 @@ CREATE INDEX IF NOT EXISTS commands_expires ON commands (expires_at);
 CREATE INDEX IF NOT EXISTS commands_open ON commands (state, session_deadline, timeout_at);
 CREATE INDEX IF NOT EXISTS commands_callbacks ON commands (callback_pending, callback_next);
 ";
-
-pub(crate) const COLUMNS: &str = "id, client, kind, external_id, bid, body, state, result, created, session_deadline, \
-                       timeout_at, expires_at, started_at, ended_at, callback_pending, callback_attempts";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<Command> {
     let state: String = r.get(6)?;

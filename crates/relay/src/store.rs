@@ -1,12 +1,15 @@
 //! What the relay keeps: commands, their boxes, their states and their callbacks, behind
 //! one trait so that the embedded store and a shared database answer the same way. Every
-//! method is synchronous and durable when it returns (the HTTP layer calls it off the
-//! request threads).
+//! method returns a future; which writes are durable when it completes is said on the trait.
 
 use std::fmt;
 
 /// Milliseconds since the Unix epoch (from the gateway's clock).
 pub type Millis = u64;
+
+/// The columns both stores select, in the order their row readers expect.
+pub(crate) const COLUMNS: &str = "id, client, kind, external_id, bid, body, state, result, created, session_deadline, \
+                                  timeout_at, expires_at, started_at, ended_at, callback_pending, callback_attempts";
 
 /// Where a command is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

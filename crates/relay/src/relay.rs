@@ -309,8 +309,8 @@ impl MessagingRelay {
             "created": c.new.created, "started": c.started_at, "ended": c.ended_at,
             "sessionStartDeadline": c.new.session_deadline, "timeoutAt": c.new.timeout_at, "expiresAt": c.new.expires_at,
         });
-        if let Some(r) = &c.result {
-            v["result"] = serde_json::from_str(r).unwrap_or(Value::String(r.clone()));
+        if c.result.is_some() {
+            v["result"] = result_value(c);
         }
         v
     }
@@ -466,9 +466,12 @@ pub(crate) fn callback_body(c: &Command) -> Value {
     v.insert("externalId".into(), c.new.external_id.clone().map_or(Value::Null, Value::from));
     v.insert("type".into(), Value::from(c.new.kind.clone()));
     v.insert("state".into(), Value::from(c.state.name()));
-    v.insert(
-        "result".into(),
-        c.result.as_deref().map_or(Value::Null, |r| serde_json::from_str(r).unwrap_or(Value::from(r))),
-    );
+    v.insert("result".into(), result_value(c));
     Value::Object(v)
+}
+
+/// The device's answer as JSON (it was checked to be JSON when stored; text otherwise), or
+/// null before there is one.
+fn result_value(c: &Command) -> Value {
+    c.result.as_deref().map_or(Value::Null, |r| serde_json::from_str(r).unwrap_or_else(|_| Value::from(r)))
 }

@@ -60,14 +60,19 @@ pub fn authenticate<'c>(clients: &'c [ApiClient], headers: &HeaderMap) -> Option
 /// A new client entry: a fresh 64-hex-character key (256 bits), as the product's
 /// `util/generateclient/<id>` prints it, with its `hashedKey` and `X-Api-Key` value.
 pub fn generate(id: &str) -> Result<String, String> {
-    let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random generator failed".to_string())?;
-    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let key = random_hex::<32>()?;
     let api_key = STANDARD.encode(format!("{id}:{key}"));
     Ok(format!(
         "# X-Api-Key: {api_key}\n- clientId: {id}\n  key: {key}\n  # or, to keep only its hash in the file:\n  # hashedKey: {}\n  callbackUrl: https://identity-manager.example.com/idm-operator/ws/hermod\n",
         hashed_key_text(&key)
     ))
+}
+
+/// `N` bytes from the system's random generator, as lowercase hex (keys and box ids).
+pub(crate) fn random_hex<const N: usize>() -> Result<String, String> {
+    let mut bytes = [0u8; N];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random generator failed".to_string())?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// What `application.yml` says.

@@ -203,9 +203,7 @@ impl MessagingRelay {
 
     /// A new box id: 128 random bits.
     fn new_bid() -> Result<String> {
-        let mut b = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut b).map_err(|_| Error::internal("the system random generator failed"))?;
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let h = clients::random_hex::<16>().map_err(Error::internal)?;
         Ok(format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]))
     }
 

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use tokio::sync::{Notify, RwLock};
+use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 use tokio_postgres::{NoTls, Row};
 
 use crate::pg_conn::Conn;
@@ -34,6 +34,13 @@ pub struct PgStore {
     /// queues behind a pass in the same backend.
     background: RwLock<Option<Conn>>,
     listener: gatehouse_core::Task,
+    /// Boxes opened on this instance whose "started" mark is still to be written: a device's
+    /// open is a read, and the marks are written in batches by a task of their own (a lazy
+    /// write, like the embedded store's). The timers' pass flushes them first, so this
+    /// instance never fails a box for its session start after it handed the command over.
+    marks: mpsc::UnboundedSender<Mark>,
+    pending_marks: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Mark>>>,
+    marker: gatehouse_core::Task,
     /// Set after a commit other instances must hear of; the listener's connection sends one
     /// `NOTIFY` for all that gathered. Not inside the commit: PostgreSQL serializes the commits
     /// of notifying transactions on one lock, which would undo the group commit.
@@ -46,6 +53,12 @@ enum Sync {
     Durable,
     Lazy,
     Background,
+}
+
+/// A box opened at a time, or a flush: answered once every mark sent before it is written.
+enum Mark {
+    Opened(String, i64),
+    Flush(oneshot::Sender<()>),
 }
 
 /// Connections for durable commits per instance.
@@ -87,7 +100,11 @@ impl PgStore {
             return Err(StoreError(format!("schema '{schema}' must be letters, digits and _")));
         }
         config.parse::<tokio_postgres::Config>().map_err(err)?;
+        let (marks, pending_marks) = mpsc::unbounded_channel();
         Ok(PgStore {
+            marks,
+            pending_marks: std::sync::Mutex::new(Some(pending_marks)),
+            marker: Default::default(),
             config: config.to_string(),
             schema: schema.to_string(),
             durable: (0..DURABLE_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
@@ -182,6 +199,38 @@ impl Store for PgStore {
             }
             *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
             *self.background.write().await = Some(self.connect(Sync::Background).await?);
+            let pending = self.pending_marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(mut pending) = pending {
+                let conn = self.connect(Sync::Lazy).await?;
+                let sql = format!(
+                    "UPDATE {t} SET state = 'started', started_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(bid, at) \
+                     WHERE {t}.bid = v.bid AND state = 'queued' AND session_deadline > v.at AND timeout_at > v.at",
+                    t = self.t()
+                );
+                self.marker.spawn(async move {
+                    let mut batch = Vec::new();
+                    while pending.recv_many(&mut batch, 256).await > 0 {
+                        let (mut bids, mut at, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
+                        for mark in batch.drain(..) {
+                            match mark {
+                                Mark::Opened(bid, t) => {
+                                    bids.push(bid);
+                                    at.push(t);
+                                }
+                                Mark::Flush(done) => flushes.push(done),
+                            }
+                        }
+                        if !bids.is_empty() {
+                            if let Err(e) = conn.execute(&sql, &[&bids, &at]).await {
+                                tracing::warn!("relay store: cannot mark {} opened boxes: {e}", bids.len());
+                            }
+                        }
+                        for done in flushes {
+                            let _ = done.send(());
+                        }
+                    }
+                });
+            }
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();
@@ -250,19 +299,17 @@ impl Store for PgStore {
 
     fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>> {
         Box::pin(async move {
-            let (update, select) = (
-                format!(
-                    "UPDATE {} SET state = 'started', started_at = $2 WHERE bid = $1 AND state = 'queued' \
-                     AND session_deadline > $2 AND timeout_at > $2 RETURNING {COLUMNS}",
-                    self.t()
-                ),
-                format!("SELECT {COLUMNS} FROM {} WHERE bid = $1", self.t()),
-            );
-            let now = now as i64;
-            if let Some(row) = self.with(Sync::Lazy, async |c| c.query_opt(&update, &[&bid, &now]).await).await? {
-                return Ok(Some(command(&row)));
+            let select = format!("SELECT {COLUMNS} FROM {} WHERE bid = $1", self.t());
+            let found = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;
+            let Some(mut c) = found.map(|r| command(&r)) else { return Ok(None) };
+            if c.state == State::Queued && c.new.session_deadline > now && c.new.timeout_at > now {
+                // The mark's condition is the one checked here, so the first opener's view
+                // is what the row becomes; an answer that lands first simply wins.
+                let _ = self.marks.send(Mark::Opened(bid, now as i64));
+                c.state = State::Started;
+                c.started_at = Some(now);
             }
-            Ok(self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?.map(|r| command(&r)))
+            Ok(Some(c))
         })
     }
 
@@ -314,6 +361,10 @@ impl Store for PgStore {
                 format!("DELETE FROM {t} WHERE expires_at <= $1"),
             );
             let now = now as i64;
+            let (flushed, done) = oneshot::channel();
+            if self.marks.send(Mark::Flush(flushed)).is_ok() {
+                let _ = done.await;
+            }
             self.with(Sync::Background, async |c| {
                 let pairs = |rows: Vec<Row>| rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).collect();
                 Ok(Transitions {

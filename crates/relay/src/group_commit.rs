@@ -74,6 +74,7 @@ impl Writer {
 
 /// The connection's thread: batches until every queue handle is dropped.
 fn serve(mut conn: Connection, queue: Receiver<(Sync, Job)>) {
+    conn.set_prepared_statement_cache_capacity(64);
     let mut full = true;
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -92,26 +93,27 @@ fn serve(mut conn: Connection, queue: Receiver<(Sync, Job)>) {
         if ready.is_ok() {
             full = durable;
         }
-        let begun = ready.and_then(|()| conn.execute_batch("BEGIN IMMEDIATE").map_err(err));
+        let begun = ready.and_then(|()| cached(&conn, "BEGIN IMMEDIATE").map_err(err));
         if let Err(e) = begun {
             fail(batch, &e);
             continue;
         }
         let mut replies = Vec::with_capacity(batch.len());
         for (_, job) in batch {
-            if let Err(e) = conn.execute_batch("SAVEPOINT job").map_err(err) {
+            if let Err(e) = cached(&conn, "SAVEPOINT job").map_err(err) {
                 let (_, reply) = job(Err(e));
                 replies.push(reply);
                 continue;
             }
             let (keep, reply) = job(Ok(&mut conn));
-            let end = if keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-            if let Err(e) = conn.execute_batch(end) {
+            let ended =
+                if keep { cached(&conn, "RELEASE job") } else { conn.execute_batch("ROLLBACK TO job; RELEASE job") };
+            if let Err(e) = ended {
                 tracing::warn!("relay store: ending a savepoint: {e}");
             }
             replies.push(reply);
         }
-        let committed = conn.execute_batch("COMMIT").map_err(err);
+        let committed = cached(&conn, "COMMIT").map_err(err);
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -122,6 +124,11 @@ fn serve(mut conn: Connection, queue: Receiver<(Sync, Job)>) {
 }
 
 /// Answers every job of a batch that could not begin with `e`.
+/// A transaction-control statement through the connection's statement cache (parsed once).
+fn cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ())
+}
+
 fn fail(batch: Vec<(Sync, Job)>, e: &StoreError) {
     for (_, job) in batch {
         let (_, reply) = job(Err(e.clone()));

@@ -77,12 +77,20 @@ fn row(r: &Row<'_>) -> rusqlite::Result<Command> {
     })
 }
 
+/// Runs a statement through the connection's cache of prepared statements: the relay's few
+/// statements are parsed once per connection, not once per command.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql).and_then(|mut s| s.execute(params)).map_err(err)
+}
+
 fn by_id(conn: &Connection, id: i64) -> Result<Option<Command>, StoreError> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM commands WHERE id = ?1"), params![id], row).optional().map_err(err)
+    let sql = format!("SELECT {COLUMNS} FROM commands WHERE id = ?1");
+    conn.prepare_cached(&sql).and_then(|mut s| s.query_row(params![id], row)).optional().map_err(err)
 }
 
 fn by_bid(conn: &Connection, bid: &str) -> Result<Option<Command>, StoreError> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM commands WHERE bid = ?1"), params![bid], row).optional().map_err(err)
+    let sql = format!("SELECT {COLUMNS} FROM commands WHERE bid = ?1");
+    conn.prepare_cached(&sql).and_then(|mut s| s.query_row(params![bid], row)).optional().map_err(err)
 }
 
 impl SqliteStore {
@@ -137,7 +145,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
         self.run(Sync::Durable, move |conn| {
-            conn.execute(
+            exec(conn, 
                 "INSERT INTO commands (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?9)",
                 params![
@@ -151,8 +159,7 @@ impl Store for SqliteStore {
                     n.timeout_at as i64,
                     n.expires_at as i64
                 ],
-            )
-            .map_err(err)?;
+            )?;
             let id = conn.last_insert_rowid();
             by_id(conn, id)?.ok_or_else(|| StoreError("the command vanished after its insert".into()))
         })
@@ -176,12 +183,12 @@ impl Store for SqliteStore {
                 // The reply is not awaited: the job is queued now, and its outcome is the
                 // state computed here (the UPDATE's condition, which only the first opener meets).
                 drop(self.writer.run(Sync::Lazy, move |conn| {
-                    conn.execute(
+                    exec(
+                        conn,
                         "UPDATE commands SET state = 'started', started_at = ?2 WHERE bid = ?1 AND state = 'queued' \
                          AND session_deadline > ?2 AND timeout_at > ?2",
                         params![bid, now as i64],
                     )
-                    .map_err(err)
                 }));
                 c.state = State::Started;
                 c.started_at = Some(now);
@@ -192,13 +199,11 @@ impl Store for SqliteStore {
 
     fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
         self.run(Sync::Durable, move |conn| {
-            let changed = conn
-                .execute(
+            let changed = exec(conn, 
                     "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?4 \
                      WHERE bid = ?1 AND state IN ('queued', 'started') AND timeout_at > ?3",
                     params![bid, result, now as i64, (now + CALLBACK_LEASE) as i64],
-                )
-                .map_err(err)?;
+                )?;
             Ok(match (changed, by_bid(conn, &bid)?) {
                 (1, Some(c)) => Answered::Stored(Box::new(c)),
                 (_, Some(_)) => Answered::Gone,
@@ -209,12 +214,10 @@ impl Store for SqliteStore {
 
     fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool> {
         self.run(Sync::Durable, move |conn| {
-            let changed = conn
-                .execute(
+            let changed = exec(conn, 
                     "UPDATE commands SET state = 'cancelled', ended_at = ?3 WHERE id = ?1 AND client = ?2 AND state IN ('queued', 'started')",
                     params![id, client, now as i64],
-                )
-                .map_err(err)?;
+                )?;
             Ok(changed == 1)
         })
     }
@@ -302,12 +305,12 @@ impl Store for SqliteStore {
 
     fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()> {
         self.run(Sync::Lazy, move |conn| {
-            conn.execute(
+            exec(
+                conn,
                 "UPDATE commands SET callback_attempts = callback_attempts + 1, callback_next = ?2 WHERE id = ?1",
                 params![id, next as i64],
             )
             .map(|_| ())
-            .map_err(err)
         })
     }
 

@@ -145,7 +145,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
         self.run(Sync::Durable, move |conn| {
-            exec(conn, 
+            exec(conn,
                 "INSERT INTO commands (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8, ?9)",
                 params![
@@ -199,7 +199,7 @@ impl Store for SqliteStore {
 
     fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
         self.run(Sync::Durable, move |conn| {
-            let changed = exec(conn, 
+            let changed = exec(conn,
                     "UPDATE commands SET state = 'answered', result = ?2, ended_at = ?3, callback_pending = 1, callback_next = ?4 \
                      WHERE bid = ?1 AND state IN ('queued', 'started') AND timeout_at > ?3",
                     params![bid, result, now as i64, (now + CALLBACK_LEASE) as i64],
@@ -214,7 +214,7 @@ impl Store for SqliteStore {
 
     fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool> {
         self.run(Sync::Durable, move |conn| {
-            let changed = exec(conn, 
+            let changed = exec(conn,
                     "UPDATE commands SET state = 'cancelled', ended_at = ?3 WHERE id = ?1 AND client = ?2 AND state IN ('queued', 'started')",
                     params![id, client, now as i64],
                 )?;

@@ -25,4 +25,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["ClientHandler"], client::build_client);
     registry.default_object("ReverseProxyHandler", "ReverseProxyHandler");
     registry.default_object("ClientHandler", "ClientHandler");
+    // IG's default handler for calls to ForgeRock services (endpoint handlers of OAuth 2.0
+    // filters); here a ClientHandler with the defaults.
+    registry.default_object("ForgeRockClientHandler", "ClientHandler");
 }

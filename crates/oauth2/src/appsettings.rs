@@ -19,10 +19,7 @@ pub struct AppSettings {
 
 /// Reads `path`. Relative key paths are relative to the file's directory.
 pub fn read(path: &Path) -> Result<AppSettings, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let value: Value = serde_json::from_str(&strip_comments(&text))
-        .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
-    let root = value.as_object().ok_or_else(|| format!("{}: not a JSON object", path.display()))?;
+    let root = &read_json(path)?;
     let mut settings = AppSettings::default();
     if let Some(server) = get(root, "IdentityServer").and_then(Value::as_object) {
         if let Some(file) = get(server, "X509KeyFilePath").and_then(Value::as_str) {
@@ -49,8 +46,19 @@ pub fn read(path: &Path) -> Result<AppSettings, String> {
     Ok(settings)
 }
 
+/// An `appsettings*.json` file as .NET reads it (comments allowed): its top-level object.
+pub fn read_json(path: &Path) -> Result<Map<String, Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let value: Value = serde_json::from_str(&strip_comments(&text))
+        .map_err(|e| format!("{}:{}:{}: {e}", path.display(), e.line(), e.column()))?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(format!("{}: not a JSON object", path.display())),
+    }
+}
+
 /// A key, case-insensitively (as .NET's configuration reads it).
-fn get<'m>(map: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
+pub fn get<'m>(map: &'m Map<String, Value>, key: &str) -> Option<&'m Value> {
     map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
 }
 

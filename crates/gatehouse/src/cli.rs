@@ -59,6 +59,19 @@ pub enum Command {
         #[arg(long = "client-secret")]
         client_secret: Option<String>,
     },
+    /// The agent side of agent/server protection, run in (or pointed at with -C) the agent's
+    /// directory, where its appsettings.json and appsettings.agent.json are.
+    Agent {
+        /// The agent's directory.
+        #[arg(short = 'C', long = "dir", default_value = ".", global = true)]
+        dir: PathBuf,
+        /// PEM certificates to trust for HTTPS (default: the system's, or $SSL_CERT_FILE).
+        #[arg(long, global = true)]
+        cacert: Option<PathBuf>,
+        /// What to do.
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
     /// Messaging relay tools.
     Relay {
         /// What to do.
@@ -76,6 +89,80 @@ pub enum RelayCommand {
     GenerateClient {
         /// The client id.
         id: String,
+    },
+}
+
+/// `gatehouse agent ...`.
+#[derive(Subcommand)]
+pub enum AgentCommand {
+    /// Get a token (cached in the agent's temporary folder), verify its signature against the
+    /// server's certificate, and print it.
+    Token {
+        /// The OpenID client (default: DefaultOpenIdClient).
+        #[arg(long)]
+        client: Option<String>,
+        /// Print the verified claims instead of the token.
+        #[arg(long)]
+        claims: bool,
+    },
+    /// One authenticated call to the server, printing the answer's body (curl-like exit codes:
+    /// 0 on 2xx/3xx, 22 on an HTTP error, 7 when the server cannot be reached).
+    Call {
+        /// The OpenID client (default: DefaultOpenIdClient).
+        #[arg(long)]
+        client: Option<String>,
+        /// The method (default GET, POST with -d).
+        #[arg(short = 'X', long = "request")]
+        method: Option<String>,
+        /// A body to send (`@FILE` reads a file).
+        #[arg(short = 'd', long = "data")]
+        data: Option<String>,
+        /// Print the status line and headers too.
+        #[arg(short = 'i', long = "include")]
+        include: bool,
+        /// An absolute URL, or a path on ApplicationUri.
+        url: String,
+    },
+    /// Encrypt files to the agent's file certificate (CMS EnvelopedData, AES-256-CBC), as
+    /// `openssl cms -decrypt` reads them. Writes FILE.cms unless -o says otherwise.
+    Encrypt {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The output file (one input) or directory (several).
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+        /// Write PEM (-----BEGIN CMS-----) instead of DER.
+        #[arg(long)]
+        pem: bool,
+        /// Wrap the key with RSA PKCS#1 v1.5 instead of RSA-OAEP (SHA-256).
+        #[arg(long)]
+        pkcs1: bool,
+    },
+    /// Decrypt CMS files (DER, BER or PEM) made for the agent's file certificate: by the agent,
+    /// or by `openssl cms -encrypt`. Writes to standard output unless -o is given.
+    Decrypt {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The output file (one input) or directory (several; FILE.cms becomes FILE).
+        #[arg(short = 'o', long = "out")]
+        out: Option<PathBuf>,
+    },
+    /// Set up a new agent in DIR: both appsettings files, a fresh file certificate, and the
+    /// <OpenIdClient> line to paste into the server's XML.
+    Init {
+        /// The new agent's directory.
+        target: PathBuf,
+        /// The server's base URL (ApplicationUri).
+        #[arg(long, default_value = "https://localhost:8443")]
+        server: String,
+        /// The OpenID client's identifier.
+        #[arg(long, default_value = "Job")]
+        client: String,
+        /// Its profile on the server.
+        #[arg(long, default_value = "Administrator")]
+        profile: String,
     },
 }
 

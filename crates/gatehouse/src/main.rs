@@ -4,8 +4,10 @@
 //! gatehouse start [INSTANCE]   run in the foreground (default instance: $HOME/.gatehouse)
 //! gatehouse stop  [INSTANCE]   SIGTERM the running gateway through its PID file, and wait
 //! gatehouse check [INSTANCE]   load every file without serving; exit 1 on any error
+//! gatehouse agent ...          the agent side: token, call, encrypt, decrypt, init
 //! ```
 
+mod agent;
 mod cli;
 mod logging;
 mod stop;
@@ -26,6 +28,7 @@ fn registry() -> Registry {
     gatehouse_session::register(&mut registry);
     gatehouse_oauth2::register(&mut registry);
     gatehouse_relay::register(&mut registry);
+    gatehouse_agent::register(&mut registry);
     gatehouse_http::register(&mut registry);
     gatehouse_server::register(&mut registry);
     registry
@@ -130,6 +133,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Agent { dir, cacert, command } => match test_clock() {
+            Ok(clock) => agent::run(&dir, cacert.as_deref(), command, &clock),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Stop { instance, timeout } => {
             let dir = instance.unwrap_or_else(Instance::default_dir);
             stop::stop(&Instance::new(dir), timeout)

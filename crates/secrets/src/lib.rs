@@ -17,6 +17,7 @@ use gatehouse_config::Registry;
 
 pub use format::{Encoding, PropertyFormat};
 pub use fresh::Fresh;
+pub use pem::{looks_like_pem, parse as parse_pem};
 pub use provider::{secret_id, SecretStore, SecretsProvider, DEFAULT_PROVIDER};
 pub use secret::{check_secret_id, KeyEncoding, Secret, SecretError, SecretValue, TlsIdentity, Versions};
 

@@ -1,0 +1,133 @@
+//! Tokens for the agent's calls: `POST {ApplicationUri}/connect/token` as the identity
+//! manager's agents send it (`client_id=<name>@<host>`, the clear secret, `scope=usercube_api`),
+//! checked against the server's certificate before use, and cached on disk in the agent's
+//! temporary folder (mode 0600, and as CMS to the file certificate when `EncryptFile` is true).
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use gatehouse_jose::{jws, VerificationKey};
+use http::Method;
+use rustls_pki_types::CertificateDer;
+use serde_json::Value;
+
+use crate::cms::{self, KeyTransport};
+use crate::http_client::{CallError, Http};
+use crate::settings::AgentSettings;
+
+/// A verified token.
+pub struct Token {
+    /// The compact JWS.
+    pub access_token: String,
+    /// Its verified claims.
+    pub claims: Value,
+}
+
+/// Checks `token`'s signature against the server's certificates and its `exp` against `now`.
+pub fn verify(token: &str, certs: &[CertificateDer<'static>], now: u64) -> Result<Value, String> {
+    let kid = jws::peek_header(token).and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_string));
+    let keys: Vec<VerificationKey> = certs
+        .iter()
+        .filter_map(|c| VerificationKey::from_certificate(c.as_ref()).ok())
+        .map(|mut k| {
+            if let Some(kid) = &kid {
+                k.kid = kid.clone(); // the certificate is the trust, whatever the server calls its key
+            }
+            k
+        })
+        .collect();
+    if keys.is_empty() {
+        return Err("the server certificate holds no RSA, EC P-256 or Ed25519 key".into());
+    }
+    let verified = jws::verify(token, &keys).map_err(|_| {
+        "the token's signature does not match the server's certificate (IdentityServer.X509KeyFilePath)".to_string()
+    })?;
+    let claims: Value =
+        serde_json::from_slice(&verified.payload).map_err(|_| "the token's claims are not JSON".to_string())?;
+    match claims.get("exp").and_then(Value::as_u64) {
+        Some(exp) if exp > now => Ok(claims),
+        Some(_) => Err("the token has expired".into()),
+        None => Err("the token has no exp claim".into()),
+    }
+}
+
+fn cache_path(s: &AgentSettings, client: &str) -> PathBuf {
+    let dir = s.temp_folder.clone().unwrap_or_else(|| s.dir.join("tmp"));
+    let encrypted = s.file_certificate.as_ref().is_some_and(|f| f.encrypt_file);
+    dir.join(format!("token-{client}.{}", if encrypted { "jwt.cms" } else { "jwt" }))
+}
+
+fn read_cache(s: &AgentSettings, client: &str) -> Option<String> {
+    let path = cache_path(s, client);
+    let bytes = std::fs::read(&path).ok()?;
+    if path.extension().is_some_and(|e| e == "cms") {
+        let identity = s.file_identity().ok()?;
+        let mut out = Vec::new();
+        cms::decrypt(&identity, &bytes[..], &mut out).ok()?;
+        return String::from_utf8(out).ok();
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn write_cache(s: &AgentSettings, client: &str, token: &str) -> Result<(), String> {
+    let path = cache_path(s, client);
+    let mut content = token.as_bytes().to_vec();
+    if path.extension().is_some_and(|e| e == "cms") {
+        let identity = s.file_identity()?;
+        let cert = identity.chain.first().ok_or("the file certificate is missing")?;
+        let mut out = Vec::new();
+        cms::encrypt(cert, KeyTransport::Oaep, &mut token.as_bytes(), token.len() as u64, &mut out, false)
+            .map_err(|e| e.0)?;
+        content = out;
+    }
+    crate::files::write_private(&path, &content)
+}
+
+/// The client's token: the cached one while it verifies and has more than 30 s left, else a
+/// new one from the server (verified, then cached).
+pub async fn obtain(http: &Http, s: &AgentSettings, client: Option<&str>, now: u64) -> Result<Token, CallError> {
+    let (name, secret) = s.client(client).map_err(CallError::Other)?;
+    let certs = s.server_certificates().map_err(CallError::Other)?;
+    if let Some(cached) = read_cache(s, &name) {
+        if let Ok(claims) = verify(cached.trim(), &certs, now + 30) {
+            return Ok(Token { access_token: cached.trim().to_string(), claims });
+        }
+    }
+    let base = s
+        .application_uri
+        .as_deref()
+        .ok_or_else(|| CallError::Other("appsettings.json has no ApplicationUri (the server)".into()))?
+        .trim_end_matches('/');
+    let host = base.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_default();
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &format!("{name}@{host}"))
+        .append_pair("client_secret", &secret)
+        .append_pair("scope", "usercube_api")
+        .append_pair("grant_type", "client_credentials")
+        .finish();
+    let url = format!("{base}/connect/token");
+    let answer = http
+        .send(
+            Method::POST,
+            &url,
+            &[("content-type", "application/x-www-form-urlencoded".into()), ("accept", "application/json".into())],
+            Bytes::from(form),
+        )
+        .await?;
+    let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+    if !answer.status.is_success() {
+        let error = json.get("error").and_then(Value::as_str).unwrap_or("no OAuth 2.0 error");
+        return Err(CallError::Other(format!("{url} refused client '{name}': {} {error}", answer.status.as_u16())));
+    }
+    let token = json
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| CallError::Other(format!("{url} answered without an access_token")))?;
+    let claims = verify(token, &certs, now).map_err(CallError::Other)?;
+    if let Err(e) = write_cache(s, &name, token) {
+        eprintln!("warning: cannot cache the token: {e}");
+    }
+    let _ = std::io::stderr().flush();
+    Ok(Token { access_token: token.to_string(), claims })
+}

@@ -2,12 +2,21 @@
 //! before an upstream connection slot is taken, so that a client trickling its upload holds
 //! nothing but its own connection. Up to [`MEMORY`] stays in memory; beyond, the body goes to
 //! an unlinked file in the instance's `tmp/`, and is streamed from there.
+//!
+//! Spool files are encrypted (AES-256-CTR) with a fresh key per file that only this process
+//! holds: what a request carried is never readable on disk, even to whoever reads the disk
+//! while the file is open (the agent's `EncryptFile` promise, kept for every instance).
 
 use std::collections::VecDeque;
 use std::io::SeekFrom;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
+
+use aws_lc_rs::cipher::{
+    DecryptionContext, EncryptionContext, StreamingDecryptingKey, StreamingEncryptingKey, UnboundCipherKey, AES_256,
+};
 
 use bytes::{Bytes, BytesMut};
 use gatehouse_core::{Body, BodyError, Error, ErrorKind, Side};
@@ -27,7 +36,9 @@ pub(crate) async fn spool(body: Body, dir: &Path) -> Result<Body, Error> {
     let mut body = std::pin::pin!(body);
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut in_memory = 0usize;
-    let mut file: Option<tokio::fs::File> = None;
+    let mut file: Option<(tokio::fs::File, StreamingEncryptingKey)> = None;
+    let mut key = SpoolKey::default();
+    let mut sealed = Vec::new();
     let mut total = 0u64;
     let mut trailers = None;
     while let Some(frame) = body.frame().await {
@@ -41,18 +52,20 @@ pub(crate) async fn spool(body: Body, dir: &Path) -> Result<Body, Error> {
         };
         total += data.len() as u64;
         match file.as_mut() {
-            Some(f) => f.write_all(&data).await.map_err(spool_error)?,
+            Some((f, enc)) => write_sealed(f, enc, &mut sealed, &data).await?,
             None if in_memory + data.len() <= MEMORY => {
                 in_memory += data.len();
                 chunks.push(data);
             }
             None => {
                 let mut f = spool_file(dir).await?;
+                key = SpoolKey::new()?;
+                let mut enc = key.encryptor()?;
                 for chunk in chunks.drain(..) {
-                    f.write_all(&chunk).await.map_err(spool_error)?;
+                    write_sealed(&mut f, &mut enc, &mut sealed, &chunk).await?;
                 }
-                f.write_all(&data).await.map_err(spool_error)?;
-                file = Some(f);
+                write_sealed(&mut f, &mut enc, &mut sealed, &data).await?;
+                file = Some((f, enc));
             }
         }
     }
@@ -62,10 +75,14 @@ pub(crate) async fn spool(body: Body, dir: &Path) -> Result<Body, Error> {
             frames.extend(trailers.map(Frame::trailers));
             Ok(Body::boxed(Replay { frames, left: total }))
         }
-        Some(mut f) => {
+        Some((mut f, enc)) => {
+            sealed.resize(16, 0);
+            let rest = enc.finish(&mut sealed).map_err(|_| cipher_error())?.1.written().to_vec();
+            f.write_all(&rest).await.map_err(spool_error)?;
             f.flush().await.map_err(spool_error)?;
             f.seek(SeekFrom::Start(0)).await.map_err(spool_error)?;
-            Ok(Body::boxed(FromFile { file: f, left: total, trailers, buf: BytesMut::new() }))
+            let dec = Mutex::new(key.decryptor()?);
+            Ok(Body::boxed(FromFile { file: f, left: total, trailers, buf: BytesMut::new(), dec, open: Vec::new() }))
         }
     }
 }
@@ -78,6 +95,54 @@ fn downstream(e: BodyError) -> Error {
 
 fn spool_error(e: std::io::Error) -> Error {
     Error::with_cause(ErrorKind::Internal, Side::Internal, format!("cannot spool a request body: {e}"))
+}
+
+/// A spool file's key and counter block: random, in this process's memory only.
+#[derive(Default)]
+struct SpoolKey {
+    key: [u8; 32],
+    iv: [u8; 16],
+}
+
+impl SpoolKey {
+    fn new() -> Result<Self, Error> {
+        let mut k = SpoolKey::default();
+        aws_lc_rs::rand::fill(&mut k.key).map_err(|_| cipher_error())?;
+        aws_lc_rs::rand::fill(&mut k.iv).map_err(|_| cipher_error())?;
+        Ok(k)
+    }
+
+    fn encryptor(&self) -> Result<StreamingEncryptingKey, Error> {
+        let key = UnboundCipherKey::new(&AES_256, &self.key).map_err(|_| cipher_error())?;
+        StreamingEncryptingKey::less_safe_ctr(key, EncryptionContext::Iv128(self.iv.into())).map_err(|_| cipher_error())
+    }
+
+    fn decryptor(&self) -> Result<StreamingDecryptingKey, Error> {
+        let key = UnboundCipherKey::new(&AES_256, &self.key).map_err(|_| cipher_error())?;
+        StreamingDecryptingKey::ctr(key, DecryptionContext::Iv128(self.iv.into())).map_err(|_| cipher_error())
+    }
+}
+
+impl Drop for SpoolKey {
+    fn drop(&mut self) {
+        self.key.fill(0);
+    }
+}
+
+fn cipher_error() -> Error {
+    Error::with_cause(ErrorKind::Internal, Side::Internal, "cannot encrypt a spooled request body")
+}
+
+/// Encrypts `data` and appends it to the spool file.
+async fn write_sealed(
+    f: &mut tokio::fs::File,
+    enc: &mut StreamingEncryptingKey,
+    sealed: &mut Vec<u8>,
+    data: &[u8],
+) -> Result<(), Error> {
+    sealed.resize(data.len() + 16, 0);
+    let n = enc.update(data, sealed).map_err(|_| cipher_error())?.written().len();
+    f.write_all(&sealed[..n]).await.map_err(spool_error)
 }
 
 /// A new file in `dir`, already unlinked: it goes away with its last handle, crash or not.
@@ -125,6 +190,9 @@ struct FromFile {
     left: u64,
     trailers: Option<HeaderMap>,
     buf: BytesMut,
+    /// The file's decryption (CTR: as many bytes out as in); a mutex only to be `Sync`.
+    dec: Mutex<StreamingDecryptingKey>,
+    open: Vec<u8>,
 }
 
 impl http_body::Body for FromFile {
@@ -148,7 +216,12 @@ impl http_body::Body for FromFile {
                     return Poll::Ready(Some(Err("the spooled request body ended early".into())));
                 }
                 this.left -= n as u64;
-                let chunk = this.buf.split_to(n).freeze();
+                this.open.resize(n + 16, 0);
+                let mut dec = this.dec.lock().unwrap_or_else(PoisonError::into_inner);
+                let chunk = match dec.update(&this.buf[..n], &mut this.open) {
+                    Ok(u) if u.written().len() == n => Bytes::copy_from_slice(u.written()),
+                    _ => return Poll::Ready(Some(Err("cannot decrypt the spooled request body".into()))),
+                };
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
         }
@@ -201,6 +274,31 @@ mod tests {
         assert_eq!(bytes.len(), MEMORY + 2);
         assert_eq!((bytes[0], bytes[1], bytes[MEMORY + 1]), (b'x', 7, b'y'));
         assert_eq!(t, Some(trailers));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn what_reaches_the_spool_file_is_ciphertext_that_only_its_key_opens() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-spool-cipher-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("seen");
+        let mut f = tokio::fs::File::create(&path).await.unwrap();
+        let key = SpoolKey::new().unwrap();
+        let mut enc = key.encryptor().unwrap();
+        let plain = b"password=hunter2&card=4111111111111111".repeat(100);
+        let mut sealed = Vec::new();
+        for part in plain.chunks(333) {
+            write_sealed(&mut f, &mut enc, &mut sealed, part).await.unwrap();
+        }
+        f.flush().await.unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(on_disk.len(), plain.len(), "CTR: as many bytes as the body");
+        assert!(!on_disk.windows(8).any(|w| w == b"hunter2&"), "no plaintext on disk");
+        let mut dec = key.decryptor().unwrap();
+        let mut out = vec![0u8; on_disk.len() + 16];
+        assert_eq!(dec.update(&on_disk, &mut out).unwrap().written(), &plain[..]);
+        let mut other = SpoolKey::new().unwrap().decryptor().unwrap();
+        assert_ne!(other.update(&on_disk, &mut out).unwrap().written(), &plain[..]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

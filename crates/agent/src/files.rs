@@ -26,3 +26,27 @@ pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     }
     options.open(path)
 }
+
+/// Encrypts the file at `path` to `cert` (CMS, RSA-OAEP, AES-256) as `path.cms` (mode 0600,
+/// written aside first), then removes the plain file; the encrypted file's path.
+pub fn encrypt_in_place(cert: &[u8], path: &Path) -> Result<std::path::PathBuf, String> {
+    let mut target = path.as_os_str().to_owned();
+    target.push(".cms");
+    let target = std::path::PathBuf::from(target);
+    let aside = target.with_extension("cms.part");
+    let mut input = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let len = input.metadata().map_err(|e| e.to_string())?.len();
+    let out = create_private(&aside).map_err(|e| format!("cannot write {}: {e}", aside.display()))?;
+    let mut out = std::io::BufWriter::new(out);
+    let result = crate::cms::encrypt(cert, crate::cms::KeyTransport::Oaep, &mut input, len, &mut out, false)
+        .map_err(|e| e.0)
+        .and_then(|()| out.flush().map_err(|e| e.to_string()))
+        .and_then(|()| out.get_ref().sync_all().map_err(|e| e.to_string()));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&aside);
+        return Err(e);
+    }
+    std::fs::rename(&aside, &target).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    std::fs::remove_file(path).map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+    Ok(target)
+}

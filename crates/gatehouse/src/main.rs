@@ -48,6 +48,26 @@ fn test_clock() -> Result<gatehouse_core::Clock, String> {
     Ok(gatehouse_core::Clock::pinned(at))
 }
 
+/// An agent instance (an `appsettings.json` with an `EncryptionCertificate` whose
+/// `EncryptFile` is true, the default) has its closed log files encrypted to its file
+/// certificate: rotated at 16 MiB, at stop, and at start for a file a crash left behind.
+fn encrypted_logs(dir: &std::path::Path) -> Result<Option<gatehouse_server::log_files::Rotation>, String> {
+    if !dir.join("appsettings.json").exists() {
+        return Ok(None);
+    }
+    let settings = gatehouse_agent::settings::load(dir)?;
+    if !settings.file_certificate.as_ref().is_some_and(|f| f.encrypt_file) {
+        return Ok(None);
+    }
+    let identity = settings.file_identity()?;
+    let cert = identity.chain.first().ok_or("the file certificate is missing")?.to_vec();
+    tracing::info!("EncryptFile: closed log files are encrypted to the agent's file certificate");
+    Ok(Some(gatehouse_server::log_files::Rotation {
+        max_bytes: 16 << 20,
+        on_close: std::sync::Arc::new(move |path| gatehouse_agent::files::encrypt_in_place(&cert, path)),
+    }))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format, cli.log_level.as_deref());
@@ -76,7 +96,14 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(gatehouse_server::run(Instance::new(dir), registry(), clock)) {
+            let rotation = match encrypted_logs(&dir) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(gatehouse_server::run(Instance::new(dir), registry(), clock, rotation)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e}");

@@ -289,3 +289,48 @@ fn files_encrypted_by_the_agent_open_with_openssl_and_the_other_way_round() {
         .unwrap();
     assert!(text(&o.stderr).contains("not encrypted to this file certificate"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn an_agent_instance_writes_its_closed_log_files_encrypted() {
+    let (_s, server) = server(&[]);
+    let a = agent_dir(server.ports[1]);
+    std::fs::create_dir_all(a.path("logs")).unwrap();
+    std::fs::write(a.path("logs/access.log"), "a line from a run that was killed\n").unwrap();
+    let mut agent = Gateway::start(&a.dir);
+    let logs = || {
+        let mut names: Vec<String> = std::fs::read_dir(a.path("logs"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let first = logs();
+    assert_eq!(first.len(), 2, "the leftover file is encrypted at start, a new live one opened: {first:?}");
+    assert!(first.iter().any(|n| n.starts_with("access-") && n.ends_with(".log.cms")), "{first:?}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(a.path("logs/access.log")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the live file is owner-only");
+    }
+    assert_eq!(support::request(agent.port(), "GET", "/api/logged-call", &[], "").unwrap().status, 200);
+    agent.terminate();
+    let after = logs();
+    assert!(!after.iter().any(|n| n == "access.log"), "no plain log after a clean stop: {after:?}");
+    let encrypted: Vec<&String> = after.iter().filter(|n| n.ends_with(".log.cms")).collect();
+    assert_eq!(encrypted.len(), 2, "{after:?}");
+    // The agent reads them back, and so does openssl with the file certificate's key.
+    let files: Vec<String> = encrypted.iter().map(|n| a.path(&format!("logs/{n}")).display().to_string()).collect();
+    let mut args = vec!["decrypt"];
+    args.extend(files.iter().map(String::as_str));
+    let out = agent_cli(&a.dir, &args);
+    let plain = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(plain.contains("a line from a run that was killed"), "{plain}");
+    assert!(plain.contains("\"GET /api/logged-call HTTP/1.1\" 200"), "{plain}");
+    sh(&a.dir, "openssl pkcs12 -in identitymanager-Files.pfx -passin pass:secret -nodes -out k.pem 2>/dev/null");
+    for f in &files {
+        sh(&a.dir, &format!("openssl cms -decrypt -inform DER -inkey k.pem -in {f} > /dev/null"));
+    }
+}

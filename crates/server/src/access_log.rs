@@ -11,9 +11,8 @@
 //! ```
 //! The query string is not logged: it may carry credentials.
 
-use std::fs::OpenOptions;
 use std::io::{BufWriter, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -25,6 +24,7 @@ use gatehouse_core::{Body, BodyError};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use crate::log_files::{self, Rotation};
 use crate::metrics::Metrics;
 
 /// Lines buffered before new ones are dropped (and counted).
@@ -53,11 +53,18 @@ pub struct AccessLogWriter {
 }
 
 impl AccessLog {
-    /// Opens `path` for appending and starts the writer thread.
-    pub fn open(path: &Path, metrics: Arc<Metrics>) -> std::io::Result<(AccessLog, AccessLogWriter)> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+    /// Opens `path` for appending and starts the writer thread; with `rotation`, the file is
+    /// closed and handed on by size, at stop, and at start when a previous run left one.
+    pub fn open(
+        path: &Path,
+        metrics: Arc<Metrics>,
+        rotation: Option<Rotation>,
+        clock: gatehouse_core::Clock,
+    ) -> std::io::Result<(AccessLog, AccessLogWriter)> {
+        let file = log_files::open(path, rotation.as_ref(), &clock)?;
         let (tx, rx) = sync_channel(QUEUE);
-        let thread = std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(rx, file))?;
+        let live = Live { path: path.to_path_buf(), rotation, clock };
+        let thread = std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(rx, file, live))?;
         Ok((AccessLog { tx: Some(tx), metrics }, AccessLogWriter { thread: Some(thread) }))
     }
 
@@ -87,7 +94,15 @@ impl AccessLogWriter {
     }
 }
 
-fn write_loop(rx: Receiver<Entry>, file: std::fs::File) {
+/// The live file's path and what to do when it is closed.
+struct Live {
+    path: PathBuf,
+    rotation: Option<Rotation>,
+    clock: gatehouse_core::Clock,
+}
+
+fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
+    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut line = String::with_capacity(256);
     loop {
@@ -100,11 +115,17 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File) {
                     line.clear();
                     format_line(&mut line, &entry);
                     let _ = out.write_all(line.as_bytes());
+                    size += line.len() as u64;
                     wrote = true;
+                    rotate_if_due(&mut out, &mut size, &live);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     let _ = out.flush();
+                    drop(out);
+                    if let Some(r) = &live.rotation {
+                        log_files::close(&live.path, r, &live.clock);
+                    }
                     return;
                 }
             }
@@ -112,6 +133,20 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File) {
         if wrote {
             let _ = out.flush();
         }
+    }
+}
+
+/// Closes the live file once it reached the rotation size, and opens a new one.
+fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, live: &Live) {
+    let Some(r) = live.rotation.as_ref().filter(|r| *size >= r.max_bytes) else { return };
+    let _ = out.flush();
+    log_files::close(&live.path, r, &live.clock);
+    match log_files::open(&live.path, Some(r), &live.clock) {
+        Ok(f) => {
+            *out = BufWriter::with_capacity(64 * 1024, f);
+            *size = 0;
+        }
+        Err(e) => tracing::warn!("cannot reopen {}: {e}", live.path.display()),
     }
 }
 
@@ -302,5 +337,44 @@ mod tests {
         );
         assert!(lines[1].ends_with("id=00000001-2 user=Job\\n"), "{}", lines[1]);
         assert_eq!(lines.len(), 2);
+    }
+    #[test]
+    fn a_rotated_log_is_closed_by_size_at_stop_and_at_start_and_handed_to_the_hook() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-rotation-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("access.log");
+        std::fs::write(&path, "left by a crash\n").unwrap();
+        let closed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let seen = closed.clone();
+        let rotation = Rotation {
+            max_bytes: 300,
+            on_close: Arc::new(move |p: &Path| {
+                seen.lock().unwrap().push(std::fs::read_to_string(p).unwrap());
+                let done = p.with_extension("log.done");
+                std::fs::rename(p, &done).unwrap();
+                Ok(done)
+            }),
+        };
+        let clock = gatehouse_core::Clock::system();
+        let (log, writer) = AccessLog::open(&path, Arc::new(Metrics::default()), Some(rotation), clock).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        for _ in 0..4 {
+            log.send(entry(None)); // about 100 bytes each: past 300, the file is closed
+        }
+        drop(log);
+        writer.finish();
+        let closed = closed.lock().unwrap();
+        assert_eq!(closed[0], "left by a crash\n", "the previous run's file is closed first");
+        assert_eq!(closed.len(), 3, "by size, then at stop: {closed:?}");
+        assert_eq!(closed[1].lines().count() + closed[2].lines().count(), 4, "every line in exactly one file");
+        assert!(!path.exists(), "no live file after a stop");
+        let done = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(done, 3, "three distinct closed files");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -12,6 +12,7 @@ mod edge;
 mod gateway;
 mod instance;
 mod listener;
+pub mod log_files;
 mod metrics;
 pub mod normalize;
 mod pidfile;
@@ -34,7 +35,12 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// Runs the gateway in the foreground until SIGTERM or SIGINT.
-pub async fn run(instance: Instance, registry: Registry, clock: Clock) -> Result<(), String> {
+pub async fn run(
+    instance: Instance,
+    registry: Registry,
+    clock: Clock,
+    rotation: Option<log_files::Rotation>,
+) -> Result<(), String> {
     let started = clock.instant();
     instance
         .ensure_runtime_dirs()
@@ -55,7 +61,7 @@ pub async fn run(instance: Instance, registry: Registry, clock: Clock) -> Result
 
     let metrics = Arc::new(metrics::Metrics::default());
     let access_path = instance.logs_dir().join("access.log");
-    let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone())
+    let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone(), rotation, clock.clone())
         .map_err(|e| format!("cannot open {}: {e}", access_path.display()))?;
     let admin = admin::Admin::new(
         &gateway.admin.prefix,

@@ -143,6 +143,11 @@ impl AgentSettings {
         ids.into_iter().next().ok_or_else(|| format!("{} holds no private key", fc.path.display()))
     }
 
+    /// Whether `IdentityServer` names the server's key file.
+    pub fn has_server_key(&self) -> bool {
+        self.server_key.is_some()
+    }
+
     /// The server's certificates (to verify its tokens): from its `.pfx`, or from a file that
     /// holds just the certificate (PEM or DER).
     pub fn server_certificates(&self) -> Result<Vec<CertificateDer<'static>>, String> {

@@ -24,25 +24,49 @@ pub struct Token {
     pub claims: Value,
 }
 
-/// Checks `token`'s signature against the server's certificates and its `exp` against `now`.
-pub fn verify(token: &str, certs: &[CertificateDer<'static>], now: u64) -> Result<Value, String> {
-    let kid = jws::peek_header(token).and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_string));
-    let keys: Vec<VerificationKey> = certs
-        .iter()
-        .filter_map(|c| VerificationKey::from_certificate(c.as_ref()).ok())
-        .map(|mut k| {
-            if let Some(kid) = &kid {
-                k.kid = kid.clone(); // the certificate is the trust, whatever the server calls its key
-            }
-            k
-        })
-        .collect();
-    if keys.is_empty() {
-        return Err("the server certificate holds no RSA, EC P-256 or Ed25519 key".into());
+/// What tokens are verified with: the server's certificate from the agent's files, or (when
+/// `IdentityServer` names none) the JWK set the server publishes, fetched over HTTPS.
+pub enum ServerKeys {
+    /// `IdentityServer.X509KeyFilePath`.
+    Certificates(Vec<CertificateDer<'static>>),
+    /// `{ApplicationUri}/.well-known/openid-configuration/jwks`.
+    JwkSet(Vec<VerificationKey>),
+}
+
+impl ServerKeys {
+    fn keys(&self, kid: Option<&str>) -> Vec<VerificationKey> {
+        match self {
+            ServerKeys::Certificates(certs) => certs
+                .iter()
+                .filter_map(|c| VerificationKey::from_certificate(c.as_ref()).ok())
+                .map(|mut k| {
+                    if let Some(kid) = kid {
+                        k.kid = kid.to_string(); // the certificate is the trust, whatever the server calls its key
+                    }
+                    k
+                })
+                .collect(),
+            ServerKeys::JwkSet(keys) => keys.clone(),
+        }
     }
-    let verified = jws::verify(token, &keys).map_err(|_| {
-        "the token's signature does not match the server's certificate (IdentityServer.X509KeyFilePath)".to_string()
-    })?;
+
+    fn source(&self) -> &'static str {
+        match self {
+            ServerKeys::Certificates(_) => "the server's certificate (IdentityServer.X509KeyFilePath)",
+            ServerKeys::JwkSet(_) => "the server's JWK set",
+        }
+    }
+}
+
+/// Checks `token`'s signature against the server's keys and its `exp` against `now`.
+pub fn verify(token: &str, server: &ServerKeys, now: u64) -> Result<Value, String> {
+    let kid = jws::peek_header(token).and_then(|h| h.get("kid").and_then(Value::as_str).map(str::to_string));
+    let keys = server.keys(kid.as_deref());
+    if keys.is_empty() {
+        return Err(format!("{} holds no RSA, EC P-256 or Ed25519 key", server.source()));
+    }
+    let verified =
+        jws::verify(token, &keys).map_err(|_| format!("the token's signature does not match {}", server.source()))?;
     let claims: Value =
         serde_json::from_slice(&verified.payload).map_err(|_| "the token's claims are not JSON".to_string())?;
     match claims.get("exp").and_then(Value::as_u64) {
@@ -84,21 +108,37 @@ fn write_cache(s: &AgentSettings, client: &str, token: &str) -> Result<(), Strin
     crate::files::write_private(&path, &content)
 }
 
+/// The server's published keys (trusted as far as the HTTPS connection that brought them).
+async fn jwk_set(http: &Http, base: &str) -> Result<Vec<VerificationKey>, CallError> {
+    let url = format!("{base}/.well-known/openid-configuration/jwks");
+    let answer = http.send(Method::GET, &url, &[("accept", "application/json".into())], Bytes::new()).await?;
+    if !answer.status.is_success() {
+        return Err(CallError::Other(format!("{url} answered {}", answer.status)));
+    }
+    gatehouse_jose::jwk::JwkSet::parse(&answer.body)
+        .map(|set| set.keys)
+        .map_err(|_| CallError::Other(format!("{url} is not a JWK set with a usable key")))
+}
+
 /// The client's token: the cached one while it verifies and has more than 30 s left, else a
 /// new one from the server (verified, then cached).
 pub async fn obtain(http: &Http, s: &AgentSettings, client: Option<&str>, now: u64) -> Result<Token, CallError> {
     let (name, secret) = s.client(client).map_err(CallError::Other)?;
-    let certs = s.server_certificates().map_err(CallError::Other)?;
-    if let Some(cached) = read_cache(s, &name) {
-        if let Ok(claims) = verify(cached.trim(), &certs, now + 30) {
-            return Ok(Token { access_token: cached.trim().to_string(), claims });
-        }
-    }
     let base = s
         .application_uri
         .as_deref()
         .ok_or_else(|| CallError::Other("appsettings.json has no ApplicationUri (the server)".into()))?
         .trim_end_matches('/');
+    let server = if s.has_server_key() {
+        ServerKeys::Certificates(s.server_certificates().map_err(CallError::Other)?)
+    } else {
+        ServerKeys::JwkSet(jwk_set(http, base).await?)
+    };
+    if let Some(cached) = read_cache(s, &name) {
+        if let Ok(claims) = verify(cached.trim(), &server, now + 30) {
+            return Ok(Token { access_token: cached.trim().to_string(), claims });
+        }
+    }
     let host = base.parse::<http::Uri>().ok().and_then(|u| u.host().map(str::to_string)).unwrap_or_default();
     let form: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("client_id", &format!("{name}@{host}"))
@@ -124,7 +164,7 @@ pub async fn obtain(http: &Http, s: &AgentSettings, client: Option<&str>, now: u
         .get("access_token")
         .and_then(Value::as_str)
         .ok_or_else(|| CallError::Other(format!("{url} answered without an access_token")))?;
-    let claims = verify(token, &certs, now).map_err(CallError::Other)?;
+    let claims = verify(token, &server, now).map_err(CallError::Other)?;
     if let Err(e) = write_cache(s, &name, token) {
         eprintln!("warning: cannot cache the token: {e}");
     }

@@ -199,10 +199,82 @@ fn the_agent_tools_get_verify_cache_and_use_tokens_with_clear_errors() {
     );
     assert!(!err.contains("hunter22") && err.lines().count() == 1, "{err}");
 
+    // A file certificate without its private key.
+    sh(&a.dir, "openssl pkcs12 -export -nokeys -in identitymanager.cer.pem -out certonly.pfx -passout pass:secret");
+    let settings = std::fs::read_to_string(a.path("appsettings.json"))
+        .unwrap()
+        .replace("\"Password\": \"hunter22\"", "\"Password\": \"secret\"")
+        .replace("./identitymanager-Files.pfx", "./certonly.pfx");
+    a.write("appsettings.json", &settings);
+    let nokey = agent_cli(&a.dir, &["encrypt", "plain.txt"]);
+    let err = text(&nokey.stderr);
+    assert!(
+        !nokey.status.success() && err.contains("certonly.pfx holds no private key") && err.lines().count() == 1,
+        "{err}"
+    );
+
     // A server that cannot be reached: curl's exit code 7.
     drop(server);
-    let down = agent_cli(&a.dir, &["call", "https://localhost:1/api/x"]);
-    assert!(matches!(down.status.code(), Some(7) | Some(1)), "{:?}", down.status);
+    let down = agent_cli(&a.dir, &["call", "/api/x"]);
+    assert_eq!(down.status.code(), Some(7), "curl's exit code for an unreachable server");
+    let err = text(&down.stderr);
+    assert!(err.starts_with("error: cannot reach https://localhost:") && err.lines().count() == 1, "{err}");
+}
+
+#[test]
+fn without_the_servers_certificate_the_agent_verifies_tokens_against_its_jwk_set() {
+    let (_s, server) = server(&[]);
+    let a = agent_dir(server.ports[1]);
+    let settings = std::fs::read_to_string(a.path("appsettings.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(&settings).unwrap();
+    json.as_object_mut().unwrap().remove("IdentityServer");
+    a.write("appsettings.json", &json.to_string());
+    let out = agent_cli(&a.dir, &["token", "--claims"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"client_id\": \"Job\""), "{}", text(&out.stdout));
+}
+
+#[test]
+fn the_deprecated_client_properties_and_client_secret_post_get_tokens_too() {
+    let (_s, server) = server(&[]);
+    let https = server.ports[1];
+    for (name, auth) in [
+        (
+            "deprecated",
+            r#""clientId": "Job", "clientSecretId": "Job", "secretsProvider": "AgentSecrets", "endpointHandler": "ServerClient""#,
+        ),
+        (
+            "post",
+            r#""secretsProvider": "AgentSecrets", "endpointHandler": { "type": "Chain", "config": { "handler": "ServerClient",
+               "filters": [ { "type": "ClientSecretPostAuthenticationFilter", "config": { "clientId": "Job", "clientSecretId": "Job", "secretsProvider": "AgentSecrets" } } ] } }"#,
+        ),
+    ] {
+        let a = agent_dir(https);
+        a.write(
+            "config/routes/api.json",
+            &format!(
+                r#"{{ "condition": "${{find(request.uri.path, '^/api/')}}", "baseURI": "https://localhost:{https}",
+                   "handler": {{ "type": "Chain", "config": {{
+                     "filters": [ {{ "type": "ClientCredentialsOAuth2ClientFilter", "config": {{
+                       "tokenEndpoint": "https://localhost:{https}/connect/token", "scopes": [ "usercube_api" ], {auth} }} }} ],
+                     "handler": {{ "type": "ReverseProxyHandler", "config": {{ "tls": {{ "type": "ClientTlsOptions", "config": {{
+                       "trustManager": {{ "type": "SecretsTrustManager", "config": {{ "verificationSecretId": "server-tls", "secretsProvider": "ServerCa" }} }} }} }} }} }} }} }} }}"#
+            ),
+        );
+        let agent = Gateway::start(&a.dir);
+        let r = support::request(agent.port(), "GET", "/api/x", &[], "").unwrap();
+        assert_eq!(r.status, 200, "{name}: {} {}", r.body, agent.logs());
+        assert!(r.body.contains("\"client\": \"Job\""), "{name}: {}", r.body);
+    }
+    // A wrong secret: the job gets 500, the log says why, and the secret is in neither.
+    let a = agent_dir(https);
+    a.write("appsettings.agent.json", r#"{ "OpenId": { "OpenIdClients": { "Job": "not-the-secret" } } }"#);
+    let agent = Gateway::start(&a.dir);
+    let r = support::request(agent.port(), "GET", "/api/x", &[], "").unwrap();
+    assert_eq!(r.status, 500);
+    assert!(!r.body.contains("not-the-secret"));
+    agent.wait_for_log("invalid_client");
+    assert!(!agent.logs().contains("not-the-secret"));
 }
 
 #[test]

@@ -13,18 +13,12 @@ use std::sync::{Arc, Barrier};
 use support::tls::sh;
 use support::{curl, Gateway, TempInstance};
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/agent-server");
+use support::examples::AGENT_SERVER as EXAMPLE;
 const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
 /// The example's server on free ports (HTTP, then HTTPS), optionally with a pinned clock.
 fn server(env: &[(&str, &str)]) -> (TempInstance, Gateway) {
-    let t = TempInstance::bare();
-    sh(&t.dir, &format!("cp -r {EXAMPLE}/config {EXAMPLE}/server ."));
-    let admin = std::fs::read_to_string(t.path("config/admin.json"))
-        .unwrap()
-        .replace("\"port\": 8080", "\"port\": 0")
-        .replace("\"port\": 8443", "\"port\": 0");
-    t.write("config/admin.json", &admin);
+    let t = support::examples::agent_server();
     let g = Gateway::start_with(&t.dir, env);
     assert_eq!(g.ports.len(), 2, "an HTTP and an HTTPS connector");
     (t, g)

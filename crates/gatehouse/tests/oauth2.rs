@@ -12,18 +12,11 @@ use std::process::Command;
 use support::tls::sh;
 use support::{curl, eventually, Gateway, TempInstance};
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/agent-server");
+use support::examples::AGENT_SERVER as EXAMPLE;
 
 /// A copy of the example instance on free ports (HTTP first, then HTTPS).
 fn example() -> TempInstance {
-    let t = TempInstance::bare();
-    sh(&t.dir, &format!("cp -r {EXAMPLE}/config {EXAMPLE}/server ."));
-    let admin = std::fs::read_to_string(t.path("config/admin.json"))
-        .unwrap()
-        .replace("\"port\": 8080", "\"port\": 0")
-        .replace("\"port\": 8443", "\"port\": 0");
-    t.write("config/admin.json", &admin);
-    t
+    support::examples::agent_server()
 }
 
 fn json(text: &str) -> serde_json::Value {

@@ -51,7 +51,7 @@ pub struct ClientCredentialsFilter {
     last_failure: Mutex<Option<(Instant, String)>>,
 }
 
-/// A plain 500 with a message that names no secret (IG answers a failed token request so).
+/// A plain 500 with a message that names no secret: the request cannot go on without a token.
 pub(crate) fn failure(msg: &str) -> Response {
     let mut resp = Response::new(Body::from(format!("{msg}\n")));
     *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;

@@ -400,3 +400,21 @@ fn an_agent_instance_writes_its_closed_log_files_encrypted() {
         sh(&a.dir, &format!("openssl cms -decrypt -inform DER -inkey k.pem -in {f} > /dev/null"));
     }
 }
+
+#[test]
+fn the_cached_token_is_replaced_shortly_before_it_expires() {
+    // The agent's clock is pinned and moved; the server's is the system's, so its tokens stay
+    // valid there: only the agent's own expiry bookkeeping asks for the new token.
+    let (_s, server) = server(&[]);
+    let a = agent_dir(server.ports[1]);
+    let agent = Gateway::start_with(&a.dir, &[("GATEHOUSE_TEST_CLOCK", "2030-01-01T00:00:00Z")]);
+    let call = || support::request(agent.port(), "GET", "/api/x", &[], "").unwrap().status;
+    let obtained = || metric(&agent, "gatehouse_client_token_requests_total{outcome=\"obtained\"}");
+    assert_eq!(call(), 200);
+    let advance = |by: &str| curl(&["-X", "POST", &agent.url(&format!("/openig/api/clock?advance={by}"))]);
+    advance("59m");
+    assert_eq!((call(), obtained()), (200, 1), "a token with an hour's lifetime is kept for 59 minutes");
+    advance("31s");
+    assert_eq!((call(), obtained()), (200, 2), "and replaced within its last 30 seconds");
+    assert_eq!(metric(&server, "gatehouse_tokens_issued_total"), 2);
+}

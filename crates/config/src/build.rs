@@ -99,7 +99,7 @@ impl<'h> BuildCtx<'h> {
     /// Parses a runtime expression or template.
     pub fn expr(&self, node: &Node) -> Result<Expression, ConfigError> {
         let src = self.str(node)?;
-        let env = ParseEnv { constants: Some(self.heap.properties()) };
+        let env = ParseEnv { constants: Some(self.heap.properties()), files: Some(&self.heap.loader().instance_dir) };
         let expr = Expression::parse(src, &env).map_err(|e| self.expr_err(node, src, &e))?;
         for w in expr.warnings() {
             tracing::warn!("{}:{}: {w} in '{src}'", self.file(), node.pos);
@@ -110,7 +110,7 @@ impl<'h> BuildCtx<'h> {
     /// Parses an assignment target such as `${session.authUsername}`.
     pub fn lvalue(&self, node: &Node) -> Result<LValue, ConfigError> {
         let src = self.str(node)?;
-        let env = ParseEnv { constants: Some(self.heap.properties()) };
+        let env = ParseEnv { constants: Some(self.heap.properties()), files: Some(&self.heap.loader().instance_dir) };
         LValue::parse(src, &env).map_err(|e| self.expr_err(node, src, &e))
     }
 

@@ -143,14 +143,22 @@ impl Node {
     }
 }
 
-/// Parses one JSON document.
+/// Parses one JSON document as IG's reader (Jackson, lenient) does: `//` and `/* */`
+/// comments, single-quoted strings, raw line breaks and tabs inside strings, and any Unicode
+/// white space between tokens are accepted; a duplicate key takes the last value.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
-    let mut p = JsonParser { chars: text.char_indices().peekable(), text, line: 1, col: 1 };
-    p.ws();
+    parse_with_warnings(text).map(|(node, _)| node)
+}
+
+/// [`parse`], with what a careful reader should be told: each duplicate key (the last value
+/// wins, as in IG), at the position of the key that was dropped.
+pub fn parse_with_warnings(text: &str) -> Result<(Node, Vec<SyntaxError>), SyntaxError> {
+    let mut p = JsonParser { chars: text.char_indices().peekable(), text, line: 1, col: 1, warnings: Vec::new() };
+    p.ws()?;
     let node = p.value(0)?;
-    p.ws();
+    p.ws()?;
     match p.chars.peek() {
-        None => Ok(node),
+        None => Ok((node, p.warnings)),
         Some(_) => Err(p.err("unexpected text after the end of the JSON document")),
     }
 }
@@ -162,6 +170,7 @@ struct JsonParser<'t> {
     text: &'t str,
     line: u32,
     col: u32,
+    warnings: Vec<SyntaxError>,
 }
 
 impl JsonParser<'_> {
@@ -188,9 +197,45 @@ impl JsonParser<'_> {
         self.chars.peek().map(|&(_, c)| c)
     }
 
-    fn ws(&mut self) {
-        while matches!(self.peek(), Some(' ' | '\t' | '\n' | '\r' | '\u{feff}')) {
-            self.next();
+    /// Skips white space (any Unicode space, a byte-order mark, U+00A0) and comments.
+    fn ws(&mut self) -> Result<(), SyntaxError> {
+        loop {
+            match self.peek() {
+                Some(c) if c.is_whitespace() || c == '\u{feff}' => {
+                    self.next();
+                }
+                Some('/') => {
+                    let start = self.pos();
+                    let mut ahead = self.chars.clone();
+                    ahead.next();
+                    match ahead.next().map(|(_, c)| c) {
+                        Some('/') => {
+                            while self.peek().is_some_and(|c| c != '\n') {
+                                self.next();
+                            }
+                        }
+                        Some('*') => {
+                            self.next();
+                            self.next();
+                            let mut last = ' ';
+                            loop {
+                                match self.next() {
+                                    Some('/') if last == '*' => break,
+                                    Some(c) => last = c,
+                                    None => {
+                                        return Err(SyntaxError {
+                                            pos: start,
+                                            message: "unterminated /* comment".into(),
+                                        })
+                                    }
+                                }
+                            }
+                        }
+                        _ => return Ok(()),
+                    }
+                }
+                _ => return Ok(()),
+            }
         }
     }
 
@@ -213,7 +258,7 @@ impl JsonParser<'_> {
         let kind = match self.peek() {
             Some('{') => self.object(depth)?,
             Some('[') => self.array(depth)?,
-            Some('"') => Kind::String(self.string()?),
+            Some('"' | '\'') => Kind::String(self.string()?),
             Some('t') => self.word("true", Kind::Bool(true))?,
             Some('f') => self.word("false", Kind::Bool(false))?,
             Some('n') => self.word("null", Kind::Null)?,
@@ -247,16 +292,23 @@ impl JsonParser<'_> {
             .map_err(|_| SyntaxError { pos: start_pos, message: format!("invalid number '{text}'") })
     }
 
+    /// A string in double quotes, or in single quotes as IG's reader allows; raw line breaks
+    /// and tabs are kept (multi-line conditions and scripts).
     fn string(&mut self) -> Result<String, SyntaxError> {
-        self.expect('"', "'\"'")?;
+        let quote = match self.peek() {
+            Some(q @ ('"' | '\'')) => q,
+            _ => return Err(self.err("expected a string")),
+        };
+        self.next();
         let mut out = String::new();
         loop {
             let pos = self.pos();
             match self.next() {
                 None => return Err(SyntaxError { pos, message: "unterminated string".into() }),
-                Some('"') => return Ok(out),
+                Some(c) if c == quote => return Ok(out),
                 Some('\\') => match self.next() {
                     Some('"') => out.push('"'),
+                    Some('\'') => out.push('\''),
                     Some('\\') => out.push('\\'),
                     Some('/') => out.push('/'),
                     Some('b') => out.push('\u{8}'),
@@ -267,11 +319,9 @@ impl JsonParser<'_> {
                     Some('u') => out.push(self.unicode_escape(pos)?),
                     _ => return Err(SyntaxError { pos, message: "invalid escape in string".into() }),
                 },
+                Some(c @ ('\n' | '\r' | '\t')) => out.push(c),
                 Some(c) if (c as u32) < 0x20 => {
-                    return Err(SyntaxError {
-                        pos,
-                        message: "control character in string (line breaks must be written \\n)".into(),
-                    })
+                    return Err(SyntaxError { pos, message: format!("control character U+{:04X} in string", c as u32) })
                 }
                 Some(c) => out.push(c),
             }
@@ -304,15 +354,15 @@ impl JsonParser<'_> {
     fn array(&mut self, depth: usize) -> Result<Kind, SyntaxError> {
         self.next();
         let mut items = Vec::new();
-        self.ws();
+        self.ws()?;
         if self.peek() == Some(']') {
             self.next();
             return Ok(Kind::Array(items));
         }
         loop {
-            self.ws();
+            self.ws()?;
             items.push(self.value(depth + 1)?);
-            self.ws();
+            self.ws()?;
             match self.peek() {
                 Some(',') => {
                     self.next();
@@ -329,27 +379,31 @@ impl JsonParser<'_> {
     fn object(&mut self, depth: usize) -> Result<Kind, SyntaxError> {
         self.next();
         let mut entries: Vec<(Key, Node)> = Vec::new();
-        self.ws();
+        self.ws()?;
         if self.peek() == Some('}') {
             self.next();
             return Ok(Kind::Object(entries));
         }
         loop {
-            self.ws();
+            self.ws()?;
             let pos = self.pos();
-            if self.peek() != Some('"') {
+            if !matches!(self.peek(), Some('"' | '\'')) {
                 return Err(self.err("expected a quoted key in object"));
             }
             let name = self.string()?;
-            if entries.iter().any(|(k, _)| k.name == name) {
-                return Err(SyntaxError { pos, message: format!("duplicate key '{name}'") });
+            if let Some(i) = entries.iter().position(|(k, _)| k.name == name) {
+                let (dropped, _) = entries.remove(i);
+                self.warnings.push(SyntaxError {
+                    pos: dropped.pos,
+                    message: format!("duplicate key '{name}': the value at line {} is used", pos.line),
+                });
             }
-            self.ws();
+            self.ws()?;
             self.expect(':', "':' after the key")?;
-            self.ws();
+            self.ws()?;
             let value = self.value(depth + 1)?;
             entries.push((Key { name, pos }, value));
-            self.ws();
+            self.ws()?;
             match self.peek() {
                 Some(',') => {
                     self.next();
@@ -385,9 +439,26 @@ mod tests {
         assert_eq!((e.pos.line, e.pos.col), (3, 7));
         let e = parse("{\"a\": 1,}").unwrap_err();
         assert_eq!((e.pos.line, e.pos.col), (1, 9));
-        assert!(parse("{\"a\": 1, \"a\": 2}").unwrap_err().message.contains("duplicate"));
-        assert!(parse("\"line\nbreak\"").is_err());
+        assert!(parse("\"bell\u{7}\"").unwrap_err().message.contains("U+0007"));
+        assert!(parse("{ /* never closed").unwrap_err().message.contains("unterminated /*"));
         assert!(parse("[1] x").is_err());
         assert_eq!(parse("\"\\u00e9\\ud83d\\ude00\"").unwrap().as_str(), Some("é😀"));
+    }
+
+    #[test]
+    fn what_igs_reader_accepts_is_read_with_exact_positions() {
+        let text =
+            "// a route\n{ /* the condition */ \"condition\": '${a and\n\tb}',\n  'x': \"it's\", \"x\": 2 }\u{a0}\n";
+        let (n, warnings) = parse_with_warnings(text).unwrap();
+        assert_eq!(n.get("condition").unwrap().as_str(), Some("${a and\n\tb}"));
+        assert_eq!(n.get("condition").unwrap().pos, Pos { line: 2, col: 36 });
+        assert_eq!(n.to_json()["x"], serde_json::json!(2), "the last duplicate wins");
+        assert_eq!(warnings.len(), 1);
+        assert_eq!((warnings[0].pos.line, warnings[0].pos.col), (4, 3));
+        assert!(warnings[0].message.contains("duplicate key 'x'"));
+        let e = parse("{\n  // fine\n  \"a\": 1\n  \"b\": 2 }").unwrap_err();
+        assert_eq!((e.pos.line, e.pos.col, e.message.as_str()), (4, 3, "expected ',' or '}' in object"));
+        assert_eq!(parse("'a\\'b'").unwrap().as_str(), Some("a'b"));
+        assert_eq!(parse("[1, /* two */ 2] // end").unwrap().to_json(), serde_json::json!([1, 2]));
     }
 }

@@ -6,6 +6,7 @@
 //! once. After a successful build nothing at runtime can be invalid.
 
 mod build;
+pub mod compat;
 mod duration;
 mod error;
 mod heap;
@@ -28,7 +29,11 @@ pub use registry::{start_all, stop_all, Builder, Loader, Mode, Registry};
 pub fn read_json(path: &Path) -> Result<Node, ConfigError> {
     let file: Arc<str> = Arc::from(path.display().to_string());
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::file(&file, format!("cannot read: {e}")))?;
-    json::parse(&text).map_err(|e| ConfigError::at(&file, e.pos, e.message))
+    let (node, warnings) = json::parse_with_warnings(&text).map_err(|e| ConfigError::at(&file, e.pos, e.message))?;
+    for w in warnings {
+        tracing::warn!("{file}:{}:{}: {}", w.pos.line, w.pos.col, w.message);
+    }
+    Ok(node)
 }
 
 /// The heap of built-in default objects (`ReverseProxyHandler`, `ClientHandler`, `capture`,

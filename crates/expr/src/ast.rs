@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use regex::Regex;
+use crate::pattern::Regex;
 
 /// An expression node.
 #[derive(Debug)]
@@ -100,6 +100,10 @@ macro_rules! named_enum {
             pub(crate) fn from_name(name: &str) -> Option<Self> {
                 match name { $($text => Some(Self::$variant),)* _ => None }
             }
+            #[allow(dead_code)]
+            pub(crate) fn name(self) -> &'static str {
+                match self { $(Self::$variant => $text,)* }
+            }
         }
     };
 }
@@ -107,7 +111,8 @@ macro_rules! named_enum {
 named_enum!(
     /// Built-in functions, called as `name(args)`.
     Func {
-        Array = "array", Bool = "bool", Contains = "contains", DecodeBase64 = "decodeBase64",
+        Array = "array", Bool = "bool", Boolean = "boolean", Contains = "contains", EscapeJson = "escapeJson",
+        Read = "read", ReadProperties = "readProperties", DecodeBase64 = "decodeBase64",
         DecodeBase64Url = "decodeBase64url", EncodeBase64 = "encodeBase64", EncodeBase64Url = "encodeBase64url",
         Find = "find", FindGroups = "findGroups", IndexOf = "indexOf", Integer = "integer",
         IntegerWithRadix = "integerWithRadix", Join = "join", KeyMatch = "keyMatch", Length = "length",
@@ -130,7 +135,7 @@ named_enum!(
         Split = "split", EqualsIgnoreCase = "equalsIgnoreCase", Equals = "equals", Trim = "trim",
         IndexOf = "indexOf", LastIndexOf = "lastIndexOf", Replace = "replace", ReplaceAll = "replaceAll",
         Matches = "matches", IsEmpty = "isEmpty", ToString = "toString", CharAt = "charAt",
-        Size = "size", Get = "get", ContainsKey = "containsKey",
+        Size = "size", Get = "get", GetFirst = "getFirst", ContainsKey = "containsKey",
         IsSuccessful = "isSuccessful", IsClientError = "isClientError", IsServerError = "isServerError",
         IsRedirection = "isRedirection", IsInformational = "isInformational",
     }
@@ -235,7 +240,7 @@ impl Node {
 }
 
 /// Compiles a regular expression, anchored at both ends when `whole` is set.
-pub(crate) fn compile_regex(pattern: &str, whole: bool) -> Result<Regex, regex::Error> {
+pub(crate) fn compile_regex(pattern: &str, whole: bool) -> Result<Regex, String> {
     if whole {
         Regex::new(&format!("^(?:{pattern})$"))
     } else {

@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 
+use crate::pattern::Regex;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use regex::Regex;
 
 use crate::ast::{compile_regex, Func};
 use crate::eval::{equals, err, property, EvalResult};
@@ -44,10 +44,20 @@ pub(crate) fn call<'a>(f: Func, mut args: Vec<Value<'a>>, re: Option<&Regex>) ->
         Func::Array => {
             Ok(Value::List(args.into_iter().map(|a| Value::Str(Cow::Owned(a.to_text().into_owned()))).collect()))
         }
-        Func::Bool => {
+        Func::Bool | Func::Boolean => {
             arity(1)?;
             Ok(Value::Bool(args[0].as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case("true"))))
         }
+        Func::EscapeJson => {
+            arity(1)?;
+            // JSON string content: quotes, backslashes and control characters escaped.
+            Ok(args[0].as_str().map_or(Value::Null, |s| {
+                let quoted = serde_json::Value::String(s.to_string()).to_string();
+                Value::Str(Cow::Owned(quoted[1..quoted.len() - 1].to_string()))
+            }))
+        }
+        // Read at parse time (files.rs); a Call node of these never exists.
+        Func::Read | Func::ReadProperties => Ok(Value::Null),
         Func::Contains => {
             arity(2)?;
             Ok(Value::Bool(contains(&args[0], &args[1])))
@@ -62,9 +72,7 @@ pub(crate) fn call<'a>(f: Func, mut args: Vec<Value<'a>>, re: Option<&Regex>) ->
             let Some(s) = args[0].as_str() else { return Ok(Value::Null) };
             let groups = with_regex(re, &args[1], false, |r| {
                 r.captures(s).map(|c| {
-                    c.iter()
-                        .map(|m| m.map_or(Value::Null, |m| Value::Str(Cow::Owned(m.as_str().to_string()))))
-                        .collect::<Vec<_>>()
+                    c.into_iter().map(|m| m.map_or(Value::Null, |m| Value::Str(Cow::Owned(m)))).collect::<Vec<_>>()
                 })
             });
             Ok(groups.flatten().map_or(Value::Null, Value::List))
@@ -200,9 +208,9 @@ pub(crate) fn java_split<'a>(r: &Regex, s: &str) -> Vec<Value<'a>> {
     if !r.is_match(s) {
         return vec![Value::Str(Cow::Owned(s.to_string()))];
     }
-    let mut parts: Vec<&str> = r.split(s).collect();
+    let mut parts: Vec<&str> = r.split(s);
     // A zero-width match at the start does not produce a leading empty string in Java.
-    if parts.first() == Some(&"") && r.find(s).is_some_and(|m| m.start() == 0 && m.end() == 0) {
+    if parts.first() == Some(&"") && r.find(s) == Some((0, 0)) {
         parts.remove(0);
     }
     while parts.last() == Some(&"") {

@@ -8,10 +8,12 @@
 mod assign;
 mod ast;
 mod eval;
+mod files;
 mod functions;
 mod lexer;
 mod methods;
 mod parser;
+mod pattern;
 mod scope;
 mod value;
 
@@ -32,6 +34,9 @@ use ast::Node;
 pub struct ParseEnv<'a> {
     /// Names that resolve to constant values (`${myProperty}`).
     pub constants: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// The instance directory: `read()` and `readProperties()` read files under it, once, when
+    /// the expression is parsed. Without it they are errors.
+    pub files: Option<&'a std::path::Path>,
 }
 
 /// A syntax error, with the byte offset in the source string where it was found.

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use regex::Regex;
+use crate::pattern::Regex;
 
 use crate::ast::Method;
 use crate::eval::{equals, err, property, to_number, EvalResult};
@@ -44,6 +44,11 @@ pub(crate) fn call<'a>(base: Value<'a>, m: Method, args: Vec<Value<'a>>, re: Opt
                 _ => Ok(property(base, &key.to_text())),
             }
         }
+        // IG's MultiValueMap (`request.queryParams`, `request.form`, headers): the first value.
+        Method::GetFirst => match property(base, &arg(&args, 0)?.to_text()) {
+            Value::List(items) => Ok(items.into_iter().next().unwrap_or(Value::Null)),
+            other => Ok(other),
+        },
         _ => match base {
             Value::Str(s) => string_method(&s, m, &args, re),
             _ => err(format!("{m:?}() is not a method of this value")),

@@ -252,6 +252,10 @@ impl<'t, 'e> Parser<'t, 'e> {
                         .ok_or_else(|| ParseError::new(at, format!("unknown function '{name}'")))?;
                     let args = self.args()?;
                     check_arity(&name, func.arity(), args.len()).map_err(|m| ParseError::new(at, m))?;
+                    if matches!(func, Func::Read | Func::ReadProperties) {
+                        return crate::files::read_at_load(func, &args, self.env.files)
+                            .map_err(|m| ParseError::new(at, m));
+                    }
                     let re = literal_regex(func.regex_arg(), &args, at)?;
                     return Ok(Node::Call(func, args, re));
                 }
@@ -287,12 +291,12 @@ fn literal_regex(
     spec: Option<(usize, bool)>,
     args: &[Node],
     at: usize,
-) -> Result<Option<Arc<regex::Regex>>, ParseError> {
+) -> Result<Option<Arc<crate::pattern::Regex>>, ParseError> {
     let Some((index, whole)) = spec else { return Ok(None) };
     match args.get(index) {
-        Some(Node::Lit(Lit::Str(p))) => compile_regex(p, whole).map(|r| Some(Arc::new(r))).map_err(|e| {
-            ParseError::new(at, format!("invalid regular expression '{p}': {}", first_line(&e.to_string())))
-        }),
+        Some(Node::Lit(Lit::Str(p))) => compile_regex(p, whole)
+            .map(|r| Some(Arc::new(r)))
+            .map_err(|e| ParseError::new(at, format!("invalid regular expression '{p}': {}", first_line(&e)))),
         _ => Ok(None),
     }
 }

@@ -257,7 +257,7 @@ fn entity_use_is_detected_at_parse_time() {
 fn properties_fold_into_constants() {
     let mut props = serde_json::Map::new();
     props.insert("backend".into(), json!("http://app:8081"));
-    let env = ParseEnv { constants: Some(&props) };
+    let env = ParseEnv { constants: Some(&props), files: None };
     let e = Expression::parse("${backend}/x", &env).unwrap();
     let cx = Context::detached();
     let req = request("http://h/");
@@ -337,4 +337,43 @@ fn the_principal_and_feature_contexts_are_readable_without_new_match_arms() {
     assert_eq!(eval_with("${contexts.oauth2.accessToken.info.sub}", &cx, &req), json!("Job"));
     assert_eq!(eval_with("${contexts.oauth2.accessToken.info.scope[0]}", &cx, &req), json!("usercube_api"));
     assert_eq!(eval_with("${contexts.client.remoteAddress}", &cx, &req), json!("127.0.0.1"));
+}
+
+#[test]
+fn ig_parity_functions_and_get_first() {
+    assert_eq!(eval("${boolean('TRUE')}"), json!(true));
+    assert_eq!(eval("${boolean('no')}"), json!(false));
+    assert_eq!(eval("${escapeJson('say \"hi\" c:\\\\x')}"), json!("say \\\"hi\\\" c:\\\\x"));
+    assert_eq!(eval("${request.queryParams.getFirst('q')}"), json!("a b"));
+    assert_eq!(eval("${request.form.getFirst('user')}"), json!("sam carter"));
+    assert_eq!(eval("${request.queryParams.getFirst('nope')}"), json!(null));
+    // Look-around, through the backtracking engine only where it is needed.
+    assert_eq!(eval("${matches(request.uri.path, '^((?!funds-confirmation).)*$')}"), json!(true));
+    assert_eq!(eval("${matches('/x/funds-confirmation', '^((?!funds-confirmation).)*$')}"), json!(false));
+    assert_eq!(eval("${'/api/v2/x'.replaceAll('(?<=/api/)v\\\\d+', 'latest')}"), json!("/api/latest/x"));
+}
+
+#[test]
+fn read_and_read_properties_read_files_under_the_instance_once_at_parse() {
+    let dir = std::env::temp_dir().join(format!("gatehouse-expr-read-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::write(dir.join("conf/secret.txt"), "s3cret").unwrap();
+    std::fs::write(dir.join("conf/app.properties"), "# comment\nurl=http://app:8081\nname : App\n").unwrap();
+    let env = ParseEnv { constants: None, files: Some(&dir) };
+    let parse = |src: &str| Expression::parse(src, &env);
+    let cx = Context::detached();
+    let value = |src: &str| parse(src).unwrap().eval(&Scope::detached(&cx)).to_json();
+    assert_eq!(value("${read('conf/secret.txt')}"), json!("s3cret"));
+    assert_eq!(value("${readProperties('conf/app.properties')['url']}"), json!("http://app:8081"));
+    assert_eq!(value("${readProperties('conf/app.properties').name}"), json!("App"));
+    std::fs::remove_file(dir.join("conf/secret.txt")).unwrap();
+    let err = parse("${read('conf/secret.txt')}").unwrap_err();
+    assert!(err.message.contains("cannot read 'conf/secret.txt'"), "{}", err.message);
+    assert!(parse("${read('../../etc/passwd')}").unwrap_err().message.contains("outside the instance directory"));
+    assert!(parse("${read(request.uri.path)}").unwrap_err().message.contains("string literal"));
+    assert!(Expression::parse("${read('x')}", &ParseEnv::default())
+        .unwrap_err()
+        .message
+        .contains("configuration files"));
+    let _ = std::fs::remove_dir_all(&dir);
 }

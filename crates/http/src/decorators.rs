@@ -3,6 +3,7 @@
 
 mod base_uri;
 mod capture;
+pub(crate) mod log_sink;
 mod timer;
 
 use gatehouse_config::Registry;
@@ -16,4 +17,6 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.default_object("capture", "CaptureDecorator");
     registry.default_object("baseURI", "BaseUriDecorator");
     registry.default_object("timer", "TimerDecorator");
+    registry.register(&["ConsoleLogSink", "FileLogSink", "Slf4jLogSink"], log_sink::build);
+    registry.default_object("LogSink", "ConsoleLogSink");
 }

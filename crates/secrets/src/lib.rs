@@ -27,6 +27,7 @@ pub fn register(registry: &mut Registry) {
     registry.register(&["Base64EncodedSecretStore"], store::base64::build);
     registry.register(&["FileSystemSecretStore"], store::filesystem::build);
     registry.register(&["KeyStoreSecretStore"], store::keystore::build);
+    registry.register(&["SecretsProvider"], provider::build_provider);
     registry.register(&["PemPropertyFormat"], format::build_pem);
     registry.register(&["SecretKeyPropertyFormat"], format::build_secret_key);
     registry.default_object(DEFAULT_PROVIDER, "SystemAndEnvSecretStore");

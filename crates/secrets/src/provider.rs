@@ -29,6 +29,16 @@ pub struct SecretsProvider {
     stores: Vec<Arc<dyn SecretStore>>,
 }
 
+/// IG's `SecretsProvider` object: `stores`, a list of secret stores (names or inline), asked in
+/// order. IG 7's config.json `secrets.stores` becomes one named `SecretsService`.
+pub(crate) fn build_provider(cx: &BuildCtx<'_>, node: &Node) -> Result<gatehouse_config::Object, ConfigError> {
+    let config = cx.config(node)?;
+    let stores = config.require("stores")?;
+    let provider = SecretsProvider::from_config(cx, Some(stores))?;
+    config.finish()?;
+    Ok(gatehouse_config::Object::Other(Arc::new(provider)))
+}
+
 /// The default provider's heap name (a `SystemAndEnvSecretStore`), as in IG.
 pub const DEFAULT_PROVIDER: &str = "SecretsService";
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use gatehouse_config::{defaults_heap, read_json, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Registry};
+use gatehouse_config::{defaults_heap, read_json, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Object, Registry};
 use gatehouse_core::{Clock, Handler, Service, SessionHandler, SessionManagerRef};
 
 use crate::admin_config::AdminConfig;
@@ -35,7 +35,10 @@ const DEFAULT_CONFIG: &str = r#"{
 }"#;
 
 /// IG keys of config.json that Gatehouse accepts and ignores, with a warning.
-const IGNORED: &[&str] = &["temporaryStorage", "globalDecorators", "audit", "auditService", "mode"];
+const IGNORED: &[&str] = &["temporaryStorage", "globalDecorators", "audit", "auditService", "mode", "monitor"];
+/// Top-level keys of config.json with a meaning of their own; every other key (beside IG's
+/// comment idioms and the ignored ones) is a decorator of the root handler, as on a route.
+const RESERVED: &[&str] = &["heap", "properties", "session", "handler"];
 
 /// A loaded instance.
 pub struct Gateway {
@@ -70,6 +73,7 @@ impl Gateway {
                 gatehouse_config::json::parse(DEFAULT_CONFIG).map_err(|e| ConfigError::at(&file, e.pos, e.message))?;
             (file, node)
         };
+        gatehouse_config::compat::ig7_secrets(&mut node).map_err(|(pos, e)| ConfigError::at(&file, pos, e))?;
         let heap = Heap::for_file(&defaults, file, &mut node)?;
         let cx = BuildCtx::new(&heap, "config.json", "config.json");
         let config = cx.config(&node)?;
@@ -86,6 +90,29 @@ impl Gateway {
         };
         config.ignore(IGNORED);
         let mut root = cx.handler(config.require("handler")?)?;
+        // Decorators on config.json itself (`capture`, `baseURI`, ...) decorate the root handler.
+        let entries = node.entries().unwrap_or(&[]);
+        let decorations: Vec<_> = entries
+            .iter()
+            .filter(|(k, _)| {
+                let name = k.name.as_str();
+                !RESERVED.contains(&name) && !IGNORED.contains(&name) && !gatehouse_config::keys::is_comment_key(name)
+            })
+            .collect();
+        for (k, _) in &decorations {
+            config.get(&k.name);
+        }
+        let known: Vec<&str> = RESERVED.iter().chain(IGNORED).copied().collect();
+        root = match heap.decorate(Object::Handler(root), decorations.into_iter(), "config.json", &known)? {
+            Object::Handler(h) => h,
+            _ => {
+                return Err(ConfigError::at(
+                    heap.file(),
+                    node.pos,
+                    "a decorator turned the handler into something else",
+                ))
+            }
+        };
         if let Some(session) = session {
             root = Arc::new(SessionHandler::new(session.0.clone(), root));
         }

@@ -41,7 +41,14 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     let config = cx.config(node)?;
     let capture_entity = config.get("captureEntity").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
     let max_entity = config.get("maxEntityLength").map(|n| cx.int(n)).transpose()?.unwrap_or(524_288).max(0) as usize;
-    config.ignore(&["captureContext"]);
+    config.ignore(&["captureContext", "captureExchange"]);
+    // OpenIG's sink: a log sink object (or its name); captures go to Gatehouse's log.
+    if let Some(sink) = config.get("logSink") {
+        cx.other::<crate::decorators::log_sink::LogSink>(
+            sink,
+            "a log sink (ConsoleLogSink, FileLogSink, Slf4jLogSink)",
+        )?;
+    }
     config.finish()?;
     Ok(Object::Decorator(Arc::new(CaptureDecorator { capture_entity, max_entity })))
 }

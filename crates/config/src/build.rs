@@ -249,6 +249,26 @@ impl<'n> ObjConfig<'n, '_> {
         }
     }
 
+    /// Applies every key not read (beside IG's comment idioms) as a decorator of `object`, as
+    /// IG does on a route or a heap declaration (`"capture": "all"` on a DispatchHandler binding
+    /// or inside a Chain's config); a key that names no decorator is an error naming the
+    /// properties this object knows.
+    pub fn decorate_rest(self, object: Object, name: &str) -> Result<Object, ConfigError> {
+        let rest: Vec<&(Key, Node)> = self
+            .entries
+            .iter()
+            .zip(&self.used)
+            .filter(|((k, _), used)| !used.get() && !is_comment_key(&k.name))
+            .map(|(e, _)| e)
+            .collect();
+        for u in &self.used {
+            u.set(true);
+        }
+        let known = self.known.borrow().clone();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        self.cx.heap.decorate(object, rest.into_iter(), name, &known)
+    }
+
     /// Fails on any key that was not read, except IG's comment idioms.
     pub fn finish(self) -> Result<(), ConfigError> {
         for ((key, _), used) in self.entries.iter().zip(&self.used) {

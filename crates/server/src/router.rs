@@ -45,9 +45,16 @@ pub struct Router {
 /// Builds a `Router` (also `RouterHandler`).
 pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
     let config = cx.config(node)?;
-    let directory = match config.get("directory") {
-        Some(d) => PathBuf::from(cx.string(d)?),
-        None => cx.heap().loader().config_dir.join("routes"),
+    // OpenIG's legacy `routes` object may name the directory.
+    let legacy = config.get("routes").map(|r| cx.config(r)).transpose()?;
+    let legacy_dir = legacy.as_ref().and_then(|l| l.get("directory"));
+    if let Some(l) = legacy {
+        l.ignore(&["scanInterval", "defaultHandler"]);
+        l.finish()?;
+    }
+    let directory = match (config.get("directory"), legacy_dir) {
+        (Some(d), _) | (None, Some(d)) => PathBuf::from(cx.string(d)?),
+        (None, None) => cx.heap().loader().config_dir.join("routes"),
     };
     let scan_interval = match config.get("scanInterval") {
         Some(s) => cx.duration(s)?,
@@ -68,6 +75,9 @@ pub fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, Conf
     }
     let default_handler = config.get("defaultHandler").map(|h| cx.handler(h)).transpose()?;
     config.refuse("openApiValidation", "requests would reach the routes unvalidated")?;
+    // A route that fails to load is reported and skipped (and on a reload the previous
+    // version keeps serving), whatever this says: the gateway never stops for one route.
+    config.ignore(&["failOnRouteError"]);
     config.finish()?;
     let heap = cx.heap();
     let router = Arc::new(Router {

@@ -10,6 +10,7 @@ use rustls::{ClientConfig, RootCertStore};
 use crate::identity::Identity;
 use crate::managers::{key_manager, trust_source, Anchors, KeyManager, TrustSource};
 use crate::names;
+use crate::trust_all::{TrustAll, TrustAllVerifier};
 use crate::verify::ServerVerifier;
 
 /// Whether the server's certificate must name the host we connect to.
@@ -38,6 +39,8 @@ pub struct ClientTls {
     crypto: Arc<CryptoProvider>,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
     trust: Option<TrustSource>,
+    /// `TrustAllManager`: no certificate verification at all.
+    trust_all: bool,
     key_manager: Option<Arc<KeyManager>>,
     hostname: Option<HostnameVerifier>,
 }
@@ -46,7 +49,10 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     let config = cx.config(node)?;
     let crypto = names::provider(cx, config.get("sslCipherSuites").or_else(|| config.get("cipherSuites")))?;
     let versions = names::versions(cx, config.get("sslEnabledProtocols").or_else(|| config.get("protocols")))?;
-    let trust = config.get("trustManager").map(|t| trust_source(cx, t)).transpose()?;
+    let (trust, trust_all) = match config.get("trustManager") {
+        Some(t) => trust_choice(cx, t)?,
+        None => (None, false),
+    };
     let key_manager = config.get("keyManager").map(|k| key_manager(cx, k)).transpose()?;
     let hostname = config.get("hostnameVerifier").map(|h| HostnameVerifier::from_config(cx, h)).transpose()?;
     if let Some(a) = config.get("alpn") {
@@ -56,18 +62,36 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     }
     config.ignore(&["sslContextAlgorithm"]);
     config.finish()?;
-    let tls = ClientTls { crypto, versions, trust, key_manager, hostname };
+    let tls = ClientTls { crypto, versions, trust, trust_all, key_manager, hostname };
     tls.config(None).map_err(|e| cx.err(node, e))?;
     Ok(Object::Other(Arc::new(tls)))
 }
 
+/// A `trustManager`: `TrustAllManager`, or trust managers over secret stores.
+fn trust_choice(cx: &BuildCtx<'_>, node: &Node) -> Result<(Option<TrustSource>, bool), ConfigError> {
+    if node.one_or_many().len() == 1 && cx.other::<TrustAll>(node.one_or_many().first().unwrap_or(node), "").is_ok() {
+        return Ok((None, true));
+    }
+    Ok((Some(trust_source(cx, node)?), false))
+}
+
 impl ClientTls {
+    /// IG's deprecated handler-level `trustManager` (on a ClientHandler or
+    /// ReverseProxyHandler): the defaults with that trust.
+    pub fn from_trust_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Self, ConfigError> {
+        let (trust, trust_all) = trust_choice(cx, node)?;
+        let tls = ClientTls { trust, trust_all, ..ClientTls::system_default() };
+        tls.config(None).map_err(|e| cx.err(node, e))?;
+        Ok(tls)
+    }
+
     /// The defaults: system roots, strict hostnames, TLS 1.2 and 1.3.
     pub fn system_default() -> Self {
         ClientTls {
             crypto: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             versions: rustls::DEFAULT_VERSIONS.to_vec(),
             trust: None,
+            trust_all: false,
             key_manager: None,
             hostname: None,
         }
@@ -85,7 +109,11 @@ impl ClientTls {
         let builder = ClientConfig::builder_with_provider(self.crypto.clone())
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("protocols and cipher suites do not fit together: {e}"))?;
-        let builder = builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier));
+        let builder = if self.trust_all {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(TrustAllVerifier(self.crypto.clone())))
+        } else {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
+        };
         match &self.key_manager {
             None => Ok(builder.with_no_client_auth()),
             Some(km) => {

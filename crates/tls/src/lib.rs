@@ -9,6 +9,7 @@ mod identity;
 mod managers;
 mod names;
 mod server;
+mod trust_all;
 mod verify;
 
 use gatehouse_config::Registry;
@@ -24,4 +25,5 @@ pub fn register(registry: &mut Registry) {
     registry.register(&["ClientTlsOptions"], client::build);
     registry.register(&["SecretsKeyManager"], managers::build_key_manager);
     registry.register(&["SecretsTrustManager"], managers::build_trust_manager);
+    registry.register(&["TrustAllManager"], trust_all::build);
 }

@@ -37,7 +37,14 @@ pub(crate) fn build_key_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Object
 
 pub(crate) fn build_trust_manager(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
     let config = cx.config(node)?;
-    let id_node = config.require("verificationSecretId")?;
+    // IG 2023.11 renamed it `certificateVerificationSecretId`.
+    let id_node = match (config.get("verificationSecretId"), config.get("certificateVerificationSecretId")) {
+        (Some(n), None) | (None, Some(n)) => n,
+        (Some(_), Some(n)) => {
+            return Err(cx.err(n, "set verificationSecretId or certificateVerificationSecretId, not both"))
+        }
+        (None, None) => return Err(cx.err(node, "SecretsTrustManager needs 'certificateVerificationSecretId'")),
+    };
     let secret_id = secret_id(cx, id_node)?;
     let provider = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
     config.refuse("checkRevocation", "revoked certificates would be trusted; set it to false to accept that")?;

@@ -1,4 +1,5 @@
-//! `HeaderFilter`: removes, then adds, headers of the request or the response.
+//! `HeaderFilter`: removes, replaces (PingGateway's `replace`), then adds headers of the request
+//! or the response.
 
 use std::sync::Arc;
 
@@ -15,6 +16,8 @@ pub struct HeaderFilter {
     on_response: bool,
     remove: Vec<HeaderName>,
     add: HeaderTemplates,
+    /// PingGateway's `replace`: these headers' values replace whatever the message had.
+    replace: HeaderTemplates,
     request_entity: bool,
     response_entity: bool,
 }
@@ -42,9 +45,15 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         Some(a) => HeaderTemplates::build(cx, a)?,
         None => HeaderTemplates::default(),
     };
+    let replace = match config.get("replace") {
+        Some(r) => HeaderTemplates::build(cx, r)?,
+        None => HeaderTemplates::default(),
+    };
     config.finish()?;
-    let (request_entity, response_entity) = add.needs_entity();
-    Ok(Object::Filter(Arc::new(HeaderFilter { on_response, remove, add, request_entity, response_entity })))
+    let (add_req, add_resp) = add.needs_entity();
+    let (rep_req, rep_resp) = replace.needs_entity();
+    let (request_entity, response_entity) = (add_req || rep_req, add_resp || rep_resp);
+    Ok(Object::Filter(Arc::new(HeaderFilter { on_response, remove, add, replace, request_entity, response_entity })))
 }
 
 impl Filter for HeaderFilter {
@@ -55,12 +64,13 @@ impl Filter for HeaderFilter {
                     buffer_request(&mut req).await?;
                 }
                 let mut added = http::HeaderMap::new();
-                self.add.append_to(&Scope::request(cx, &req), &mut added);
-                let headers = req.headers_mut();
-                for name in &self.remove {
-                    headers.remove(name);
+                let mut replaced = http::HeaderMap::new();
+                {
+                    let scope = Scope::request(cx, &req);
+                    self.add.append_to(&scope, &mut added);
+                    self.replace.append_to(&scope, &mut replaced);
                 }
-                append_all(headers, added);
+                apply(req.headers_mut(), &self.remove, replaced, added);
                 return next.handle(cx, req).await;
             }
             let mut resp = next.handle(cx, req).await?;
@@ -68,15 +78,29 @@ impl Filter for HeaderFilter {
                 buffer_response(&mut resp).await?;
             }
             let mut added = http::HeaderMap::new();
-            self.add.append_to(&Scope::response(cx, None, &resp), &mut added);
-            let headers = resp.headers_mut();
-            for name in &self.remove {
-                headers.remove(name);
+            let mut replaced = http::HeaderMap::new();
+            {
+                let scope = Scope::response(cx, None, &resp);
+                self.add.append_to(&scope, &mut added);
+                self.replace.append_to(&scope, &mut replaced);
             }
-            append_all(headers, added);
+            apply(resp.headers_mut(), &self.remove, replaced, added);
             Ok(resp)
         })
     }
+}
+
+/// IG's order: `remove`, then `replace` (each named header's values become the new ones),
+/// then `add`.
+fn apply(headers: &mut http::HeaderMap, remove: &[HeaderName], replaced: http::HeaderMap, added: http::HeaderMap) {
+    for name in remove {
+        headers.remove(name);
+    }
+    for name in replaced.keys() {
+        headers.remove(name);
+    }
+    append_all(headers, replaced);
+    append_all(headers, added);
 }
 
 fn append_all(headers: &mut http::HeaderMap, added: http::HeaderMap) {

@@ -1,4 +1,5 @@
-//! `Chain`: filters in order around a handler.
+//! `Chain`: filters in order around a handler. Decorator keys inside its config (`"capture"`)
+//! decorate the chain, as IG files write them.
 
 use std::sync::Arc;
 
@@ -12,6 +13,6 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
         None => Vec::new(),
     };
     let handler = cx.handler(config.require("handler")?)?;
-    config.finish()?;
-    Ok(Object::Handler(Arc::new(Chain::new(filters, handler))))
+    // Decorators written inside the config (IG accepts them there) decorate the chain.
+    config.decorate_rest(Object::Handler(Arc::new(Chain::new(filters, handler))), cx.name())
 }

@@ -23,12 +23,17 @@ struct Binding {
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
     let config = cx.config(node)?;
     let mut bindings = Vec::new();
-    for item in cx.array(config.require("bindings")?)? {
+    for (i, item) in cx.array(config.require("bindings")?)?.iter().enumerate() {
         let b = cx.config(item)?;
+        // IG's bindings may carry a name and decorators (`"capture": "all"`), as heap objects do.
+        let name = b.get("name").map(|n| cx.string(n)).transpose()?.unwrap_or_else(|| format!("binding {}", i + 1));
         let condition = b.get("condition").map(|c| cx.expr(c)).transpose()?;
         let handler = cx.handler(b.require("handler")?)?;
         let base_uri = b.get("baseURI").map(|u| BaseUri::build(cx, u)).transpose()?;
-        b.finish()?;
+        let handler = match b.decorate_rest(Object::Handler(handler), &name)? {
+            Object::Handler(h) => h,
+            _ => return Err(cx.err(item, "a decorator turned the binding's handler into something else")),
+        };
         bindings.push(Binding { condition, handler, base_uri });
     }
     config.finish()?;

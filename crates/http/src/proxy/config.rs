@@ -127,7 +127,17 @@ impl ProxyConfig {
         let spool_dir = cx.heap().loader().instance_dir.join("tmp");
         let forwarded_headers = flag("forwardedHeaders", kind == ProxyKind::Reverse)?;
         let preserve_host = flag("preserveHost", false)?;
-        let tls = config.get("tls").map(|t| cx.other::<ClientTls>(t, "ClientTlsOptions")).transpose()?;
+        let tls = match (config.get("tls"), config.get("trustManager")) {
+            (Some(_), Some(t)) => {
+                return Err(cx.err(t, "set tls (ClientTlsOptions) or the deprecated trustManager, not both"))
+            }
+            (Some(t), None) => Some(cx.other::<ClientTls>(t, "ClientTlsOptions")?),
+            // IG's deprecated handler-level trust manager (TrustAllManager in many test setups).
+            (None, Some(t)) => Some(Arc::new(ClientTls::from_trust_manager(cx, t)?)),
+            (None, None) => None,
+        };
+        // Gatehouse never retries a request on its own, which is what this asks for.
+        let _ = flag("disableRetries", true)?;
         let hostname_verifier =
             config.get("hostnameVerifier").map(|h| HostnameVerifier::from_config(cx, h)).transpose()?;
         config.ignore(IGNORED);

@@ -55,7 +55,12 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
             _ => return Err(cx.err(t, format!("storeType must be PKCS12, not '{store_type}'"))),
         }
     }
-    let password_node = config.require("storePasswordSecretId")?;
+    // IG 7 named it `storePassword` (a secret id too).
+    let password_node = match (config.get("storePasswordSecretId"), config.get("storePassword")) {
+        (Some(n), None) | (None, Some(n)) => n,
+        (Some(_), Some(n)) => return Err(cx.err(n, "set storePasswordSecretId or IG 7's storePassword, not both")),
+        (None, None) => return Err(cx.err(node, "KeyStoreSecretStore needs 'storePasswordSecretId'")),
+    };
     let password_id = secret_id(cx, password_node)?;
     let passwords = SecretsProvider::from_config(cx, config.get("secretsProvider"))?;
     if let Some(n) = config.get("entryPasswordSecretId") {

@@ -1,0 +1,117 @@
+//! IG parity on real configurations: files in the shapes public IG and OpenIG deployments
+//! use (comments, IG's reader's leniency, legacy and newer property names, decorators where
+//! IG accepts them) load and behave as IG documents.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+
+mod support;
+
+use support::tls::{sh, HttpsOrigin};
+use support::{curl, get, request, Gateway, TempInstance};
+
+const RELAY_P12: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/relay/secrets/relay.p12");
+
+#[test]
+fn a_config_json_written_the_way_ig_reads_it_loads() {
+    let t = TempInstance::new();
+    std::fs::create_dir_all(t.path("secrets")).unwrap();
+    std::fs::copy(RELAY_P12, t.path("secrets/relay.p12")).unwrap();
+    // Comments of both kinds, single quotes, IG's commented-out keys, config.json decorators,
+    // monitor, IG 7's secrets block, a duplicate key and a no-break space after the document.
+    t.write(
+        "config/config.json",
+        "// the gateway\n{\n  /* IG 7 */ 'secrets': { \"stores\": [ { \"type\": \"Base64EncodedSecretStore\",\n    \"config\": { \"secrets\": { \"ks.pw\": \"Y2hhbmdlaXQ=\" } } } ] },\n  \"_heap\": [ \"left over\" ],\n  \"comment\": \"the main config\",\n  \"monitor\": true,\n  \"capture\": \"all\",\n  \"heap\": [ { \"name\": \"Keys\", \"type\": \"KeyStoreSecretStore\", \"config\": {\n      \"file\": \"${openig.instanceDirectory}/secrets/relay.p12\", \"storeType\": \"PKCS12\", \"storePassword\": \"ks.pw\",\n      \"mappings\": [ { \"secretId\": \"tls\", \"aliases\": [ \"relay\" ] } ] } } ],\n  \"handler\": { \"type\": \"Router\", \"config\": { \"scanInterval\": \"disabled\" } },\n  \"handler\": { \"type\": \"Router\", \"config\": { \"scanInterval\": \"1 second\" } }\n}\u{a0}\n",
+    );
+    t.write("conf/motd.txt", "hello from a file");
+    t.write("conf/app.properties", "# IG's readProperties\ngreeting = bonjour\n");
+    t.route(
+        "parity.json",
+        "{\n  'name': 'parity', // a comment after a value\n  \"_captureEntity\": true,\n  \"condition\": \"${find(request.uri.path, '^/ig/')\n     and matches(request.uri.path, '^((?!funds-confirmation).)*$')}\",\n  \"handler\": { \"type\": \"Chain\", \"config\": { \"comment\": \"IG accepts this here\", \"timer\": true,\n    \"filters\": [ { \"type\": \"HeaderFilter\", \"config\": { \"messageType\": \"RESPONSE\", \"replace\": { \"X-Version\": [ \"new\" ] } } } ],\n    \"handler\": { \"type\": \"DispatchHandler\", \"config\": { \"bindings\": [ {\n      \"name\": \"page\", \"comment\": \"bindings take names and decorators\", \"capture\": \"response\",\n      \"handler\": { \"type\": \"StaticResponseHandler\", \"config\": { \"status\": 200,\n        \"headers\": { \"X-Version\": [ \"old\", \"older\" ] },\n        \"entity\": \"${boolean('TRUE')}|${escapeJson('a\\\"b')}|${read('conf/motd.txt')}|${readProperties('conf/app.properties').greeting}|${request.queryParams.getFirst('q')}\" } } } ] } } } }\n}\n",
+    );
+    let (code, out) = support::check(&t.dir);
+    assert_eq!(code, 0, "{out}");
+    let gw = Gateway::start(&t.dir);
+    let r = get(gw.port(), "/ig/page?q=first&q=second");
+    assert_eq!(r.status, 200, "{}", gw.logs());
+    assert_eq!(r.body, "true|a\\\"b|hello from a file|bonjour|first");
+    assert_eq!(r.header("x-version"), Some("new"), "replace removes both old values");
+    assert_eq!(get(gw.port(), "/ig/funds-confirmation").status, 404, "the look-ahead excludes it");
+    let logs = gw.logs();
+    let config = t.path("config/config.json");
+    assert!(logs.contains(&format!("{}:12:3: duplicate key 'handler'", config.display())), "{logs}");
+    assert!(logs.contains("'monitor' of config.json is not supported by Gatehouse and is ignored"), "{logs}");
+    gw.wait_for_log("page <<< 200 OK"); // the binding's capture
+    gw.wait_for_log("config.json >>> GET"); // config.json's
+    gw.wait_for_log("Chain took");
+}
+
+#[test]
+fn legacy_and_newer_property_names_load() {
+    let t = TempInstance::new();
+    std::fs::create_dir_all(t.path("other")).unwrap();
+    t.write(
+        "config/config.json",
+        r#"{ "heap": [ { "name": "Capture", "type": "CaptureDecorator",
+                       "config": { "captureEntity": true, "captureExchange": true, "logSink": { "type": "ConsoleLogSink", "config": { "level": "INFO" } } } },
+                     { "name": "timer", "type": "TimerDecorator", "config": { "timeUnit": "us" } } ],
+             "handler": { "type": "Router", "config": { "routes": { "directory": "${openig.instanceDirectory}/other" }, "failOnRouteError": true } } }"#,
+    );
+    t.write(
+        "other/r.json",
+        r#"{ "timer": true, "Capture": "all", "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "from the legacy directory" } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    assert_eq!(get(gw.port(), "/").body, "from the legacy directory");
+    gw.wait_for_log(" us");
+    assert!(gw.logs().contains("'failOnRouteError' of Router is not supported"), "{}", gw.logs());
+}
+
+#[test]
+fn trust_all_and_the_renamed_trust_manager_property_reach_a_self_signed_origin() {
+    let t = TempInstance::new();
+    let secrets = t.path("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    sh(
+        &secrets,
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out origin.pem -days 30 -subj /CN=origin \
+         -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE 2>/dev/null",
+    );
+    let origin = HttpsOrigin::start(&secrets.join("origin.pem"), &secrets.join("key.pem"), None);
+    t.route(
+        "all.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/all')}}", "baseURI": "https://127.0.0.1:{port}",
+                 "handler": {{ "type": "ClientHandler", "config": {{ "disableRetries": true, "trustManager": {{ "type": "TrustAllManager" }} }} }} }}"#,
+            port = origin.port
+        ),
+    );
+    t.route(
+        "pinned.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/pinned')}}", "baseURI": "https://127.0.0.1:{port}",
+                 "heap": [ {{ "name": "Pems", "type": "FileSystemSecretStore", "config": {{ "directory": "{dir}", "format": "PLAIN",
+                   "suffix": ".pem", "mappings": [ {{ "secretId": "origin", "format": "PemPropertyFormat" }} ] }} }} ],
+                 "handler": {{ "type": "ReverseProxyHandler", "config": {{ "tls": {{ "type": "ClientTlsOptions", "config": {{
+                   "trustManager": {{ "type": "SecretsTrustManager", "config": {{ "certificateVerificationSecretId": "origin", "secretsProvider": "Pems" }} }} }} }} }} }} }}"#,
+            port = origin.port,
+            dir = secrets.display()
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    assert_eq!(curl(&[&gw.url("/all")]), "origin path=/all client=none\n", "{}", gw.logs());
+    assert_eq!(curl(&[&gw.url("/pinned")]), "origin path=/pinned client=none\n", "{}", gw.logs());
+    assert!(gw.logs().contains("TrustAllManager: upstream certificates are NOT verified"), "{}", gw.logs());
+}
+
+#[test]
+fn a_regex_from_a_token_that_does_not_resolve_is_a_load_error_naming_it() {
+    let t = TempInstance::new();
+    t.route(
+        "r.json",
+        r#"{ "condition": "${matches(request.uri.path, '&{api.pattern}')}", "handler": { "type": "StaticResponseHandler", "config": { "status": 200 } } }"#,
+    );
+    let (code, out) = support::check(&t.dir);
+    assert_eq!(code, 1);
+    assert!(out.contains("r.json:1:16: config token '&{api.pattern}' has no value"), "{out}");
+    let gw = Gateway::start(&t.dir);
+    assert_eq!(request(gw.port(), "GET", "/api/x", &[], "").unwrap().status, 404, "the gateway runs without the route");
+}

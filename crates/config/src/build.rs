@@ -96,6 +96,13 @@ impl<'h> BuildCtx<'h> {
         }
     }
 
+    /// Every item's result: the values when all succeeded, else the first error, with the
+    /// others reported to the loader, so that `gatehouse check` lists every broken filter,
+    /// binding or heap object of a file in one run rather than the first.
+    pub fn all<T>(&self, results: impl IntoIterator<Item = Result<T, ConfigError>>) -> Result<Vec<T>, ConfigError> {
+        collect_all(self.heap.loader(), results)
+    }
+
     /// Parses a runtime expression or template.
     pub fn expr(&self, node: &Node) -> Result<Expression, ConfigError> {
         let src = self.str(node)?;
@@ -283,5 +290,25 @@ impl<'n> ObjConfig<'n, '_> {
             }
         }
         Ok(())
+    }
+}
+
+/// See [`BuildCtx::all`].
+pub(crate) fn collect_all<T>(
+    loader: &crate::Loader,
+    results: impl IntoIterator<Item = Result<T, ConfigError>>,
+) -> Result<Vec<T>, ConfigError> {
+    let mut values = Vec::new();
+    let mut first = None;
+    for r in results {
+        match r {
+            Ok(v) => values.push(v),
+            Err(e) if first.is_none() => first = Some(e),
+            Err(e) => loader.report(e),
+        }
+    }
+    match first {
+        Some(e) => Err(e),
+        None => Ok(values),
     }
 }

@@ -2,6 +2,32 @@
 
 use crate::json::{Key, Kind, Node};
 
+/// Why an IG type Gatehouse does not have is missing, and what to use instead.
+pub fn unsupported_type(type_name: &str) -> Option<&'static str> {
+    Some(match type_name {
+        "ScriptableFilter" | "ScriptableHandler" | "ScriptableThrottlingPolicy" | "ScriptableAccessTokenResolver"
+        | "ScriptableResourceAccess" | "ScriptableResourceUriProvider" | "ScriptableIdentityAssertionPlugin"
+        | "ScriptableJwtValidatorCustomizer" => {
+            "Groovy scripts are not supported by Gatehouse; express the logic with conditions and the built-in \
+             filters (AssignmentFilter, HeaderFilter, SwitchFilter, StaticResponseHandler, DispatchHandler)"
+        }
+        "AuthorizationCodeOAuth2ClientFilter" | "OAuth2ClientFilter" => {
+            "OAuth 2.0 / OpenID Connect login for browsers is not supported yet; Gatehouse has the machine-to-machine side \
+             (ClientCredentialsOAuth2ClientFilter, OAuth2ResourceServerFilter)"
+        }
+        "SingleSignOnFilter" | "CrossDomainSingleSignOnFilter" | "PolicyEnforcementFilter" | "AmService"
+        | "CdSsoFilter" | "UserProfileFilter" | "TokenTransformationFilter" => {
+            "the AM (Access Management) integration is not supported by Gatehouse"
+        }
+        "TokenIntrospectionAccessTokenResolver" => {
+            "token introspection is not supported; verify JWT access tokens with StatelessAccessTokenResolver"
+        }
+        "PasswordReplayFilter" | "SamlFederationFilter" | "SamlFederationHandler" | "FileAttributesFilter"
+        | "SqlAttributesFilter" | "LdapAttributesFilter" => "this IG type is not supported by Gatehouse",
+        _ => return None,
+    })
+}
+
 /// IG 7's config.json `"secrets": { "stores": [...] }`: the stores become the heap's
 /// `SecretsService` (a `SecretsProvider` of those stores, asked in order), which every
 /// `secretsProvider` left unset uses. The `secrets` key is removed.

@@ -194,10 +194,8 @@ impl Heap {
 
     /// Builds every declared object that has not been built yet, to report errors at load.
     pub fn build_all(self: &Arc<Self>) -> Result<(), ConfigError> {
-        for (name, _) in &self.decls {
-            self.get_local(name, None)?;
-        }
-        Ok(())
+        let results: Vec<_> = self.decls.iter().map(|(name, _)| self.get_local(name, None).map(|_| ())).collect();
+        crate::build::collect_all(&self.loader, results).map(|_| ())
     }
 
     /// Resolves a reference: a name (looked up through the parents) or an inline object.
@@ -286,11 +284,16 @@ impl Heap {
             decl.get("type").ok_or_else(|| ConfigError::at(&self.file, decl.pos, "an inline object needs a 'type'"))?;
         let type_name =
             type_node.as_str().ok_or_else(|| ConfigError::at(&self.file, type_node.pos, "'type' must be a string"))?;
-        let builder = self
-            .loader
-            .registry
-            .get(type_name)
-            .ok_or_else(|| ConfigError::at(&self.file, type_node.pos, format!("unknown type '{type_name}'")))?;
+        let builder = self.loader.registry.get(type_name).ok_or_else(|| {
+            let why = match crate::compat::unsupported_type(type_name) {
+                Some(why) => format!("type '{type_name}' is not supported: {why}"),
+                None => {
+                    let names = self.loader.registry.type_names();
+                    format!("unknown type '{type_name}'{}", did_you_mean(type_name, names.iter().copied()))
+                }
+            };
+            ConfigError::at(&self.file, type_node.pos, why)
+        })?;
         let empty = Node { pos: decl.pos, kind: Kind::Object(Vec::new()) };
         let config = decl.get("config").unwrap_or(&empty);
         let display_name = if name.is_empty() { type_name } else { name };

@@ -115,3 +115,33 @@ fn a_regex_from_a_token_that_does_not_resolve_is_a_load_error_naming_it() {
     let gw = Gateway::start(&t.dir);
     assert_eq!(request(gw.port(), "GET", "/api/x", &[], "").unwrap().status, 404, "the gateway runs without the route");
 }
+
+#[test]
+fn check_lists_every_error_of_a_file_and_says_plainly_that_groovy_is_not_supported() {
+    let t = TempInstance::new();
+    t.route(
+        "legacy.json",
+        r#"{ "condition": "${request.uri.path ==}",
+  "heap": [ { "name": "x", "type": "HeaderFiltr" } ],
+  "handler": { "type": "Chain", "config": { "filters": [
+    { "type": "ScriptableFilter", "config": { "type": "application/x-groovy", "file": "Auth.groovy" } },
+    { "type": "HeaderFilter", "config": { "messageType": "REQUEST", "ad": {} } } ],
+    "handler": { "type": "StaticResponseHndler" } } } }"#,
+    );
+    let (code, out) = support::check(&t.dir);
+    assert_eq!(code, 1);
+    let file = t.path("config/routes/legacy.json").display().to_string();
+    let expected = [
+        format!("{file}:1:38: invalid expression"),
+        format!("{file}:2:36: unknown type 'HeaderFiltr'; did you mean 'HeaderFilter'?"),
+        format!("{file}:4:15: type 'ScriptableFilter' is not supported: Groovy scripts are not supported by Gatehouse"),
+        format!("{file}:5:69: unknown property 'ad' of HeaderFilter; did you mean 'add'?"),
+        format!("{file}:6:26: unknown type 'StaticResponseHndler'; did you mean 'StaticResponseHandler'?"),
+    ];
+    let mut at = 0;
+    for e in &expected {
+        let found = out[at..].find(e.as_str()).unwrap_or_else(|| panic!("missing, or out of order: {e}\n{out}"));
+        at += found + e.len();
+    }
+    assert!(out.contains("5 error(s)"), "{out}");
+}

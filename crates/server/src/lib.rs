@@ -116,8 +116,15 @@ async fn wait_for_signal() {
 
 /// Loads the whole instance without serving: every error, with file, line and column.
 pub fn check(instance: &Instance, registry: Registry) -> Vec<ConfigError> {
-    match Gateway::load(instance, registry, Mode::Check, Clock::system()) {
+    let mut errors = match Gateway::load(instance, registry, Mode::Check, Clock::system()) {
         Ok(gateway) => gateway.loader.take_errors(),
         Err(e) => vec![e],
-    }
+    };
+    // By file, then position: a file's errors read top to bottom.
+    errors.sort_by(|a, b| {
+        let at = |e: &ConfigError| e.pos.map(|p| (p.line, p.col)).unwrap_or((0, 0));
+        a.file.cmp(&b.file).then(at(a).cmp(&at(b)))
+    });
+    errors.dedup_by(|a, b| a.file == b.file && a.pos == b.pos && a.message == b.message);
+    errors
 }

@@ -22,8 +22,15 @@ struct Binding {
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
     let config = cx.config(node)?;
-    let mut bindings = Vec::new();
-    for (i, item) in cx.array(config.require("bindings")?)?.iter().enumerate() {
+    let built: Vec<_> =
+        cx.array(config.require("bindings")?)?.iter().enumerate().map(|(i, item)| binding(cx, i, item)).collect();
+    let bindings = cx.all(built)?;
+    config.finish()?;
+    Ok(Object::Handler(Arc::new(DispatchHandler { bindings })))
+}
+
+fn binding(cx: &BuildCtx<'_>, i: usize, item: &Node) -> Result<Binding, ConfigError> {
+    {
         let b = cx.config(item)?;
         // IG's bindings may carry a name and decorators (`"capture": "all"`), as heap objects do.
         let name = b.get("name").map(|n| cx.string(n)).transpose()?.unwrap_or_else(|| format!("binding {}", i + 1));
@@ -34,10 +41,8 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
             Object::Handler(h) => h,
             _ => return Err(cx.err(item, "a decorator turned the binding's handler into something else")),
         };
-        bindings.push(Binding { condition, handler, base_uri });
+        Ok(Binding { condition, handler, base_uri })
     }
-    config.finish()?;
-    Ok(Object::Handler(Arc::new(DispatchHandler { bindings })))
 }
 
 impl Handler for DispatchHandler {

@@ -45,11 +45,20 @@ impl Route {
             None => Arc::from(stem),
         };
         let cx = BuildCtx::new(&heap, &name, "route");
-        let condition = node.get("condition").map(|c| cx.expr(c)).transpose()?;
-        let session = node.get("session").map(|s| cx.other::<SessionManagerRef>(s, SESSION_KIND)).transpose()?;
+        let condition = node.get("condition").map(|c| cx.expr(c)).transpose();
+        let session = node.get("session").map(|s| cx.other::<SessionManagerRef>(s, SESSION_KIND)).transpose();
         let handler_node =
             node.get("handler").ok_or_else(|| ConfigError::at(&file, node.pos, "a route needs a 'handler'"))?;
-        let handler = cx.handler(handler_node)?;
+        let handler = cx.handler(handler_node);
+        // Every error of the file in one run: the first fails the route, the others are reported.
+        let (condition, session, handler) = match (condition, session, handler) {
+            (Ok(c), Ok(s), Ok(h)) => (c, s, h),
+            (c, s, h) => {
+                let failed = [c.err(), s.err(), h.err(), heap.build_all().err()];
+                cx.all(failed.into_iter().flatten().map(Err::<(), _>))?;
+                return Err(ConfigError::at(&file, node.pos, "the route failed to load"));
+            }
+        };
         let entries = node.entries().unwrap_or(&[]);
         for (key, _) in entries.iter().filter(|(k, _)| IGNORED.contains(&k.name.as_str())) {
             tracing::warn!("{file}:{}: '{}' is not supported by Gatehouse and is ignored", key.pos, key.name);

@@ -27,17 +27,30 @@ pub trait Filter: Send + Sync + 'static {
     fn filter<'a>(&'a self, cx: &'a mut Context, req: Request, next: Next<'a>) -> BoxFuture<'a, Result<Response>>;
 }
 
-/// The rest of a chain: the filters still to run, then the handler.
+/// The rest of a chain: the filters still to run, then the handler (or, for a filter made of
+/// filters such as `ChainOfFilters`, the rest of the chain it runs in).
 #[derive(Clone, Copy)]
 pub struct Next<'a> {
     filters: &'a [Arc<dyn Filter>],
-    handler: &'a dyn Handler,
+    end: End<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum End<'a> {
+    Handler(&'a dyn Handler),
+    Then(&'a Next<'a>),
 }
 
 impl<'a> Next<'a> {
     /// The rest of a chain made of `filters` then `handler`.
     pub fn new(filters: &'a [Arc<dyn Filter>], handler: &'a dyn Handler) -> Self {
-        Next { filters, handler }
+        Next { filters, end: End::Handler(handler) }
+    }
+
+    /// `filters`, then whatever `outer` runs: how a filter that is itself a list of filters
+    /// puts them in front of the rest of its chain.
+    pub fn then(filters: &'a [Arc<dyn Filter>], outer: &'a Next<'a>) -> Self {
+        Next { filters, end: End::Then(outer) }
     }
 
     /// Runs the rest of the chain.
@@ -46,8 +59,11 @@ impl<'a> Next<'a> {
         'a: 'b,
     {
         match self.filters.split_first() {
-            Some((first, rest)) => first.filter(cx, req, Next { filters: rest, handler: self.handler }),
-            None => self.handler.handle(cx, req),
+            Some((first, rest)) => first.filter(cx, req, Next { filters: rest, end: self.end }),
+            None => match self.end {
+                End::Handler(handler) => handler.handle(cx, req),
+                End::Then(outer) => outer.handle(cx, req),
+            },
         }
     }
 }

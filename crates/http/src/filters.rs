@@ -1,8 +1,12 @@
 //! Filters that change the exchange on its way in or out.
 
 mod assignment;
+mod combinators;
 mod header;
+mod static_request;
 mod switch;
+mod transaction_id;
+mod uri_path_rewrite;
 
 use gatehouse_config::Registry;
 
@@ -10,4 +14,12 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["AssignmentFilter"], assignment::build);
     registry.register(&["HeaderFilter"], header::build);
     registry.register(&["SwitchFilter"], switch::build);
+    registry.register(&["ChainOfFilters"], combinators::build_chain_of_filters);
+    registry.register(&["ConditionalFilter"], combinators::build_conditional);
+    registry.register(&["UriPathRewriteFilter"], uri_path_rewrite::build);
+    registry.register(&["StaticRequestFilter"], static_request::build);
+    registry.register(&["TransactionIdOutboundFilter"], transaction_id::build);
+    registry.register(&["ForgeRockClientHandler"], transaction_id::build_forgerock_client);
+    registry.default_object("TransactionIdOutboundFilter", "TransactionIdOutboundFilter");
+    registry.default_object("ForgeRockClientHandler", "ForgeRockClientHandler");
 }

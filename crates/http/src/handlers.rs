@@ -3,6 +3,7 @@
 mod chain;
 mod dispatch;
 mod static_response;
+mod status;
 mod welcome;
 
 use gatehouse_config::Registry;
@@ -16,4 +17,5 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["DispatchHandler"], dispatch::build);
     registry.register(&["Chain"], chain::build);
     registry.register(&["WelcomeHandler"], welcome::build);
+    registry.register(&["StatusHandler"], status::build);
 }

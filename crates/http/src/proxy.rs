@@ -20,12 +20,17 @@ pub use client::{ProxyHandler, ProxyKind};
 pub(crate) use guard::{is_stream_timeout, Guarded};
 pub use hop::came_through_this_gateway;
 
+/// Builds a `ClientHandler` (for types that wrap one).
+pub(crate) fn build_client_handler(
+    cx: &gatehouse_config::BuildCtx<'_>,
+    node: &gatehouse_config::Node,
+) -> Result<gatehouse_config::Object, gatehouse_config::ConfigError> {
+    client::build_client(cx, node)
+}
+
 pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["ReverseProxyHandler"], client::build_reverse_proxy);
     registry.register(&["ClientHandler"], client::build_client);
     registry.default_object("ReverseProxyHandler", "ReverseProxyHandler");
     registry.default_object("ClientHandler", "ClientHandler");
-    // IG's default handler for calls to ForgeRock services (endpoint handlers of OAuth 2.0
-    // filters); here a ClientHandler with the defaults.
-    registry.default_object("ForgeRockClientHandler", "ClientHandler");
 }

@@ -38,6 +38,7 @@ pub fn register(registry: &mut Registry) {
     registry.register(&["ClientCredentialsOAuth2ClientFilter"], client_credentials::build);
     registry.register(&["ClientSecretBasicAuthenticationFilter"], client_auth::build_basic);
     registry.register(&["ClientSecretPostAuthenticationFilter"], client_auth::build_post);
+    registry.register(&["HttpBasicAuthenticationClientFilter"], client_auth::build_http_basic);
     gatehouse_core::counters::register(&client_credentials::TOKEN_REQUESTS);
     gatehouse_core::counters::register(&grant::TOKENS_ISSUED);
     gatehouse_core::counters::register(&grant::TOKENS_REFUSED);

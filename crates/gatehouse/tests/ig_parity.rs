@@ -145,3 +145,69 @@ fn check_lists_every_error_of_a_file_and_says_plainly_that_groovy_is_not_support
     }
     assert!(out.contains("5 error(s)"), "{out}");
 }
+
+#[test]
+fn the_most_used_missing_types_behave_as_ig_documents() {
+    let origin = support::origin::Origin::start();
+    let t = TempInstance::new();
+    t.write(
+        "config/config.json",
+        r#"{ "heap": [ { "name": "SecretsService", "type": "Base64EncodedSecretStore", "config": { "secrets": { "svc.pw": "czNjcmV0IQ==" } } } ],
+             "handler": { "type": "Router", "config": { "scanInterval": "disabled" } } }"#,
+    );
+    let page = r#"{ "type": "StaticResponseHandler", "config": { "status": 200,
+        "entity": "${request.method} ${request.uri.path} q=${request.uri.query} flag=${request.headers['X-Added'][0]} user=${request.form['user'][0]} type=${request.headers['Content-Type'][0]}" } }"#;
+    t.route(
+        "rewrite.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/rewrite')}}",
+                 "handler": {{ "type": "Chain", "config": {{ "filters": [
+                   {{ "type": "UriPathRewriteFilter", "config": {{ "mappings": {{ "/rewrite/old": "/new", "/rewrite": "/" }},
+                      "failureHandler": {{ "type": "StatusHandler", "config": {{ "status": 418 }} }} }} }},
+                   {{ "type": "ChainOfFilters", "config": {{ "filters": [
+                     {{ "type": "ConditionalFilter", "config": {{ "condition": "${{request.headers['X-Flag'][0] == 'on'}}",
+                        "delegate": {{ "type": "HeaderFilter", "config": {{ "messageType": "REQUEST", "add": {{ "X-Added": [ "yes" ] }} }} }} }} }} ] }} }} ],
+                   "handler": {page} }} }} }}"#
+        ),
+    );
+    t.route(
+        "static.json",
+        &format!(
+            r#"{{ "condition": "${{request.uri.path == '/static'}}",
+                 "handler": {{ "type": "Chain", "config": {{ "filters": [
+                   {{ "type": "StaticRequestFilter", "config": {{ "method": "POST", "uri": "http://app.example.com/login",
+                      "form": {{ "user": [ "${{request.queryParams.getFirst('u')}}" ] }} }} }} ],
+                   "handler": {page} }} }} }}"#
+        ),
+    );
+    t.route(
+        "teapot.json",
+        r#"{ "condition": "${request.uri.path == '/teapot'}", "handler": { "type": "StatusHandler", "config": { "status": 418 } } }"#,
+    );
+    t.route(
+        "out.json",
+        &format!(
+            r#"{{ "condition": "${{find(request.uri.path, '^/headers')}}", "baseURI": "{}",
+                 "handler": {{ "type": "Chain", "config": {{ "filters": [
+                   {{ "type": "HttpBasicAuthenticationClientFilter", "config": {{ "username": "svc", "passwordSecretId": "svc.pw", "secretsProvider": "SecretsService" }} }} ],
+                   "handler": "ForgeRockClientHandler" }} }} }}"#,
+            origin.url()
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    let body = |path: &str, extra: &[&str]| request(gw.port(), "GET", path, extra, "").unwrap();
+    assert_eq!(body("/rewrite/old/x?a=1", &[]).body, "GET /new/x q=a=1 flag= user= type=");
+    assert_eq!(body("/rewrite/other", &["X-Flag: on"]).body, "GET /other q= flag=yes user= type=");
+    assert_eq!(body("/rewrites", &[]).status, 418, "no mapping (whole segments only): the failure handler");
+    assert_eq!(
+        body("/static?u=sam%20carter", &[]).body,
+        "POST /login q= flag= user=sam carter type=application/x-www-form-urlencoded"
+    );
+    assert_eq!(body("/teapot", &[]).status, 418);
+    let seen = body("/headers", &[]);
+    assert_eq!(seen.status, 200, "{}", gw.logs());
+    // base64("svc:s3cret!")
+    assert!(seen.body.contains("Basic c3ZjOnMzY3JldCE="), "{}", seen.body);
+    let tx = seen.body.to_ascii_lowercase();
+    assert!(tx.contains("x-forgerock-transactionid"), "{}", seen.body);
+}

@@ -211,3 +211,89 @@ fn the_most_used_missing_types_behave_as_ig_documents() {
     let tx = seen.body.to_ascii_lowercase();
     assert!(tx.contains("x-forgerock-transactionid"), "{}", seen.body);
 }
+
+#[test]
+fn throttling_limits_each_partition_and_mapped_policies_choose_the_rate() {
+    let t = TempInstance::new();
+    t.route(
+        "fixed.json",
+        r#"{ "condition": "${request.uri.path == '/fixed'}",
+             "handler": { "type": "Chain", "config": { "filters": [ { "type": "ThrottlingFilter", "config": {
+               "requestGroupingPolicy": "${request.headers['X-User'][0]}", "rate": { "numberOfRequests": 2, "duration": "10 seconds" } } } ],
+               "handler": { "type": "StatusHandler", "config": { "status": 200 } } } } }"#,
+    );
+    t.route(
+        "mapped.json",
+        r#"{ "condition": "${request.uri.path == '/mapped'}",
+             "handler": { "type": "Chain", "config": { "filters": [ { "type": "ThrottlingFilter", "config": {
+               "requestGroupingPolicy": "${request.headers['X-User'][0]}",
+               "throttlingRatePolicy": { "type": "MappedThrottlingPolicy", "config": {
+                 "throttlingRateMapper": "${request.headers['X-Tier'][0]}",
+                 "throttlingRatesMapping": { "gold": { "numberOfRequests": 3, "duration": "1 minute" } },
+                 "defaultRate": { "numberOfRequests": 1, "duration": "1 minute" } } } } } ],
+               "handler": { "type": "StatusHandler", "config": { "status": 200 } } } } }"#,
+    );
+    let gw = Gateway::start_with(&t.dir, &[("GATEHOUSE_TEST_CLOCK", "2030-01-01T00:00:00Z")]);
+    let call = |path: &str, extra: &[&str]| request(gw.port(), "GET", path, extra, "").unwrap();
+    assert_eq!(call("/fixed", &["X-User: a"]).status, 200);
+    assert_eq!(call("/fixed", &["X-User: a"]).status, 200);
+    let refused = call("/fixed", &["X-User: a"]);
+    assert_eq!((refused.status, refused.header("retry-after")), (429, Some("5")), "one token comes back every 5 s");
+    assert_eq!(call("/fixed", &["X-User: b"]).status, 200, "another partition has its own bucket");
+    curl(&["-X", "POST", &gw.url("/openig/api/clock?advance=5s")]);
+    assert_eq!(call("/fixed", &["X-User: a"]).status, 200);
+    assert_eq!(call("/fixed", &["X-User: a"]).status, 429);
+
+    let gold = ["X-User: g", "X-Tier: gold"];
+    assert_eq!(
+        (call("/mapped", &gold).status, call("/mapped", &gold).status, call("/mapped", &gold).status),
+        (200, 200, 200)
+    );
+    assert_eq!(call("/mapped", &gold).status, 429);
+    assert_eq!(
+        (call("/mapped", &["X-User: s"]).status, call("/mapped", &["X-User: s"]).status),
+        (200, 429),
+        "the default rate"
+    );
+}
+
+#[test]
+fn cors_answers_preflights_and_decorates_responses_for_accepted_origins_only() {
+    let t = TempInstance::new();
+    t.route(
+        "api.json",
+        r#"{ "handler": { "type": "Chain", "config": { "filters": [ { "type": "CorsFilter", "config": { "policies": [ {
+               "acceptedOrigins": [ "https://app.example.com" ], "acceptedMethods": [ "GET", "PUT" ],
+               "acceptedHeaders": [ "Authorization", "X-Requested-With" ], "exposedHeaders": [ "X-Total" ],
+               "maxAge": "10 minutes", "allowCredentials": true } ] } } ],
+             "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "headers": { "X-Total": [ "3" ] }, "entity": "data" } } } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let pre = request(
+        gw.port(),
+        "OPTIONS",
+        "/items",
+        &[
+            "Origin: https://app.example.com",
+            "Access-Control-Request-Method: PUT",
+            "Access-Control-Request-Headers: authorization",
+        ],
+        "",
+    )
+    .unwrap();
+    assert_eq!(pre.status, 200);
+    assert_eq!(pre.header("access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(pre.header("access-control-allow-methods"), Some("PUT"));
+    assert_eq!(pre.header("access-control-allow-headers"), Some("authorization"));
+    assert_eq!(pre.header("access-control-max-age"), Some("600"));
+    assert_eq!(pre.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(pre.body, "", "a preflight is answered by the gateway");
+    let actual = request(gw.port(), "GET", "/items", &["Origin: https://APP.example.com"], "").unwrap();
+    assert_eq!((actual.status, actual.body.as_str()), (200, "data"));
+    assert_eq!(actual.header("access-control-expose-headers"), Some("X-Total"));
+    let denied = ["Access-Control-Request-Method: DELETE", "Origin: https://app.example.com"];
+    assert_eq!(request(gw.port(), "OPTIONS", "/items", &denied, "").unwrap().status, 403);
+    assert_eq!(request(gw.port(), "GET", "/items", &["Origin: https://evil.example"], "").unwrap().status, 403);
+    let plain = request(gw.port(), "GET", "/items", &[], "").unwrap();
+    assert_eq!((plain.status, plain.header("access-control-allow-origin")), (200, None), "no Origin: not CORS");
+}

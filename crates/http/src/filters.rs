@@ -2,9 +2,11 @@
 
 mod assignment;
 mod combinators;
+mod cors;
 mod header;
 mod static_request;
 mod switch;
+mod throttling;
 mod transaction_id;
 mod uri_path_rewrite;
 
@@ -19,6 +21,10 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["UriPathRewriteFilter"], uri_path_rewrite::build);
     registry.register(&["StaticRequestFilter"], static_request::build);
     registry.register(&["TransactionIdOutboundFilter"], transaction_id::build);
+    registry.register(&["ThrottlingFilter"], throttling::build);
+    registry.register(&["CorsFilter"], cors::build);
+    registry.register(&["MappedThrottlingPolicy"], throttling::build_mapped);
+    registry.register(&["DefaultRateThrottlingPolicy"], throttling::build_default);
     registry.register(&["ForgeRockClientHandler"], transaction_id::build_forgerock_client);
     registry.default_object("TransactionIdOutboundFilter", "TransactionIdOutboundFilter");
     registry.default_object("ForgeRockClientHandler", "ForgeRockClientHandler");

@@ -98,8 +98,11 @@ pub struct ThrottlingFilter {
     grouping: Option<Expression>,
     policy: Arc<RatePolicy>,
     cleaning: Duration,
-    buckets: Mutex<(HashMap<(String, String), Bucket>, Option<Instant>)>,
+    buckets: Mutex<(Buckets, Option<Instant>)>,
 }
+
+/// Buckets by (partition, rate key).
+type Buckets = HashMap<(String, String), Bucket>;
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Object, ConfigError> {
     let config = cx.config(node)?;

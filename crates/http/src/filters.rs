@@ -2,6 +2,7 @@
 
 mod assignment;
 mod combinators;
+mod cookie;
 mod cors;
 mod header;
 mod static_request;
@@ -23,6 +24,7 @@ pub(crate) fn register(registry: &mut Registry) {
     registry.register(&["TransactionIdOutboundFilter"], transaction_id::build);
     registry.register(&["ThrottlingFilter"], throttling::build);
     registry.register(&["CorsFilter"], cors::build);
+    registry.register(&["CookieFilter"], cookie::build);
     registry.register(&["MappedThrottlingPolicy"], throttling::build_mapped);
     registry.register(&["DefaultRateThrottlingPolicy"], throttling::build_default);
     registry.register(&["ForgeRockClientHandler"], transaction_id::build_forgerock_client);

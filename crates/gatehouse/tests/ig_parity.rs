@@ -326,3 +326,43 @@ fn cookie_filter_keeps_managed_cookies_in_the_session_and_drops_suppressed_ones(
     // ReverseProxyHandler removes it before the upstream.)
     assert!(second.body.ends_with("PREF=dark; SESSIONID=abc"), "{}", second.body);
 }
+
+#[test]
+fn jwt_builder_signs_a_template_that_pyjwt_verifies() {
+    let t = TempInstance::new();
+    std::fs::create_dir_all(t.path("secrets")).unwrap();
+    std::fs::copy(RELAY_P12, t.path("secrets/relay.p12")).unwrap();
+    t.route(
+        "jwt.json",
+        r#"{ "heap": [ { "name": "Keys", "type": "KeyStoreSecretStore", "config": {
+               "file": "${openig.instanceDirectory}/secrets/relay.p12", "storeType": "PKCS12", "storePasswordSecretId": "ks.pw",
+               "secretsProvider": { "type": "Base64EncodedSecretStore", "config": { "secrets": { "ks.pw": "Y2hhbmdlaXQ=" } } },
+               "mappings": [ { "secretId": "jwt.signing", "aliases": [ "relay" ] } ] } } ],
+             "handler": { "type": "Chain", "config": { "filters": [
+               { "type": "JwtBuilderFilter", "config": { "secretsProvider": "Keys",
+                 "template": { "sub": "${request.headers['X-User'][0]}", "iss": "gatehouse", "aud": [ "app" ], "groups": { "admin": "${request.headers['X-Admin'][0] == 'yes'}" } },
+                 "signature": { "secretId": "jwt.signing", "algorithm": "PS256" } } },
+               { "type": "HeaderFilter", "config": { "messageType": "REQUEST", "add": { "X-Jwt": [ "${contexts.jwtBuilder.value}" ] } } } ],
+             "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.headers['X-Jwt'][0]}" } } } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let token = request(gw.port(), "GET", "/", &["X-User: sam", "X-Admin: yes"], "").unwrap().body;
+    let cert = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/relay/secrets/relay-cert.pem");
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import jwt,sys; from cryptography import x509; \
+             k=x509.load_pem_x509_certificate(open(sys.argv[2],'rb').read()).public_key(); \
+             c=jwt.decode(sys.argv[1], k, algorithms=['PS256'], audience='app'); print(c['sub'], c['iss'], c['groups']['admin'])",
+        )
+        .arg(&token)
+        .arg(cert)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "sam gatehouse True",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

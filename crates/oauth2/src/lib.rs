@@ -17,6 +17,7 @@ mod client_credentials;
 mod date;
 mod errors;
 pub mod grant;
+mod jwt_builder;
 mod keys;
 pub mod registry;
 mod resolver;
@@ -39,6 +40,7 @@ pub fn register(registry: &mut Registry) {
     registry.register(&["ClientSecretBasicAuthenticationFilter"], client_auth::build_basic);
     registry.register(&["ClientSecretPostAuthenticationFilter"], client_auth::build_post);
     registry.register(&["HttpBasicAuthenticationClientFilter"], client_auth::build_http_basic);
+    registry.register(&["JwtBuilderFilter"], jwt_builder::build);
     gatehouse_core::counters::register(&client_credentials::TOKEN_REQUESTS);
     gatehouse_core::counters::register(&grant::TOKENS_ISSUED);
     gatehouse_core::counters::register(&grant::TOKENS_REFUSED);

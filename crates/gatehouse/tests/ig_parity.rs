@@ -366,3 +366,23 @@ fn jwt_builder_signs_a_template_that_pyjwt_verifies() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn http2_prior_knowledge_with_protocol_version_http2_loads_and_speaks_h2c() {
+    let origin = support::origin::Origin::start();
+    let t = TempInstance::new();
+    t.route(
+        "h2.json",
+        &format!(
+            r#"{{ "baseURI": "{}", "handler": {{ "type": "ReverseProxyHandler",
+                 "config": {{ "protocolVersion": "HTTP/2", "http2PriorKnowledge": true }} }} }}"#,
+            origin.url()
+        ),
+    );
+    let (code, out) = support::check(&t.dir);
+    assert_eq!(code, 0, "{out}");
+    let gw = Gateway::start(&t.dir);
+    let seen = get(gw.port(), "/headers");
+    assert_eq!(seen.status, 200);
+    assert!(seen.body.contains("HTTP/2"), "the origin was reached over h2c: {}", seen.body);
+}

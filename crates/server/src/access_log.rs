@@ -14,7 +14,8 @@
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Instant, SystemTime};
@@ -27,7 +28,9 @@ use pin_project_lite::pin_project;
 use crate::log_files::{self, Rotation};
 use crate::metrics::Metrics;
 
-/// Lines buffered before new ones are dropped (and counted).
+/// Lines buffered before new ones are dropped (and counted). The queue grows in small blocks
+/// as lines come (a bounded channel would allocate every slot up front: 64 Ki records are
+/// about 15 MB of an idle gateway's memory).
 const QUEUE: usize = 64 * 1024;
 /// How often the writer drains the queue.
 pub const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
@@ -43,7 +46,9 @@ struct Entry {
 /// The sending side of the access log.
 #[derive(Clone)]
 pub struct AccessLog {
-    tx: Option<SyncSender<Entry>>,
+    tx: Option<Sender<Entry>>,
+    /// Lines queued and not yet written.
+    queued: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }
 
@@ -62,10 +67,11 @@ impl AccessLog {
         clock: gatehouse_core::Clock,
     ) -> std::io::Result<(AccessLog, AccessLogWriter)> {
         let file = log_files::open(path, rotation.as_ref(), &clock)?;
-        let (tx, rx) = sync_channel(QUEUE);
-        let live = Live { path: path.to_path_buf(), rotation, clock };
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let live = Live { path: path.to_path_buf(), rotation, clock, queued: queued.clone() };
         let thread = std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(rx, file, live))?;
-        Ok((AccessLog { tx: Some(tx), metrics }, AccessLogWriter { thread: Some(thread) }))
+        Ok((AccessLog { tx: Some(tx), queued, metrics }, AccessLogWriter { thread: Some(thread) }))
     }
 
     /// Ends an exchange: counts it and queues its line.
@@ -78,8 +84,13 @@ impl AccessLog {
 
     fn send(&self, entry: Entry) {
         if let Some(tx) = &self.tx {
-            if let Err(TrySendError::Full(_)) = tx.try_send(entry) {
+            if self.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
                 self.metrics.access_log_dropped();
+                return;
+            }
+            if tx.send(entry).is_err() {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
@@ -99,6 +110,7 @@ struct Live {
     path: PathBuf,
     rotation: Option<Rotation>,
     clock: gatehouse_core::Clock,
+    queued: Arc<AtomicUsize>,
 }
 
 fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
@@ -112,6 +124,7 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
         loop {
             match rx.try_recv() {
                 Ok(entry) => {
+                    live.queued.fetch_sub(1, Ordering::Relaxed);
                     line.clear();
                     format_line(&mut line, &entry);
                     let _ = out.write_all(line.as_bytes());

@@ -222,7 +222,18 @@ impl<'n> ObjConfig<'n, '_> {
 
     /// The value of `key`, which must be present.
     pub fn require(&self, key: &str) -> Result<&'n Node, ConfigError> {
-        self.get(key).ok_or_else(|| self.cx.err(self.node, format!("{} needs '{key}'", self.cx.type_name)))
+        self.get(key).ok_or_else(|| {
+            // A misspelt required key: point at it rather than at the object.
+            let names = self.entries.iter().map(|(k, _)| k.name.as_str());
+            match crate::keys::suggest(key, names).and_then(|typo| self.entries.iter().find(|(k, _)| k.name == typo)) {
+                Some((typo, _)) => ConfigError::at(
+                    self.cx.file(),
+                    typo.pos,
+                    format!("{} needs '{key}'; is '{}' a misspelling of it?", self.cx.type_name, typo.name),
+                ),
+                None => self.cx.err(self.node, format!("{} needs '{key}'", self.cx.type_name)),
+            }
+        })
     }
 
     /// Marks keys that IG accepts and Gatehouse deliberately ignores, with a warning.
@@ -278,18 +289,19 @@ impl<'n> ObjConfig<'n, '_> {
 
     /// Fails on any key that was not read, except IG's comment idioms.
     pub fn finish(self) -> Result<(), ConfigError> {
-        for ((key, _), used) in self.entries.iter().zip(&self.used) {
-            if !used.get() && !is_comment_key(&key.name) {
-                let known = self.known.borrow();
-                let hint = did_you_mean(&key.name, known.iter().map(String::as_str));
-                return Err(ConfigError::at(
-                    self.cx.file(),
-                    key.pos,
-                    format!("unknown property '{}' of {}{hint}", key.name, self.cx.type_name),
-                ));
-            }
-        }
-        Ok(())
+        let known = self.known.borrow();
+        let unknown =
+            self.entries.iter().zip(&self.used).filter(|((key, _), used)| !used.get() && !is_comment_key(&key.name));
+        // Every unknown key of the object: the first fails the build, the others are reported.
+        let errors = unknown.map(|((key, _), _)| {
+            let hint = did_you_mean(&key.name, known.iter().map(String::as_str));
+            Err::<(), _>(ConfigError::at(
+                self.cx.file(),
+                key.pos,
+                format!("unknown property '{}' of {}{hint}", key.name, self.cx.type_name),
+            ))
+        });
+        collect_all(self.cx.heap.loader(), errors.collect::<Vec<_>>()).map(|_| ())
     }
 }
 

@@ -386,3 +386,28 @@ fn http2_prior_knowledge_with_protocol_version_http2_loads_and_speaks_h2c() {
     assert_eq!(seen.status, 200);
     assert!(seen.body.contains("HTTP/2"), "the origin was reached over h2c: {}", seen.body);
 }
+
+#[test]
+fn check_lists_every_unknown_property_of_an_object_and_points_at_a_misspelt_required_one() {
+    let t = TempInstance::new();
+    t.route(
+        "typos.json",
+        r#"{ "handler": { "type": "Chain", "config": { "filters": [
+  { "type": "HeaderFilter", "config": { "mesageType": "REQUEST" } },
+  { "type": "HeaderFilter", "config": { "messageType": "REQUEST", "ad": {}, "remvoe": [] } } ],
+  "handler": { "type": "StatusHandler", "config": { "status": 200 } } } } }"#,
+    );
+    let (code, out) = support::check(&t.dir);
+    assert_eq!(code, 1);
+    let file = t.path("config/routes/typos.json").display().to_string();
+    assert!(
+        out.contains(&format!("{file}:2:41: HeaderFilter needs 'messageType'; is 'mesageType' a misspelling of it?")),
+        "{out}"
+    );
+    assert!(out.contains(&format!("{file}:3:67: unknown property 'ad' of HeaderFilter; did you mean 'add'?")), "{out}");
+    assert!(
+        out.contains(&format!("{file}:3:77: unknown property 'remvoe' of HeaderFilter; did you mean 'remove'?")),
+        "{out}"
+    );
+    assert!(out.contains("3 error(s)"), "{out}");
+}

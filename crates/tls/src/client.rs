@@ -10,8 +10,9 @@ use rustls::{ClientConfig, RootCertStore};
 use crate::identity::Identity;
 use crate::managers::{key_manager, trust_source, Anchors, KeyManager, TrustSource};
 use crate::names;
-use crate::trust_all::{TrustAll, TrustAllVerifier};
+use crate::trust_all::TrustAll;
 use crate::verify::ServerVerifier;
+use crate::verify::TrustAllVerifier;
 
 /// Whether the server's certificate must name the host we connect to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +111,7 @@ impl ClientTls {
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("protocols and cipher suites do not fit together: {e}"))?;
         let builder = if self.trust_all {
-            builder.dangerous().with_custom_certificate_verifier(Arc::new(TrustAllVerifier(self.crypto.clone())))
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(TrustAllVerifier::new(self.crypto.clone())))
         } else {
             builder.dangerous().with_custom_certificate_verifier(Arc::new(verifier))
         };

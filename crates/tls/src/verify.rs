@@ -159,6 +159,35 @@ impl ServerCertVerifier for ServerVerifier {
     signature_checks!();
 }
 
+/// `TrustAllManager`'s verifier: any certificate is accepted; the handshake's signatures are
+/// still checked with it.
+pub(crate) struct TrustAllVerifier {
+    source: Source,
+}
+
+impl TrustAllVerifier {
+    pub(crate) fn new(crypto: Arc<CryptoProvider>) -> Self {
+        TrustAllVerifier {
+            source: Source { crypto, anchors: Anchors::System(Arc::new(rustls::RootCertStore::empty())) },
+        }
+    }
+}
+
+impl ServerCertVerifier for TrustAllVerifier {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    signature_checks!();
+}
+
 /// Verifies client certificates (mutual TLS).
 pub(crate) struct ClientVerifier {
     source: Source,
@@ -222,6 +251,12 @@ impl ClientCertVerifier for ClientVerifier {
     }
 
     signature_checks!();
+}
+
+impl std::fmt::Debug for TrustAllVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TrustAllVerifier")
+    }
 }
 
 impl std::fmt::Debug for ServerVerifier {

@@ -12,7 +12,8 @@
 # connection per request, over HTTP and then over HTTPS (the same RSA-2048 certificate on
 # both; a new HTTPS connection per request measures full TLS handshakes per second); then
 # Gatehouse with a JwtSession route (the cookie decrypted on every request) against nginx's
-# plain proxying; then idle RSS and RSS per 1,000 idle keep-alive connections.
+# plain proxying; then idle RSS and RSS per 1,000 idle keep-alive connections; then the RSS
+# of a freshly started gateway on the welcome instance.
 # SCENARIOS="name:conns:close:scheme:path ..." runs a subset.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -197,3 +198,12 @@ for proxy in nginx gatehouse; do
   exec {HOLD[1]}>&-; wait "$HOLD_PID" 2>/dev/null || true
   printf '%-10s idle RSS %6d KiB; with 1,000 idle keep-alive connections %6d KiB (+%d KiB per 1,000)\n' "$proxy" "$idle" "$busy" $((busy - idle))
 done
+
+# A freshly started gateway on the welcome instance (issue #16's 10 MB goal), once it answers.
+WELCOME=$WORK/welcome; mkdir -p "$WELCOME/config"
+W_PORT=$(free_port)
+echo "{ \"connectors\": [ { \"port\": $W_PORT, \"host\": \"127.0.0.1\" } ] }" > "$WELCOME/config/admin.json"
+RUST_LOG=warn "$GATEHOUSE" start "$WELCOME" >/dev/null 2>&1 & W_PID=$!; PIDS+=("$W_PID")
+wait_port "$W_PORT"
+curl -s -o /dev/null "http://127.0.0.1:$W_PORT/"
+printf 'gatehouse  fresh RSS on the welcome instance %6d KiB\n' "$(rss_kib "$W_PID")"

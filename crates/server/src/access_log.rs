@@ -358,6 +358,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("access.log");
         std::fs::write(&path, "left by a crash\n").unwrap();
+        std::fs::write(dir.join("access-20260101T000000Z.log"), "closed, but its hook failed\n").unwrap();
         let closed = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
         let seen = closed.clone();
         let rotation = Rotation {
@@ -382,12 +383,13 @@ mod tests {
         drop(log);
         writer.finish();
         let closed = closed.lock().unwrap();
-        assert_eq!(closed[0], "left by a crash\n", "the previous run's file is closed first");
-        assert_eq!(closed.len(), 3, "by size, then at stop: {closed:?}");
-        assert_eq!(closed[1].lines().count() + closed[2].lines().count(), 4, "every line in exactly one file");
+        assert_eq!(closed[0], "closed, but its hook failed\n", "a closed file left plain gets another attempt");
+        assert_eq!(closed[1], "left by a crash\n", "the previous run's file is closed next");
+        assert_eq!(closed.len(), 4, "by size, then at stop: {closed:?}");
+        assert_eq!(closed[2].lines().count() + closed[3].lines().count(), 4, "every line in exactly one file");
         assert!(!path.exists(), "no live file after a stop");
         let done = std::fs::read_dir(&dir).unwrap().count();
-        assert_eq!(done, 3, "three distinct closed files");
+        assert_eq!(done, 4, "four distinct closed files");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -24,6 +24,8 @@ pub struct Rotation {
 /// previous run is closed first.
 pub(crate) fn open(path: &Path, rotation: Option<&Rotation>, clock: &gatehouse_core::Clock) -> std::io::Result<File> {
     if let Some(r) = rotation {
+        // Closed files a failed hook left plain (a full disk, say) get another attempt.
+        retry_closed(path, r);
         if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
             close(path, r, clock);
         }
@@ -39,6 +41,22 @@ pub(crate) fn open(path: &Path, rotation: Option<&Rotation>, clock: &gatehouse_c
         return Ok(file);
     }
     options.open(path)
+}
+
+/// Runs the hook on closed files (`stem-*.log`) still beside `path`.
+fn retry_closed(path: &Path, rotation: &Rotation) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else { return };
+    let prefix = format!("{stem}-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(&prefix) && name.ends_with(".log") {
+            match (rotation.on_close)(&entry.path()) {
+                Ok(done) => tracing::info!("log file closed: {}", done.display()),
+                Err(e) => tracing::warn!("closed log file {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }
 
 /// Renames the closed file at `path` aside and runs the hook on it (errors are logged: the

@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Barrier};
@@ -417,4 +418,39 @@ fn the_cached_token_is_replaced_shortly_before_it_expires() {
     advance("31s");
     assert_eq!((call(), obtained()), (200, 2), "and replaced within its last 30 seconds");
     assert_eq!(metric(&server, "gatehouse_tokens_issued_total"), 2);
+}
+
+#[test]
+fn a_server_that_is_down_gets_one_token_request_per_wave_of_callers() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let a = agent_dir(dead);
+    let agent = Gateway::start(&a.dir);
+    let port = agent.port();
+    let barrier = Arc::new(Barrier::new(300));
+    let calls: Vec<_> = (0..300)
+        .map(|_| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                // Connected first, so that the 300 requests leave together.
+                let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+                barrier.wait();
+                s.write_all(b"GET /api/x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+                let mut raw = Vec::new();
+                s.read_to_end(&mut raw).unwrap();
+                support::parse_response(&raw).unwrap()
+            })
+        })
+        .collect();
+    for c in calls {
+        let r = c.join().unwrap();
+        assert_eq!(r.status, 500);
+        assert!(!r.body.contains("secret"), "{}", r.body);
+    }
+    let failed = metric(&agent, "gatehouse_client_token_requests_total{outcome=\"failed\"}");
+    // A refused connection fails at once, so callers that arrive after a failure start another
+    // wave (2 here, typically); what matters is that waiting callers share a failure.
+    assert!((1..30).contains(&failed), "300 callers caused {failed} token requests; they should share failures");
+    // A later caller tries again rather than inheriting an old failure.
+    assert_eq!(support::request(port, "GET", "/api/x", &[], "").unwrap().status, 500);
+    assert_eq!(metric(&agent, "gatehouse_client_token_requests_total{outcome=\"failed\"}"), failed + 1);
 }

@@ -48,7 +48,8 @@ pub struct ClientCredentialsFilter {
     current: Mutex<Option<Arc<Cached>>>,
     /// Held while one request fetches a token; the others wait on it, then use its token.
     fetching: tokio::sync::Mutex<()>,
-    last_failure: Mutex<Option<(Instant, String)>>,
+    /// The number of fetches that ended, and why the last one failed (if it did).
+    last_failure: Mutex<(u64, Option<String>)>,
 }
 
 /// A plain 500 with a message that names no secret: the request cannot go on without a token.
@@ -98,7 +99,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Objec
         clock: cx.clock().clone(),
         current: Mutex::new(None),
         fetching: tokio::sync::Mutex::new(()),
-        last_failure: Mutex::new(None),
+        last_failure: Mutex::new((0, None)),
     })))
 }
 
@@ -120,19 +121,24 @@ impl ClientCredentialsFilter {
         if let Some(t) = self.usable(stale) {
             return Ok(t);
         }
-        let asked = self.clock.instant();
+        let seen = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner).0;
         let _one_at_a_time = self.fetching.lock().await;
         if let Some(t) = self.usable(stale) {
             return Ok(t);
         }
         // A fetch that failed while this call waited answers it too: a down server gets one
         // request per wave of callers, not one per caller.
-        if let Some((at, why)) = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-            if *at >= asked {
+        if let (ended, Some(why)) = &*self.last_failure.lock().unwrap_or_else(PoisonError::into_inner) {
+            if *ended != seen {
                 return Err(why.clone());
             }
         }
-        match self.fetch().await {
+        let result = self.fetch().await;
+        let mut last = self.last_failure.lock().unwrap_or_else(PoisonError::into_inner);
+        last.0 += 1;
+        last.1 = result.as_ref().err().cloned();
+        drop(last);
+        match result {
             Ok(t) => {
                 TOKEN_REQUESTS.inc_labels(&["obtained"]);
                 let t = Arc::new(t);
@@ -141,8 +147,6 @@ impl ClientCredentialsFilter {
             }
             Err(e) => {
                 TOKEN_REQUESTS.inc_labels(&["failed"]);
-                *self.last_failure.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some((self.clock.instant(), e.clone()));
                 Err(e)
             }
         }

@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("jws_token", jws_token),
     ("cookie_header", cookie_header),
     ("authorization_header", authorization_header),
+    ("cms_file", cms_file),
 ];
 
 /// The configuration JSON reader (routes, config.json, admin.json), then config tokens.
@@ -113,4 +114,27 @@ pub fn authorization_header(data: &[u8]) {
     }
     let _ = credentials::authorization(&headers);
     let _ = credentials::parse_authorization(&String::from_utf8_lossy(data));
+}
+
+/// The agent's file certificate from the example (a real RSA key), loaded once.
+fn file_identity() -> Option<&'static gatehouse_secrets::TlsIdentity> {
+    static IDENTITY: OnceLock<Option<std::sync::Arc<gatehouse_secrets::TlsIdentity>>> = OnceLock::new();
+    IDENTITY
+        .get_or_init(|| {
+            let pfx =
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/agent-server/agent/identitymanager-Files.pfx");
+            gatehouse_secrets::store::keystore::read_pkcs12_identities(std::path::Path::new(pfx), "secret")
+                .ok()
+                .and_then(|ids| ids.into_iter().next())
+        })
+        .as_deref()
+}
+
+/// `gatehouse agent decrypt` on any file: the BER/DER and PEM readers, the recipient match and
+/// key unwrapping, the streamed AES-CBC. Files the agent decrypts come from anywhere.
+pub fn cms_file(data: &[u8]) {
+    if let Some(identity) = file_identity() {
+        let mut out = Vec::new();
+        let _ = gatehouse_agent::cms::decrypt(identity, data, &mut out);
+    }
 }

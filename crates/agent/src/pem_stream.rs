@@ -77,6 +77,11 @@ impl<R: BufRead> PemReader<R> {
                 self.ended = true;
                 break;
             }
+            // Only base64's alphabet: anything else (a non-ASCII character could not even be
+            // sliced on a 4-byte group) means this is not PEM.
+            if !line.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=')) {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "the PEM text is not base64"));
+            }
             self.text.push_str(line);
             let whole = self.text.len() / 4 * 4;
             if whole > 0 {
@@ -126,5 +131,15 @@ mod tests {
             PemReader::new(&pem[..]).read_to_end(&mut back).unwrap();
             assert_eq!(back, data, "{len} bytes");
         }
+    }
+
+    #[test]
+    fn text_that_is_not_base64_is_an_error_not_a_panic() {
+        // Found by the cms_file fuzz target: a non-ASCII character in a line.
+        let mut out = Vec::new();
+        let pem = "-----BEGIN CMS-----\nQAEg00T\u{1fd}\ntBEG\n-----END CMS-----\n";
+        assert!(PemReader::new(pem.as_bytes()).read_to_end(&mut out).is_err());
+        let spaces = "-----BEGIN CMS-----\nQU Fh\n-----END CMS-----\n";
+        assert!(PemReader::new(spaces.as_bytes()).read_to_end(&mut out).is_err());
     }
 }

@@ -99,6 +99,9 @@ fn background_work_starts_with_its_route_and_stops_when_the_route_goes() {
     t.write("secrets/a", "x");
     t.route("refreshing.json", REFRESHING_ROUTE);
     let gw = Gateway::start(&t.dir);
+    // Standard error is read by a thread of its own: wait until it has both lines.
+    gw.wait_for_log("started autoRefresh of 'Keys'");
+    gw.wait_for_log("started in");
     let started = gw.logs();
     let line = gw.stdout_line.clone();
     assert!(started.contains("started autoRefresh of 'Keys'"), "{started}");

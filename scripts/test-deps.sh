@@ -3,8 +3,8 @@
 # curl (a real HTTP and HTTPS client), openssl (s_client and the guide's key commands),
 # keytool (the guide's keystores), and Python's websockets package (an independent
 # WebSocket client and server), jwcrypto and PyJWT (independent JOSE libraries for the
-# JwtSession and JWS interop tests), authlib and requests (an independent OAuth 2.0 client
-# for the token service tests).
+# JwtSession and JWS interop tests; cryptography for PyJWT's RSA keys), authlib and requests
+# (an independent OAuth 2.0 client for the token service tests).
 set -euo pipefail
 
 SUDO=""
@@ -25,7 +25,7 @@ if ((${#need[@]})); then
 fi
 
 # module:package pairs (the import name and the name on PyPI differ for PyJWT).
-for pair in websockets:websockets jwcrypto:jwcrypto jwt:PyJWT authlib:authlib requests:requests; do
+for pair in websockets:websockets jwcrypto:jwcrypto jwt:PyJWT cryptography:cryptography authlib:authlib requests:requests; do
   module=${pair%%:*} package=${pair#*:}
   if ! python3 -c "import $module" >/dev/null 2>&1; then
     echo "installing: python $package"

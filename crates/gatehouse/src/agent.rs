@@ -154,7 +154,9 @@ fn encrypt(s: &AgentSettings, files: &[PathBuf], out: Option<&Path>, pem: bool, 
             .and_then(|f| f.metadata().map(|m| (f, m.len())))
             .map_err(|e| format!("cannot read {}: {e}", file.display()))
             .and_then(|(mut f, len)| {
-                write_aside(&target, |w| cms::encrypt(cert, transport, &mut f, len, w, pem).map_err(|e| e.0))
+                gatehouse_agent::files::write_aside(&target, |w| {
+                    cms::encrypt(cert, transport, &mut f, len, w, pem).map_err(|e| e.0)
+                })
             });
         if let Err(e) = result {
             return fail(format!("{}: {e}", file.display()));
@@ -174,7 +176,9 @@ fn decrypt(s: &AgentSettings, files: &[PathBuf], out: Option<&Path>) -> ExitCode
             Err(e) => return fail(format!("cannot read {}: {e}", file.display())),
         };
         let result = match output_for(file, out, files.len() > 1, None) {
-            Some(target) => write_aside(&target, |w| cms::decrypt(&identity, input, w).map(|_| ()).map_err(|e| e.0)),
+            Some(target) => gatehouse_agent::files::write_aside(&target, |w| {
+                cms::decrypt(&identity, input, w).map(|_| ()).map_err(|e| e.0)
+            }),
             None => {
                 let mut stdout = std::io::stdout().lock();
                 cms::decrypt(&identity, input, &mut stdout).map(|_| ()).map_err(|e| e.0)
@@ -185,23 +189,4 @@ fn decrypt(s: &AgentSettings, files: &[PathBuf], out: Option<&Path>) -> ExitCode
         }
     }
     ExitCode::SUCCESS
-}
-
-/// Writes `target` through a file beside it (mode 0600), renamed into place only on success.
-fn write_aside(
-    target: &Path,
-    f: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<(), String>,
-) -> Result<(), String> {
-    let aside = target.with_extension("part");
-    let file =
-        gatehouse_agent::files::create_private(&aside).map_err(|e| format!("cannot write {}: {e}", aside.display()))?;
-    let mut w = std::io::BufWriter::new(file);
-    let result = f(&mut w).and_then(|()| w.flush().map_err(|e| e.to_string()));
-    match result {
-        Ok(()) => std::fs::rename(&aside, target).map_err(|e| format!("cannot write {}: {e}", target.display())),
-        Err(e) => {
-            let _ = std::fs::remove_file(&aside);
-            Err(e)
-        }
-    }
 }

@@ -341,7 +341,11 @@ fn files_encrypted_by_the_agent_open_with_openssl_and_the_other_way_round() {
     let o = cli(&["decrypt", "tampered.cms", "-o", "tampered.out"]);
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("damaged or tampered"), "{}", text(&o.stderr));
-    assert!(!dir.join("tampered.out").exists() && !dir.join("tampered.part").exists());
+    assert!(!dir.join("tampered.out").exists() && !dir.join("tampered.out.part").exists());
+    let parts = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".part"));
+    assert_eq!(parts.count(), 0, "no partial file is left behind");
     let o = cli(&["decrypt", "key.pem"]);
     assert!(text(&o.stderr).contains("not a CMS enveloped-data file"), "{}", text(&o.stderr));
     // Another agent's file certificate cannot open it.

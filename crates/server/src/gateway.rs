@@ -36,9 +36,6 @@ const DEFAULT_CONFIG: &str = r#"{
 
 /// IG keys of config.json that Gatehouse accepts and ignores, with a warning.
 const IGNORED: &[&str] = &["temporaryStorage", "globalDecorators", "audit", "auditService", "mode", "monitor"];
-/// Top-level keys of config.json with a meaning of their own; every other key (beside IG's
-/// comment idioms and the ignored ones) is a decorator of the root handler, as on a route.
-const RESERVED: &[&str] = &["heap", "properties", "session", "handler"];
 
 /// A loaded instance.
 pub struct Gateway {
@@ -90,20 +87,9 @@ impl Gateway {
         };
         config.ignore(IGNORED);
         let mut root = cx.handler(config.require("handler")?)?;
-        // Decorators on config.json itself (`capture`, `baseURI`, ...) decorate the root handler.
-        let entries = node.entries().unwrap_or(&[]);
-        let decorations: Vec<_> = entries
-            .iter()
-            .filter(|(k, _)| {
-                let name = k.name.as_str();
-                !RESERVED.contains(&name) && !IGNORED.contains(&name) && !gatehouse_config::keys::is_comment_key(name)
-            })
-            .collect();
-        for (k, _) in &decorations {
-            config.get(&k.name);
-        }
-        let known: Vec<&str> = RESERVED.iter().chain(IGNORED).copied().collect();
-        root = match heap.decorate(Object::Handler(root), decorations.into_iter(), "config.json", &known)? {
+        // Every other key of config.json (`capture`, `baseURI`, ...) decorates the root handler,
+        // as on a route.
+        root = match config.decorate_rest(Object::Handler(root), "config.json")? {
             Object::Handler(h) => h,
             _ => {
                 return Err(ConfigError::at(
@@ -116,7 +102,6 @@ impl Gateway {
         if let Some(session) = session {
             root = Arc::new(SessionHandler::new(session.0.clone(), root));
         }
-        config.finish()?;
         heap.build_all()?;
         Ok(Gateway { admin, root, heap, loader })
     }

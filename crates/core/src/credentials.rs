@@ -98,6 +98,12 @@ pub fn parse_authorization(value: &str) -> Option<Credentials<'_>> {
     }
 }
 
+/// An `Authorization` value for HTTP Basic: `Basic ` and the base64 of `user:password`
+/// (the pair as the caller built it, form-encoded or not).
+pub fn basic_authorization(user_colon_password: &str) -> String {
+    format!("Basic {}", STANDARD.encode(user_colon_password))
+}
+
 /// The `user:password` pair of a Basic credential's base64 text (also the relay's
 /// `X-Api-Key`, which carries the same value); the password may contain `:`.
 pub fn basic_pair(encoded: &str) -> Option<(String, String)> {

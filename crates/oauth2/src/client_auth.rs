@@ -4,10 +4,9 @@
 //! and `client_secret` added to the form body). The secret is read from the secrets provider
 //! on each call, so a rotated secret is used at once.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use bytes::Bytes;
 use gatehouse_config::{BuildCtx, ConfigError, Node, Object};
+use gatehouse_core::credentials::basic_authorization;
 use gatehouse_core::{Body, BoxFuture, Context, Filter, Next, Request, Response, Result, Side};
 use gatehouse_secrets::{secret_id, SecretsProvider};
 use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
@@ -61,7 +60,7 @@ impl ClientCredentials {
         match self.method {
             Method::Basic => {
                 let pair = format!("{}:{}", form(&self.client_id), form(secret));
-                let value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
+                let value = HeaderValue::from_str(&basic_authorization(&pair))
                     .map_err(|_| "the client credentials do not fit a header".to_string())?;
                 parts.headers.insert(AUTHORIZATION, value);
                 Ok(Request::from_parts(parts, body))
@@ -146,8 +145,7 @@ impl HttpBasicClientFilter {
         } else {
             format!("{}:{password}", self.username)
         };
-        HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
-            .map_err(|_| "the credentials do not fit a header".into())
+        HeaderValue::from_str(&basic_authorization(&pair)).map_err(|_| "the credentials do not fit a header".into())
     }
 }
 

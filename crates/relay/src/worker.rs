@@ -5,8 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use gatehouse_config::{BuildCtx, ConfigError, Node};
 use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Service, Task};
 use http::{header, Method};
@@ -212,7 +210,7 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
 fn request(client: &ApiClient, method: Method, url: &str, body: Option<String>) -> Option<Request> {
     let mut b = http::Request::builder().method(method).uri(url);
     if let Some(auth) = &client.callback_basic_auth {
-        b = b.header(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(auth)));
+        b = b.header(header::AUTHORIZATION, gatehouse_core::credentials::basic_authorization(auth));
     }
     let body = match body {
         Some(text) => {

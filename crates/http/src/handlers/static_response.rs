@@ -48,14 +48,18 @@ enum Entity {
     Lines(Vec<Expression>),
 }
 
-pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
-    let config = cx.config(node)?;
-    let status_node = config.require("status")?;
-    let code = cx.int(status_node)?;
-    let status = u16::try_from(code)
+/// A `status` property: an HTTP status code (a configuration expression allowed).
+pub(crate) fn status(cx: &BuildCtx<'_>, node: &Node) -> Result<StatusCode, ConfigError> {
+    let code = cx.int(node)?;
+    u16::try_from(code)
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok())
-        .ok_or_else(|| cx.err(status_node, format!("invalid status code {code}")))?;
+        .ok_or_else(|| cx.err(node, format!("invalid status code {code}")))
+}
+
+pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
+    let config = cx.config(node)?;
+    let status = status(cx, config.require("status")?)?;
     // `reason` only matters for non-standard codes, which HTTP/2 cannot carry anyway.
     if let Some(r) = config.get("reason") {
         cx.str(r)?;

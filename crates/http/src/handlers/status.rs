@@ -11,11 +11,7 @@ pub struct StatusHandler(StatusCode);
 
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
     let config = cx.config(node)?;
-    let status_node = config.require("status")?;
-    let status = u16::try_from(cx.int(status_node)?)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .ok_or_else(|| cx.err(status_node, "status must be an HTTP status code (100 to 999)"))?;
+    let status = super::static_response::status(cx, config.require("status")?)?;
     config.finish()?;
     Ok(Object::Handler(Arc::new(StatusHandler(status))))
 }

@@ -3,7 +3,6 @@
 //! checked against the server's certificate before use, and cached on disk in the agent's
 //! temporary folder (mode 0600, and as CMS to the file certificate when `EncryptFile` is true).
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use bytes::Bytes;
@@ -155,19 +154,12 @@ pub async fn obtain(http: &Http, s: &AgentSettings, client: Option<&str>, now: u
             Bytes::from(form),
         )
         .await?;
-    let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
-    if !answer.status.is_success() {
-        let error = json.get("error").and_then(Value::as_str).unwrap_or("no OAuth 2.0 error");
-        return Err(CallError::Other(format!("{url} refused client '{name}': {} {error}", answer.status.as_u16())));
-    }
-    let token = json
-        .get("access_token")
-        .and_then(Value::as_str)
-        .ok_or_else(|| CallError::Other(format!("{url} answered without an access_token")))?;
-    let claims = verify(token, &server, now).map_err(CallError::Other)?;
-    if let Err(e) = write_cache(s, &name, token) {
+    let token = gatehouse_oauth2::client_credentials::token_answer(&url, answer.status, &answer.body)
+        .map_err(|e| CallError::Other(format!("client '{name}': {e}")))?
+        .access_token;
+    let claims = verify(&token, &server, now).map_err(CallError::Other)?;
+    if let Err(e) = write_cache(s, &name, &token) {
         eprintln!("warning: cannot cache the token: {e}");
     }
-    let _ = std::io::stderr().flush();
-    Ok(Token { access_token: token.to_string(), claims })
+    Ok(Token { access_token: token, claims })
 }

@@ -178,24 +178,40 @@ impl ClientCredentialsFilter {
         let resp = self.handler.handle(&mut cx, req).await.map_err(|e| format!("{}: {e}", self.endpoint))?;
         let status = resp.status();
         let body = resp.into_body().collect(64 * 1024, Side::Upstream).await.map_err(|e| e.to_string())?;
-        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        if !status.is_success() {
-            let error = json.get("error").and_then(Value::as_str).unwrap_or("no OAuth 2.0 error");
-            return Err(format!("{} answered {status} ({error})", self.endpoint));
-        }
-        let token = json
-            .get("access_token")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{} answered without an access_token", self.endpoint))?;
-        let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        let answer = token_answer(&self.endpoint.to_string(), status, &body)?;
+        let value = HeaderValue::from_str(&format!("Bearer {}", answer.access_token))
             .map_err(|_| format!("{} answered an access token that cannot be a header", self.endpoint))?;
         // Refreshed shortly before it expires: 30 s early, or half the lifetime when shorter.
-        let refresh_at = json.get("expires_in").and_then(Value::as_u64).map(|secs| {
+        let refresh_at = answer.expires_in.map(|secs| {
             let life = Duration::from_secs(secs);
             asked + life.saturating_sub(Duration::from_secs(30).min(life / 2))
         });
         Ok(Cached { value, refresh_at })
     }
+}
+
+/// What a token endpoint answered (RFC 6749 section 5.1).
+pub struct TokenAnswer {
+    /// The access token.
+    pub access_token: String,
+    /// Its lifetime in seconds, when the server said.
+    pub expires_in: Option<u64>,
+}
+
+/// Reads a token endpoint's answer; an error (section 5.2) or an answer without a token is a
+/// message naming `endpoint` and the OAuth 2.0 error code, never a secret.
+pub fn token_answer(endpoint: &str, status: StatusCode, body: &[u8]) -> std::result::Result<TokenAnswer, String> {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let error = json.get("error").and_then(Value::as_str).unwrap_or("no OAuth 2.0 error");
+        return Err(format!("{endpoint} answered {status} ({error})"));
+    }
+    let access_token = json
+        .get("access_token")
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{endpoint} answered without an access_token"))?
+        .to_string();
+    Ok(TokenAnswer { access_token, expires_in: json.get("expires_in").and_then(Value::as_u64) })
 }
 
 /// A copy of a request whose body is kept in memory.

@@ -13,7 +13,7 @@
 
 pub mod appsettings;
 mod client_auth;
-mod client_credentials;
+pub mod client_credentials;
 mod date;
 mod errors;
 pub mod grant;

@@ -156,18 +156,28 @@ pub fn encrypt(
         [ber::header(SEQUENCE, info_len), type_oid, explicit_head, env_head, version, recipients, eci_head, eci_body]
             .concat();
 
-    let mut sink: Box<dyn Write> = Box::new(out);
-    let mut pem_out = None;
     if pem {
-        pem_out = Some(PemWriter::new(sink, "CMS").map_err(io_err)?);
-        sink = Box::new(io::sink());
+        let mut p = PemWriter::new(out, "CMS").map_err(io_err)?;
+        seal(&head, &cek, iv, input, len, &mut p)?;
+        p.finish().map(|_| ()).map_err(io_err)
+    } else {
+        let mut out = out;
+        seal(&head, &cek, iv, input, len, &mut out)?;
+        out.flush().map_err(io_err)
     }
-    let w: &mut dyn Write = match pem_out.as_mut() {
-        Some(p) => p,
-        None => &mut sink,
-    };
-    w.write_all(&head).map_err(io_err)?;
-    let key = UnboundCipherKey::new(&AES_256, &cek).map_err(|_| CmsError("AES key".into()))?;
+}
+
+/// Writes `head`, then `len` bytes of `input` encrypted with AES-256-CBC under `cek` and `iv`.
+fn seal(
+    head: &[u8],
+    cek: &[u8],
+    iv: [u8; 16],
+    input: &mut impl Read,
+    len: u64,
+    w: &mut impl Write,
+) -> Result<(), CmsError> {
+    w.write_all(head).map_err(io_err)?;
+    let key = UnboundCipherKey::new(&AES_256, cek).map_err(|_| CmsError("AES key".into()))?;
     let mut enc = StreamingEncryptingKey::less_safe_cbc_pkcs7(key, EncryptionContext::Iv128(iv.into()))
         .map_err(|_| CmsError("AES-CBC".into()))?;
     let mut buf = vec![0u8; CHUNK];
@@ -189,11 +199,7 @@ pub fn encrypt(
         return Err(CmsError("the file shrank while it was encrypted".into()));
     }
     let (_, last) = enc.finish(&mut outbuf).map_err(|_| CmsError("AES-CBC".into()))?;
-    w.write_all(last.written()).map_err(io_err)?;
-    match pem_out {
-        Some(p) => p.finish().map(|_| ()).map_err(io_err),
-        None => sink.flush().map_err(io_err),
-    }
+    w.write_all(last.written()).map_err(io_err)
 }
 
 /// The content key, unwrapped with `identity`'s private key from the recipient that names its

@@ -39,8 +39,9 @@ if ((${#need[@]})); then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build --release --locked -q
-GATEHOUSE=$PWD/target/release/gatehouse
+# GATEHOUSE_BIN compares another build (an earlier commit's) in the same harness.
+if [ -z "${GATEHOUSE_BIN:-}" ]; then cargo build --release --locked -q; fi
+GATEHOUSE=${GATEHOUSE_BIN:-$PWD/target/release/gatehouse}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
@@ -112,20 +113,42 @@ JSON
 RUST_LOG=warn taskset -c 1 "$GATEHOUSE" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & PIDS+=($!)
 GH_PID=$!
 
+# Two cores: nginx with two workers and Gatehouse with two gateway units, each alone on both
+# cores (with wrk's two threads and the origin), the same routes.
+NGINX2_PORT=$(free_port); GH2_PORT=$(free_port)
+nginx_conf "$WORK/proxy2" "
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX2_PORT; keepalive_requests 1000000;
+    access_log $WORK/proxy2/logs/access.log combined buffer=64k flush=1s;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
+  }"
+sed -i 's/^worker_processes 1;/worker_processes 2;/' "$WORK/proxy2/nginx.conf"
+taskset -c 0,1 "$NGINX" -p "$WORK/proxy2" -c "$WORK/proxy2/nginx.conf" & PIDS+=($!)
+mkdir -p "$WORK/gh2/config/routes"
+echo "{ \"gatewayUnits\": 2, \"connectors\": [ { \"port\": $GH2_PORT, \"host\": \"127.0.0.1\" } ] }" > "$WORK/gh2/config/admin.json"
+cp "$WORK/gh/config/routes/z-proxy.json" "$WORK/gh2/config/routes/"
+RUST_LOG=warn taskset -c 0,1 "$GATEHOUSE" start "$WORK/gh2" > "$WORK/gh2.out" 2>&1 & PIDS+=($!)
+GH2_PID=$!
+
 wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$GH_PORT"; wait_port "$GH_TLS_PORT"
+wait_port "$NGINX2_PORT"; wait_port "$GH2_PORT"
 curl -sf "http://127.0.0.1:$NGINX_PORT/" >/dev/null && curl -sf "http://127.0.0.1:$GH_PORT/" >/dev/null
 curl -sfk "https://127.0.0.1:$NGINX_TLS_PORT/" >/dev/null && curl -sfk "https://127.0.0.1:$GH_TLS_PORT/" >/dev/null
 COOKIE=$(curl -si "http://127.0.0.1:$GH_PORT/login" | sed -n 's/^set-cookie: \(IG=[^;]*\).*/\1/p')
 [ -n "$COOKIE" ] || { echo "no session cookie from /login" >&2; exit 1; }
 curl -sf -b "$COOKIE" "http://127.0.0.1:$GH_PORT/session" >/dev/null
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { local t=0 p; for p in $1; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 
 # wrk prints latency percentiles with --latency; return "req/s p50_ms p99_ms cpu_us_per_request".
-run_wrk() { # $1 scheme, $2 port, $3 path, $4 pid of the proxy, $5 connections, extra args...
-  local scheme=$1 port=$2 path=$3 pid=$4 conns=$5; shift 5
+run_wrk() { # $1 scheme, $2 port, $3 path, $4 pids of the proxy, $5 connections, $6 cores, extra args...
+  local scheme=$1 port=$2 path=$3 pid=$4 conns=$5 cores=$6; shift 6
   local before; before=$(cpu_ticks "$pid")
-  taskset -c 0 wrk -t1 -c"$conns" -d"${DURATION}s" --latency "$@" "$scheme://127.0.0.1:$port$path" > "$WORK/wrk.out" 2>&1 || true
+  local on=(taskset -c 0 wrk -t1)
+  [ "$cores" = 2 ] && on=(taskset -c 0,1 wrk -t2)
+  "${on[@]}" -c"$conns" -d"${DURATION}s" --latency "$@" "$scheme://127.0.0.1:$port$path" > "$WORK/wrk.out" 2>&1 || true
   local after; after=$(cpu_ticks "$pid")
   python3 - "$WORK/wrk.out" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
 import re, sys
@@ -148,11 +171,13 @@ PY
 median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
 
 NGINX_WORKER=$(pgrep -P "$(cat "$WORK/proxy/nginx.pid")" | head -1)
+NGINX2_WORKERS=$(pgrep -P "$(cat "$WORK/proxy2/nginx.pid")" | tr '\n' ' ')
 printf '\n%-22s %-10s %12s %10s %10s %14s\n' scenario proxy "req/s" "p50 ms" "p99 ms" "CPU us/req"
 declare -A RESULTS
-SCENARIOS=${SCENARIOS:-"keepalive-50:50::http:/ single-connection:1::http:/ new-connection-each:50:close:http:/ https-keepalive-50:50::https:/ https-new-conn-each:50:close:https:/ session-keepalive-50:50::http:/session"}
+SCENARIOS=${SCENARIOS:-"keepalive-50:50::http:/ single-connection:1::http:/ new-connection-each:50:close:http:/ https-keepalive-50:50::https:/ https-new-conn-each:50:close:https:/ session-keepalive-50:50::http:/session two-cores-keepalive-50:50::http:/:2"}
 for scenario in $SCENARIOS; do
-  IFS=: read -r name conns close scheme path <<<"$scenario"
+  IFS=: read -r name conns close scheme path cores <<<"$scenario"
+  cores=${cores:-1}
   extra=(); [ -n "${close:-}" ] && extra=(-H "Connection: close")
   # The session scenario sends the cookie to both; nginx proxies plainly and ignores it.
   [ "$path" = /session ] && extra+=(-H "Cookie: $COOKIE")
@@ -162,7 +187,8 @@ for scenario in $SCENARIOS; do
       port=$NGINX_PORT; pid=$NGINX_WORKER
       if [ $proxy = gatehouse ]; then port=$GH_PORT; pid=$GH_PID; fi
       if [ "$scheme" = https ]; then port=$NGINX_TLS_PORT; [ $proxy = gatehouse ] && port=$GH_TLS_PORT; fi
-      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$scheme" "$port" "$path" "$pid" "$conns" "${extra[@]}")"
+      if [ "$cores" = 2 ]; then port=$NGINX2_PORT; pid=$NGINX2_WORKERS; [ $proxy = gatehouse ] && port=$GH2_PORT && pid=$GH2_PID; fi
+      read -r rps p50 p99 cpu _ <<<"$(run_wrk "$scheme" "$port" "$path" "$pid" "$conns" "$cores" "${extra[@]}")"
       RESULTS[$proxy-rps]+=" $rps"; RESULTS[$proxy-p50]+=" $p50"; RESULTS[$proxy-p99]+=" $p99"; RESULTS[$proxy-cpu]+=" $cpu"
     done
   done

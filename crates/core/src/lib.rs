@@ -13,6 +13,7 @@ mod error;
 mod handler;
 mod service;
 mod session;
+pub mod units;
 
 pub use body::{Body, BodyError};
 pub use clock::Clock;

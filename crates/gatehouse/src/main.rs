@@ -82,7 +82,9 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            // The main thread's runtime carries the background work (services, reloads,
+            // signals); the connectors are served by the gateway units (their own threads).
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the runtime: {e}");

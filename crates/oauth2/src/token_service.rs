@@ -251,8 +251,10 @@ impl Service for Reloader {
 
     fn start(&self) -> BoxFuture<'_, std::result::Result<(), String>> {
         let (sources, registry, keys) = (self.sources.clone(), self.registry.clone(), self.keys.clone());
+        // Stamped now, before the gateway says it started: a change made after that line is
+        // seen even when the task first runs later (the background runtime is one thread).
+        let mut seen = sources.stamp();
         self.task.spawn(async move {
-            let mut seen = sources.stamp();
             let mut ticker = tokio::time::interval(Duration::from_secs(1));
             loop {
                 ticker.tick().await;

@@ -70,12 +70,14 @@ pub struct AdminConfig {
     /// `apiProtectionFilter`, `metricsProtectionFilter` and whether there is an
     /// `adminConnector` (the last of `connectors` then).
     pub protection: crate::admin::Protection,
+    /// `gatewayUnits`: how many serving threads, each a single-threaded runtime accepting on
+    /// every connector (default: the cores this process may run on).
+    pub gateway_units: usize,
 }
 
 /// IG keys Gatehouse accepts and ignores, each with a warning.
 const IGNORED: &[&str] = &[
     "vertx",
-    "gatewayUnits",
     "session",
     "streamingEnabled",
     "maxBodyLength",
@@ -155,9 +157,16 @@ impl AdminConfig {
                 _ => return Err(cx.err(n, format!("mode must be production or development, not '{s}'"))),
             },
         };
+        let gateway_units = match config.get("gatewayUnits") {
+            Some(n) => usize::try_from(cx.int(n)?)
+                .ok()
+                .filter(|v| (1..=1024).contains(v))
+                .ok_or_else(|| cx.err(n, "gatewayUnits must be an integer from 1 to 1024"))?,
+            None => std::thread::available_parallelism().map_or(1, usize::from),
+        };
         config.finish()?;
         heap.build_all()?;
-        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap, protection })
+        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap, protection, gateway_units })
     }
 }
 

@@ -60,6 +60,8 @@ impl Gateway {
         let admin_path = instance.config_file("admin.json");
         let admin_node = admin_path.exists().then(|| read_json(&admin_path)).transpose()?;
         let admin = AdminConfig::load(&defaults, Arc::from(admin_path.display().to_string()), admin_node)?;
+        // Per-unit state (upstream pools) is sized from this when the routes are built.
+        gatehouse_core::units::set_count(admin.gateway_units);
 
         let config_path = instance.config_file("config.json");
         let (file, mut node): (Arc<str>, Node) = if config_path.exists() {

@@ -88,12 +88,13 @@ pub async fn run(
         tracing::info!("stopping: draining in-flight exchanges");
         let _ = stop_tx.send(true);
     });
-    listener::serve(bound, edge, stop_rx).await;
+    let served = listener::serve(bound, edge, stop_rx, gateway.admin.gateway_units).await;
     gateway.loader.stop_services().await;
     drop(gateway);
     // The access log senders live in the edge and the exchanges; all are gone now.
     writer.finish();
     drop(pid_file);
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

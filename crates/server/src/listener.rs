@@ -45,17 +45,69 @@ pub async fn bind(connectors: &[Connector]) -> Result<Bound, String> {
     Ok(Bound { listeners })
 }
 
-/// Serves until `stop` turns true, then lets in-flight exchanges finish within each
-/// connector's grace period.
-pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>) {
-    let tasks: Vec<_> =
-        bound.listeners.into_iter().map(|(l, c)| tokio::spawn(accept_loop(l, c, edge.clone(), stop.clone()))).collect();
-    for t in tasks {
-        let _ = t.await;
+/// Serves on `units` threads until `stop` turns true, then lets in-flight exchanges finish
+/// within each connector's grace period.
+///
+/// Each unit is a thread with a single-threaded runtime that accepts on every listening
+/// socket (the same socket, not one per unit: no `SO_REUSEPORT`, so a second process can
+/// never bind the port beside us) and serves what it accepted to the end, so the two halves of
+/// an exchange, its timers and its upstream connection stay on one thread. The kernel wakes
+/// whichever unit waits, which spreads new connections over the idle ones.
+pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>, units: usize) -> Result<(), String> {
+    let mut sockets = Vec::new();
+    for (l, c) in bound.listeners {
+        let std = l.into_std().map_err(|e| format!("cannot share a listening socket: {e}"))?;
+        sockets.push((std, Arc::new(c), Arc::new(Shared::default())));
     }
+    let mut ended = Vec::new();
+    for unit in 0..units.max(1) {
+        let mut mine = Vec::new();
+        for (l, c, shared) in &sockets {
+            let l = l.try_clone().map_err(|e| format!("cannot share a listening socket: {e}"))?;
+            mine.push((l, c.clone(), shared.clone()));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start gateway unit {unit}: {e}"))?;
+        let (edge, stop, (done, wait)) = (edge.clone(), stop.clone(), tokio::sync::oneshot::channel::<()>());
+        std::thread::Builder::new()
+            .name(format!("gatehouse-unit-{unit}"))
+            .spawn(move || {
+                gatehouse_core::units::enter(unit);
+                runtime.block_on(async move {
+                    let mut tasks = Vec::new();
+                    for (l, c, shared) in mine {
+                        match TcpListener::from_std(l) {
+                            Ok(l) => tasks.push(tokio::spawn(accept_loop(l, c, shared, edge.clone(), stop.clone()))),
+                            Err(e) => tracing::error!("gateway unit {unit} cannot accept: {e}"),
+                        }
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                });
+                // What the drained exchanges left behind (a blocking read) gets a moment.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                drop(done);
+            })
+            .map_err(|e| format!("cannot start gateway unit {unit}: {e}"))?;
+        ended.push(wait);
+    }
+    drop(sockets);
+    for wait in ended {
+        let _ = wait.await;
+    }
+    Ok(())
 }
 
-async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    connector: Arc<Connector>,
+    shared: Arc<Shared>,
+    edge: Arc<Edge>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -69,34 +121,32 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
         .max_header_list_size(u32::try_from(connector.max_total_headers_size).unwrap_or(u32::MAX));
     let builder = Arc::new(builder);
     let acceptor = connector.tls.as_ref().map(|t| t.acceptor());
-    let connector = Arc::new(connector);
     let graceful = GracefulShutdown::new();
-    let open = Arc::new(AtomicUsize::new(0));
-    let mut accept_errors = RateLimitedLog::default();
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let (stream, remote_addr) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning, and say
-                // so once a second, not once per attempt.
-                edge.metrics().accept_failed();
-                accept_errors
-                    .log(|suppressed| tracing::warn!("accept failed: {e} ({suppressed} more since the last report)"));
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if open.load(Ordering::Relaxed) >= connector.max_connections {
+        let (stream, remote_addr) =
+            match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning, and say
+                    // so once a second, not once per attempt.
+                    edge.metrics().accept_failed();
+                    shared.accept_errors.lock().unwrap_or_else(std::sync::PoisonError::into_inner).log(|suppressed| {
+                        tracing::warn!("accept failed: {e} ({suppressed} more since the last report)")
+                    });
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+        let Some(slot) = Slot::take(&shared, connector.max_connections) else {
             // At the limit: close at once, so one client cannot hold every descriptor.
             edge.metrics().connection_refused();
             drop(stream);
             continue;
-        }
-        let slot = Slot::take(&open);
+        };
         let _ = stream.set_nodelay(true);
         let local_addr = stream.local_addr().unwrap_or(remote_addr);
         let activity = Arc::new(Activity::default());
@@ -153,19 +203,29 @@ async fn accept_loop(listener: TcpListener, connector: Connector, edge: Arc<Edge
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What the units accepting on one listening socket share: its open connections (for
+/// `maxConnections`) and its accept-failure log line.
+#[derive(Default)]
+struct Shared {
+    open: AtomicUsize,
+    accept_errors: std::sync::Mutex<RateLimitedLog>,
+}
+
 /// One of a connector's connection slots, given back on drop.
-struct Slot(Arc<AtomicUsize>);
+struct Slot(Arc<Shared>);
 
 impl Slot {
-    fn take(open: &Arc<AtomicUsize>) -> Slot {
-        open.fetch_add(1, Ordering::Relaxed);
-        Slot(open.clone())
+    /// A slot, unless `max` are taken. Counted first and checked after, so that units
+    /// accepting at the same moment can never both take the last one.
+    fn take(shared: &Arc<Shared>, max: usize) -> Option<Slot> {
+        let slot = Slot(shared.clone());
+        (shared.open.fetch_add(1, Ordering::AcqRel) < max).then_some(slot)
     }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

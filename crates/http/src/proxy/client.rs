@@ -35,7 +35,9 @@ pub enum ProxyKind {
 pub struct ProxyHandler {
     kind: ProxyKind,
     config: ProxyConfig,
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// One pool per gateway unit (and one for the other threads): a unit's exchanges reuse
+    /// the connections its own runtime drives, with no lock shared across units.
+    clients: Box<[Client<HttpsConnector<HttpConnector>, Body>]>,
     limits: Limits,
 }
 
@@ -66,14 +68,18 @@ fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, Conf
     } else {
         builder.enable_http1().wrap_connector(connector)
     };
-    let client = Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_max_idle_per_host(if config.no_reuse { 0 } else { config.connections })
-        .pool_idle_timeout(Duration::from_secs(60))
-        .http2_only(config.http2)
-        .build(connector);
+    let clients = (0..gatehouse_core::units::slots())
+        .map(|_| {
+            Client::builder(TokioExecutor::new())
+                .pool_timer(TokioTimer::new())
+                .pool_max_idle_per_host(if config.no_reuse { 0 } else { config.connections })
+                .pool_idle_timeout(Duration::from_secs(60))
+                .http2_only(config.http2)
+                .build(connector.clone())
+        })
+        .collect();
     let limits = Limits::new(config.connections, config.queue_timeout);
-    Ok(Object::Handler(Arc::new(ProxyHandler { kind, config, client, limits })))
+    Ok(Object::Handler(Arc::new(ProxyHandler { kind, config, clients, limits })))
 }
 
 impl ProxyHandler {
@@ -142,7 +148,7 @@ impl ProxyHandler {
             *req.body_mut() = Body::boxed(guarded);
         }
 
-        let call = self.client.request(req);
+        let call = self.clients[gatehouse_core::units::slot(self.clients.len())].request(req);
         let head_wait = match (self.config.so_timeout, deadline) {
             (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
             (Some(so), None) => Some(Instant::now() + so),

@@ -3,6 +3,7 @@
 #
 #   scripts/bench-proxy.sh            # 3 alternating rounds of 10 s per scenario
 #   ROUNDS=5 DURATION=20 scripts/bench-proxy.sh
+#   GATEHOUSE_BIN=/path/to/other/gatehouse scripts/bench-proxy.sh   # compare another build
 #
 # Installs wrk and nginx from Debian when missing. On loopback: an nginx origin (core 0),
 # nginx as a proxy and Gatehouse as a proxy (each pinned to core 1, one at a time), wrk on
@@ -12,7 +13,8 @@
 # connection per request, over HTTP and then over HTTPS (the same RSA-2048 certificate on
 # both; a new HTTPS connection per request measures full TLS handshakes per second); then
 # Gatehouse with a JwtSession route (the cookie decrypted on every request) against nginx's
-# plain proxying; then idle RSS and RSS per 1,000 idle keep-alive connections; then the RSS
+# plain proxying; then both on two cores (nginx with two workers, Gatehouse with two gateway
+# units, wrk with two threads, all on cores 0-1); then idle RSS and RSS per 1,000 idle keep-alive connections; then the RSS
 # of a freshly started gateway on the welcome instance.
 # SCENARIOS="name:conns:close:scheme:path ..." runs a subset.
 set -euo pipefail

@@ -137,3 +137,62 @@ fn start_without_an_instance_creates_a_welcome_instance_in_home() {
         Err(e) => assert!(e.contains("cannot listen on 0.0.0.0:8080"), "{e}"),
     }
 }
+
+#[test]
+fn gateway_units_serve_side_by_side_and_a_bad_count_names_its_position() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", r#"{ "gatewayUnits": 3, "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#);
+    t.route(
+        "echo.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.uri.path}" } } }"#,
+    );
+    let mut gw = Gateway::start(&t.dir);
+    let port = gw.port();
+    let mut units: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("gateway-unit"))
+        .collect();
+    units.sort();
+    assert_eq!(units, ["gateway-unit-0", "gateway-unit-1", "gateway-unit-2"]);
+    // Clients at once, each with requests on one keep-alive connection: every answer is its own.
+    let clients: Vec<_> = (0..24)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                for i in 0..10 {
+                    let path = format!("/c{c}/r{i}");
+                    let close = if i == 9 { "Connection: close\r\n" } else { "" };
+                    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n{close}\r\n").as_bytes()).unwrap();
+                    let mut raw = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    // Bounded: the answer is small, its body is the path.
+                    while !String::from_utf8_lossy(&raw).ends_with(&path) {
+                        let n = s.read(&mut buf).unwrap();
+                        assert!(n > 0, "closed before the answer to {path}");
+                        raw.extend_from_slice(&buf[..n]);
+                    }
+                    assert!(raw.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&raw));
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    gw.terminate();
+    assert_eq!(wait_exit(&mut gw.child, Duration::from_secs(30)), Some(0));
+
+    for bad in ["0", "\"two\"", "2000"] {
+        t.write(
+            "config/admin.json",
+            &format!("{{\n  \"gatewayUnits\": {bad},\n  \"connectors\": [ {{ \"port\": 0 }} ] }}"),
+        );
+        let (code, out) = support::check(&t.dir);
+        assert_ne!(code, 0, "{out}");
+        assert!(out.contains("admin.json:2:"), "{out}");
+        assert!(out.contains("gatewayUnits"), "{out}");
+    }
+}

@@ -158,8 +158,10 @@ impl AdminConfig {
             },
         };
         let gateway_units = match config.get("gatewayUnits") {
-            Some(n) => usize::try_from(cx.int(n)?)
+            Some(n) => cx
+                .int(n)
                 .ok()
+                .and_then(|v| usize::try_from(v).ok())
                 .filter(|v| (1..=1024).contains(v))
                 .ok_or_else(|| cx.err(n, "gatewayUnits must be an integer from 1 to 1024"))?,
             None => std::thread::available_parallelism().map_or(1, usize::from),

@@ -73,6 +73,16 @@ pub async fn run(
     let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log, clock.clone()));
 
     let ports: Vec<String> = bound.ports().iter().map(u16::to_string).collect();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let units = match listener::start_units(bound, edge, stop_rx, gateway.admin.gateway_units) {
+        Ok(units) => units,
+        Err(e) => {
+            // Units already started stop with the sender; then the services.
+            drop(stop_tx);
+            gateway.loader.stop_services().await;
+            return Err(e);
+        }
+    };
     let line = format!(
         "Gatehouse {} started in {}ms on ports : [{}]",
         env!("CARGO_PKG_VERSION"),
@@ -82,19 +92,17 @@ pub async fn run(
     tracing::info!(instance = %instance.dir.display(), "{line}");
     println!("{line}");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("stopping: draining in-flight exchanges");
         let _ = stop_tx.send(true);
     });
-    let served = listener::serve(bound, edge, stop_rx, gateway.admin.gateway_units).await;
+    units.wait().await;
     gateway.loader.stop_services().await;
     drop(gateway);
     // The access log senders live in the edge and the exchanges; all are gone now.
     writer.finish();
     drop(pid_file);
-    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -45,15 +45,15 @@ pub async fn bind(connectors: &[Connector]) -> Result<Bound, String> {
     Ok(Bound { listeners })
 }
 
-/// Serves on `units` threads until `stop` turns true, then lets in-flight exchanges finish
-/// within each connector's grace period.
+/// Starts `units` threads that serve until `stop` turns true, then let in-flight exchanges
+/// finish within each connector's grace period.
 ///
 /// Each unit is a thread with a single-threaded runtime that accepts on every listening
 /// socket (the same socket, not one per unit: no `SO_REUSEPORT`, so a second process can
 /// never bind the port beside us) and serves what it accepted to the end, so the two halves of
 /// an exchange, its timers and its upstream connection stay on one thread. The kernel wakes
 /// whichever unit waits, which spreads new connections over the idle ones.
-pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>, units: usize) -> Result<(), String> {
+pub fn start_units(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>, units: usize) -> Result<Units, String> {
     let mut sockets = Vec::new();
     for (l, c) in bound.listeners {
         let std = l.into_std().map_err(|e| format!("cannot share a listening socket: {e}"))?;
@@ -72,7 +72,7 @@ pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>, u
             .map_err(|e| format!("cannot start gateway unit {unit}: {e}"))?;
         let (edge, stop, (done, wait)) = (edge.clone(), stop.clone(), tokio::sync::oneshot::channel::<()>());
         std::thread::Builder::new()
-            .name(format!("gatehouse-unit-{unit}"))
+            .name(format!("gateway-unit-{unit}"))
             .spawn(move || {
                 gatehouse_core::units::enter(unit);
                 runtime.block_on(async move {
@@ -94,11 +94,21 @@ pub async fn serve(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>, u
             .map_err(|e| format!("cannot start gateway unit {unit}: {e}"))?;
         ended.push(wait);
     }
-    drop(sockets);
-    for wait in ended {
-        let _ = wait.await;
+    Ok(Units { ended })
+}
+
+/// The running units.
+pub struct Units {
+    ended: Vec<tokio::sync::oneshot::Receiver<()>>,
+}
+
+impl Units {
+    /// Waits until every unit has drained and ended.
+    pub async fn wait(self) {
+        for wait in self.ended {
+            let _ = wait.await;
+        }
     }
-    Ok(())
 }
 
 async fn accept_loop(

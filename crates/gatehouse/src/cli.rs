@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Gatehouse: an identity gateway in one binary.
 #[derive(Parser)]
-#[command(name = "gatehouse", version, about, long_about = None)]
+#[command(name = "gatehouse", version = concat!(env!("CARGO_PKG_VERSION"), " (git ", env!("GATEHOUSE_GIT_REV"), ")"), about, long_about = None)]
 pub struct Cli {
     /// Log format on standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]

@@ -11,7 +11,18 @@ use support::{get, Gateway, TempInstance, BIN};
 fn version_and_help_answer() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("gatehouse {}", env!("CARGO_PKG_VERSION")));
+    // The version and the commit built: git's own answer in a checkout.
+    let rev = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(|| "unknown".to_string(), |o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("gatehouse {} (git {rev})", env!("CARGO_PKG_VERSION"))
+    );
     let out = Command::new(BIN).arg("--help").output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for word in ["start", "stop", "check", "--log-format"] {

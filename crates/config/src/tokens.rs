@@ -1,6 +1,7 @@
 //! Configuration tokens: `&{name|default}` inside any string, resolved once at load from the
 //! route's `properties`, then the environment variable `NAME` (upper case, dots to
-//! underscores), then the default. Tokens nest (`&{a.&{b}}`); `\&{` is a literal `&{`.
+//! underscores), then the system property `name` (see [`set_system_properties`]), then the
+//! default. Tokens nest (`&{a.&{b}}`); `\&{` is a literal `&{`.
 //! Objects such as `{"$bool": "&{x|true}"}` turn the resolved string into another type.
 
 use std::sync::Arc;
@@ -26,8 +27,17 @@ impl TokenSource<'_> {
             }
         }
         let var = name.replace('.', "_").to_ascii_uppercase();
-        std::env::var(var).ok()
+        std::env::var(var).ok().or_else(|| SYSTEM_PROPERTIES.get()?.get(name).cloned())
     }
+}
+
+static SYSTEM_PROPERTIES: std::sync::OnceLock<std::collections::HashMap<String, String>> = std::sync::OnceLock::new();
+
+/// Sets the system properties (`-Dname=value` in `IG_OPTS` or `JAVA_OPTS`, from the
+/// environment or `bin/env.sh`), which tokens consult by exact name after the environment, as
+/// IG's resolvers do. Once per process; later calls are ignored.
+pub fn set_system_properties(properties: std::collections::HashMap<String, String>) {
+    let _ = SYSTEM_PROPERTIES.set(properties);
 }
 
 fn lookup_property(props: &Map<String, Value>, name: &str) -> Option<String> {

@@ -68,9 +68,40 @@ fn encrypted_logs(dir: &std::path::Path) -> Result<Option<gatehouse_server::log_
     }))
 }
 
+/// IG's startup conventions, before anything else reads the environment (and before any
+/// thread exists): the instance's `bin/env.sh` sets variables, and `-Dname=value` in
+/// `IG_OPTS`/`JAVA_OPTS` sets system properties for configuration tokens. Returns what to warn.
+fn startup_env(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    let e = gatehouse_server::env_sh::read(dir, &|k| std::env::var(k).ok())?;
+    for (k, v) in &e.vars {
+        std::env::set_var(k, v);
+    }
+    gatehouse_config::tokens::set_system_properties(e.system_properties);
+    Ok(e.warnings)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // env.sh may set RUST_LOG: read before the logs start, warned about once they have.
+    let startup = match &cli.command {
+        Command::Start { instance } | Command::Check { instance } => {
+            Some(startup_env(&instance.clone().unwrap_or_else(Instance::default_dir)))
+        }
+        _ => None,
+    };
     logging::init(cli.log_format, cli.log_level.as_deref());
+    match startup {
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        Some(Ok(warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+        }
+        None => {}
+    }
     match cli.command {
         Command::Start { instance } => {
             let dir = instance.unwrap_or_else(Instance::default_dir);

@@ -196,3 +196,41 @@ fn gateway_units_serve_side_by_side_and_a_bad_count_names_its_position() {
         assert!(out.contains("gatewayUnits"), "{out}");
     }
 }
+
+#[test]
+fn bin_env_sh_sets_variables_and_system_properties_as_igs_start_script_does() {
+    let t = TempInstance::new();
+    // The reference guide's env.sh examples, verbatim, and a variable and a property of ours.
+    t.write(
+        "bin/env.sh",
+        r#"# Specify JVM options
+JVM_OPTS="-Xms256m -Xmx2048m"
+
+# Specify the DH key size for stronger ephemeral DH keys, and
+to protect against weak keys
+JSSE_OPTS="-Djdk.tls.ephemeralDHKeySize=2048"
+
+# Wrap them up into the IG_OPTS environment variable
+export IG_OPTS="${IG_OPTS} ${JVM_OPTS} ${JSSE_OPTS}"
+export "IG_OPTS=-Dig.pid.file.mode=override ${IG_OPTS} -Dwelcome.text=from-a-system-property"
+export GREETING='hello from env.sh'
+"#,
+    );
+    t.route(
+        "hello.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "&{greeting} / &{welcome.text}" } } }"#,
+    );
+    // A stale PID file: the system property from IG_OPTS says override, as in the guide.
+    std::fs::write(t.path("gatehouse.pid"), format!("{}\n", dead_pid())).unwrap();
+    let mut gw = Gateway::start(&t.dir);
+    assert_eq!(get(gw.port(), "/hello").body, "hello from env.sh / from-a-system-property");
+    let logs = gw.logs();
+    assert_eq!(logs.matches("JVM options have no meaning").count(), 1, "{logs}");
+    assert!(logs.contains("-Xms256m -Xmx2048m"), "{logs}");
+    assert!(logs.contains("env.sh:5: only variable assignments are read"), "{logs}");
+    assert_eq!(gw.terminate(), Some(0));
+    // The environment the gateway was started with comes first where env.sh does not assign.
+    let mut gw = Gateway::start_with(&t.dir, &[("WELCOME_TEXT", "from-the-environment")]);
+    assert_eq!(get(gw.port(), "/hello").body, "hello from env.sh / from-the-environment");
+    assert_eq!(gw.terminate(), Some(0));
+}

@@ -9,6 +9,7 @@ mod access_log;
 mod admin;
 mod admin_config;
 mod edge;
+pub mod env_sh;
 mod gateway;
 mod instance;
 mod listener;

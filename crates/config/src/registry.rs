@@ -122,6 +122,9 @@ pub struct Loader {
     pub clock: Clock,
     /// The services started with this configuration, to stop on shutdown.
     services: std::sync::Mutex<Vec<Arc<dyn Service>>>,
+    /// Files and directories that hold secrets (keystores, secret directories, client
+    /// registries), for the start's check of who may read them.
+    secret_paths: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
 }
 
 impl Loader {
@@ -138,7 +141,18 @@ impl Loader {
             mode,
             clock,
             services: std::sync::Mutex::new(Vec::new()),
+            secret_paths: std::sync::Mutex::new(std::collections::BTreeSet::new()),
         }
+    }
+
+    /// Notes that `path` (a file, or a directory of files) holds secrets.
+    pub fn secret_path(&self, path: &std::path::Path) {
+        self.secret_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(path.to_path_buf());
+    }
+
+    /// The paths noted by [`Loader::secret_path`].
+    pub fn secret_paths(&self) -> Vec<PathBuf> {
+        self.secret_paths.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().cloned().collect()
     }
 
     /// Keeps services started outside any route (admin.json's and config.json's heaps) to

@@ -148,14 +148,19 @@ fn gateway_units_serve_side_by_side_and_a_bad_count_names_its_position() {
     );
     let mut gw = Gateway::start(&t.dir);
     let port = gw.port();
-    let mut units: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim().to_string())
-        .filter(|name| name.starts_with("gateway-unit"))
-        .collect();
-    units.sort();
-    assert_eq!(units, ["gateway-unit-0", "gateway-unit-1", "gateway-unit-2"]);
+    // Each unit names its thread as it starts (bounded wait: the names come a moment later).
+    let pid = gw.child.id();
+    let units = || {
+        let mut names: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_string())
+            .filter(|name| name.starts_with("gateway-unit"))
+            .collect();
+        names.sort();
+        names
+    };
+    eventually("three gateway units", || units() == ["gateway-unit-0", "gateway-unit-1", "gateway-unit-2"]);
     // Clients at once, each with requests on one keep-alive connection: every answer is its own.
     let clients: Vec<_> = (0..24)
         .map(|c| {
@@ -233,4 +238,45 @@ export GREETING='hello from env.sh'
     let mut gw = Gateway::start_with(&t.dir, &[("WELCOME_TEXT", "from-the-environment")]);
     assert_eq!(get(gw.port(), "/hello").body, "hello from env.sh / from-the-environment");
     assert_eq!(gw.terminate(), Some(0));
+}
+
+#[test]
+fn files_other_users_can_read_are_named_at_start() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let chmod =
+        |p: &std::path::Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    let t = TempInstance::new();
+    // A secret directory outside the instance, as keystores often are.
+    let keys = t.dir.with_file_name(format!("{}-keys", t.dir.file_name().unwrap().to_string_lossy()));
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("api.key"), "s3cret").unwrap();
+    chmod(&keys, 0o755);
+    chmod(&keys.join("api.key"), 0o644);
+    t.write(
+        "config/config.json",
+        &format!(
+            r#"{{ "heap": [ {{ "name": "Keys", "type": "FileSystemSecretStore", "config": {{ "directory": "{}", "format": "PLAIN" }} }} ],
+                 "handler": {{ "type": "Router" }} }}"#,
+            keys.display()
+        ),
+    );
+    chmod(&t.dir, 0o755);
+    chmod(&t.path("config"), 0o755);
+    chmod(&t.path("config/config.json"), 0o644);
+    let mut gw = Gateway::start(&t.dir);
+    gw.wait_for_log("readable by other users");
+    let logs = gw.logs();
+    let line = logs.lines().find(|l| l.contains("readable by other users")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(line.contains("config/config.json") && line.contains("api.key"), "{line}");
+    assert!(!line.contains("s3cret"), "{line}");
+    assert_eq!(gw.terminate(), Some(0));
+    // Secured as the guide says: the instance directory private, the key file too.
+    chmod(&t.dir, 0o700);
+    chmod(&keys.join("api.key"), 0o600);
+    let mut gw = Gateway::start(&t.dir);
+    assert_eq!(gw.terminate(), Some(0));
+    // Its last line read means every line before it was.
+    gw.wait_for_log("INFO stopped");
+    assert!(!gw.logs().contains("readable by other users"), "{}", gw.logs());
+    std::fs::remove_dir_all(&keys).unwrap();
 }

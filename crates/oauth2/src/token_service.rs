@@ -60,6 +60,9 @@ fn build_service(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<Arc<Toke
     let clients_node = config.require("clients")?;
     let appsettings = config.get("appsettings").map(|n| paths(cx, n)).transpose()?.and_then(|p| p.into_iter().next());
     let sources = Sources { paths: paths(cx, clients_node)?, appsettings: appsettings.clone() };
+    for path in sources.paths.iter().chain(&sources.appsettings) {
+        cx.heap().loader().secret_path(path);
+    }
     let (registry, settings) = sources.load().map_err(|e| cx.err(clients_node, e))?;
     let lifetime = match config.get("tokenLifetime") {
         Some(n) => cx

@@ -91,11 +91,12 @@ impl Instance {
         self.dir.join("data")
     }
 
-    /// Creates `logs/`, `tmp/` and `data/` when missing.
+    /// Creates `logs/`, `tmp/` and `data/` when missing, private to the gateway's user (logs,
+    /// spooled bodies and the relay's commands are nobody else's business).
     pub fn ensure_runtime_dirs(&self) -> io::Result<()> {
-        std::fs::create_dir_all(self.logs_dir())?;
-        std::fs::create_dir_all(self.tmp_dir())?;
-        std::fs::create_dir_all(self.data_dir())
+        private_dir(&self.logs_dir())?;
+        private_dir(&self.tmp_dir())?;
+        private_dir(&self.data_dir())
     }
 
     /// Creates a new instance with a welcome route, unless `dir` already exists.
@@ -105,9 +106,15 @@ impl Instance {
             return Ok(false);
         }
         let instance = Instance::new(dir);
-        std::fs::create_dir_all(instance.routes_dir())?;
+        private_dir(&instance.routes_dir())?;
         std::fs::write(instance.routes_dir().join("00-welcome.json"), WELCOME_ROUTE)?;
         instance.ensure_runtime_dirs()?;
         Ok(true)
     }
+}
+
+/// Creates `dir` and its missing parents with mode 0700; an existing directory keeps its mode.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
 }

@@ -16,6 +16,7 @@ mod listener;
 pub mod log_files;
 mod metrics;
 pub mod normalize;
+mod permissions;
 mod pidfile;
 pub mod router;
 mod watchdog;
@@ -48,6 +49,10 @@ pub async fn run(
         .map_err(|e| format!("cannot create logs/, tmp/ and data/ in {}: {e}", instance.dir.display()))?;
     let gateway = Gateway::load(&instance, registry, Mode::Run, clock.clone()).map_err(|e| e.to_string())?;
     let pid_file = PidFile::acquire(&instance.pid_file(), gateway.admin.pid_file_mode)?;
+    let exposed = permissions::readable_by_others(&instance.dir, &gateway.loader.secret_paths());
+    if let Some(w) = permissions::warning(&instance.dir, &exposed) {
+        tracing::warn!("{w}");
+    }
     // Background work starts once everything built, before the connectors accept.
     let services = gateway.services();
     start_all(&services).await?;
@@ -73,6 +78,7 @@ pub async fn run(
     );
     let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log, clock.clone()));
 
+    let signals = listen_for_signals();
     let ports: Vec<String> = bound.ports().iter().map(u16::to_string).collect();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let units = match listener::start_units(bound, edge, stop_rx, gateway.admin.gateway_units) {
@@ -94,7 +100,7 @@ pub async fn run(
     println!("{line}");
 
     tokio::spawn(async move {
-        wait_for_signal().await;
+        wait_for_signal(signals).await;
         tracing::info!("stopping: draining in-flight exchanges");
         let _ = stop_tx.send(true);
     });
@@ -108,9 +114,17 @@ pub async fn run(
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, listened to from now on: made before the started line, so that a stop
+/// sent as soon as that line shows is never the default action (an exit without draining).
+type Signals = (std::io::Result<tokio::signal::unix::Signal>, std::io::Result<tokio::signal::unix::Signal>);
+
+fn listen_for_signals() -> Signals {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+}
+
+async fn wait_for_signal(signals: Signals) {
+    match signals {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
                 _ = term.recv() => {}

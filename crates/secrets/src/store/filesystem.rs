@@ -32,6 +32,7 @@ pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigErro
     if !directory.is_dir() {
         return Err(cx.err(dir_node, format!("directory {} does not exist", directory.display())));
     }
+    cx.heap().loader().secret_path(&directory);
     let encoding = Encoding::from_config(cx, config.get("format"))?;
     let suffix = config.get("suffix").map(|n| cx.string(n)).transpose()?.unwrap_or_default();
     let mappings = mappings(cx, config.get("mappings"))?;

@@ -39,6 +39,7 @@ pub struct KeyStoreStore {
 pub(crate) fn build(cx: &BuildCtx<'_>, node: &Node) -> Result<Object, ConfigError> {
     let config = cx.config(node)?;
     let file = PathBuf::from(cx.string(config.require("file")?)?);
+    cx.heap().loader().secret_path(&file);
     if let Some(t) = config.get("storeType") {
         let store_type = cx.string(t)?;
         match store_type.to_ascii_uppercase().as_str() {

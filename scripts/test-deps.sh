@@ -4,7 +4,8 @@
 # keytool (the guide's keystores), and Python's websockets package (an independent
 # WebSocket client and server), jwcrypto and PyJWT (independent JOSE libraries for the
 # JwtSession and JWS interop tests; cryptography for PyJWT's RSA keys), authlib and requests
-# (an independent OAuth 2.0 client for the token service tests).
+# (an independent OAuth 2.0 client for the token service tests), systemd-analyze (verifies the
+# packaged systemd unit).
 set -euo pipefail
 
 SUDO=""
@@ -18,6 +19,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq

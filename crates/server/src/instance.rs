@@ -99,10 +99,11 @@ impl Instance {
         private_dir(&self.data_dir())
     }
 
-    /// Creates a new instance with a welcome route, unless `dir` already exists.
+    /// Creates a new instance with a welcome route, unless `dir` already exists with something
+    /// in it (an empty directory, such as a fresh container volume, gets one too).
     /// Returns whether it created one.
     pub fn create_default(dir: &Path) -> io::Result<bool> {
-        if dir.exists() {
+        if dir.exists() && std::fs::read_dir(dir)?.next().is_some() {
             return Ok(false);
         }
         let instance = Instance::new(dir);
@@ -117,4 +118,27 @@ impl Instance {
 fn private_dir(dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::DirBuilderExt as _;
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_empty_directory_such_as_a_fresh_volume_becomes_a_welcome_instance_and_a_used_one_does_not() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let base = std::env::temp_dir().join(format!("gatehouse-instance-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("volume")).unwrap();
+        assert!(Instance::create_default(&base.join("volume")).unwrap());
+        assert!(base.join("volume/config/routes/00-welcome.json").is_file());
+        let mode = std::fs::metadata(base.join("volume/logs")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        std::fs::create_dir_all(base.join("used")).unwrap();
+        std::fs::write(base.join("used/notes.txt"), "mine").unwrap();
+        assert!(!Instance::create_default(&base.join("used")).unwrap());
+        assert!(!base.join("used/config").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

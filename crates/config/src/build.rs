@@ -240,12 +240,13 @@ impl<'n> ObjConfig<'n, '_> {
     pub fn ignore(&self, keys: &[&str]) {
         for key in keys {
             if let Some(n) = self.get(key) {
-                tracing::warn!(
-                    "{}:{}: '{key}' of {} is not supported by Gatehouse and is ignored",
+                let note = ConfigError::at(
                     self.cx.file(),
                     n.pos,
-                    self.cx.type_name
+                    format!("'{key}' of {} is not supported by Gatehouse and is ignored", self.cx.type_name),
                 );
+                tracing::warn!("{note}");
+                self.cx.heap.loader().note_ignored(note);
             }
         }
     }

@@ -125,6 +125,8 @@ pub struct Loader {
     /// Files and directories that hold secrets (keystores, secret directories, client
     /// registries), for the start's check of who may read them.
     secret_paths: std::sync::Mutex<std::collections::BTreeSet<PathBuf>>,
+    /// IG properties accepted and ignored (warned about), for `gatehouse check --report`.
+    ignored: std::sync::Mutex<Vec<ConfigError>>,
 }
 
 impl Loader {
@@ -142,7 +144,18 @@ impl Loader {
             clock,
             services: std::sync::Mutex::new(Vec::new()),
             secret_paths: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+            ignored: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// Notes an IG property that is accepted and ignored (its warning is logged by the caller).
+    pub fn note_ignored(&self, note: ConfigError) {
+        self.ignored.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(note);
+    }
+
+    /// The notes of [`Loader::note_ignored`], emptied.
+    pub fn take_ignored(&self) -> Vec<ConfigError> {
+        std::mem::take(&mut *self.ignored.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     /// Notes that `path` (a file, or a directory of files) holds secrets.

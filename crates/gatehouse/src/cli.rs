@@ -50,6 +50,10 @@ pub enum Command {
     Check {
         /// The instance directory.
         instance: Option<PathBuf>,
+        /// Print a migration report for an existing IG instance instead: what Gatehouse does
+        /// not support, grouped, with file and line and the closest alternative, and a summary.
+        #[arg(long)]
+        report: bool,
     },
     /// Print the HashedSecret of an OpenID client secret (the identity manager's
     /// New-OpenIDSecret); without a secret, generate a strong one.

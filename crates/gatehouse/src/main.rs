@@ -10,6 +10,7 @@
 mod agent;
 mod cli;
 mod logging;
+mod report;
 mod stop;
 
 use std::process::ExitCode;
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // env.sh may set RUST_LOG: read before the logs start, warned about once they have.
     let startup = match &cli.command {
-        Command::Start { instance } | Command::Check { instance } => {
+        Command::Start { instance } | Command::Check { instance, .. } => {
             Some(startup_env(&instance.clone().unwrap_or_else(Instance::default_dir)))
         }
         _ => None,
@@ -144,11 +145,17 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { instance } => {
+        Command::Check { instance, report } => {
             let dir = instance.unwrap_or_else(Instance::default_dir);
             if !dir.is_dir() {
                 eprintln!("error: {} is not a directory", dir.display());
                 return ExitCode::FAILURE;
+            }
+            if report {
+                let (errors, ignored) = gatehouse_server::check_with_notes(&Instance::new(&dir), registry());
+                let report = report::Report::new(&dir, errors, ignored);
+                print!("{}", report.render());
+                return if report.blocking() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
             }
             let errors = gatehouse_server::check(&Instance::new(&dir), registry());
             for e in &errors {

@@ -107,3 +107,90 @@ fn every_broken_route_is_reported_not_just_the_first() {
     assert!(err.contains("a.json:1:2:") && err.contains("b.json:1:1: a route must be a JSON object"), "{err}");
     assert!(err.contains("2 error(s)"), "{err}");
 }
+
+fn report(t: &TempInstance) -> (i32, String) {
+    let out = Command::new(BIN).args(["check", "--report"]).arg(&t.dir).env("RUST_LOG", "off").output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn the_migration_report_names_each_unsupported_item_with_its_place_and_alternative() {
+    let t = TempInstance::new();
+    t.write(
+        "config/admin.json",
+        r#"{ "streamingEnabled": true,
+  "vertx": { "maxHeaderSize": 16384 },
+  "connectors": [ { "port": 0 } ] }"#,
+    );
+    t.route(
+        "10-scripted.json",
+        r#"{ "handler": { "type": "Chain", "config": {
+    "filters": [ { "type": "ScriptableFilter", "config": { "type": "application/x-groovy", "file": "a.groovy" } } ],
+    "handler": { "type": "StaticResponseHandler", "config": { "status": 200 } } } } }"#,
+    );
+    t.route(
+        "20-login.json",
+        r#"{ "handler": { "type": "Chain", "config": {
+    "filters": [ { "type": "AuthorizationCodeOAuth2ClientFilter", "config": {} } ],
+    "handler": { "type": "ScriptableHandler", "config": {} } } } }"#,
+    );
+    t.route("30-ok.json", r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200 } } }"#);
+    t.route("40-custom.json", r#"{ "handler": { "type": "com.example.MyHandler" } }"#);
+    t.route(
+        "50-typo.json",
+        r#"{ "handler": { "type": "StaticResponseHandler",
+    "config": { "stauts": 200 } } }"#,
+    );
+    t.route(
+        "60-typo.json",
+        r#"{ "handler": { "type": "StaticResponseHandler",
+    "config": { "status": 200, "entty": "x" } } }"#,
+    );
+    let (code, out) = report(&t);
+    assert_eq!(code, 1, "{out}");
+    let section = |title: &str| {
+        let start = out.find(title).unwrap_or_else(|| panic!("no section {title:?} in:\n{out}"));
+        out[start..].split("\n\n").next().unwrap().to_string()
+    };
+    let types = section("Object types Gatehouse does not support");
+    assert!(types.contains("AuthorizationCodeOAuth2ClientFilter (1x) at config/routes/20-login.json:2:"), "{types}");
+    assert!(types.contains("ClientCredentialsOAuth2ClientFilter"), "the alternative: {types}");
+    assert!(types.contains("ScriptableFilter (1x) at config/routes/10-scripted.json:2:"), "{types}");
+    assert!(types.contains("ScriptableHandler (1x) at config/routes/20-login.json:3:"), "{types}");
+    assert!(types.contains("Groovy scripts are not supported"), "{types}");
+    let unknown = section("Unknown object types");
+    assert!(unknown.contains("com.example.MyHandler (1x) at config/routes/40-custom.json:1:"), "{unknown}");
+    let props = section("Properties Gatehouse does not support");
+    assert!(props.contains("StaticResponseHandler.stauts (1x) at config/routes/50-typo.json:2:"), "{props}");
+    assert!(props.contains("did you mean 'status'?"), "{props}");
+    assert!(props.contains("StaticResponseHandler.entty (1x) at config/routes/60-typo.json:2:"), "{props}");
+    assert!(props.contains("did you mean 'entity'?"), "{props}");
+    let ignored = section("Properties accepted and ignored");
+    assert!(ignored.contains("admin.json.streamingEnabled (1x) at config/admin.json:1:"), "{ignored}");
+    assert!(ignored.contains("admin.json.vertx (1x) at config/admin.json:2:"), "{ignored}");
+    assert!(out.contains("Summary: 1 of 6 route file(s) load as they are."), "{out}");
+    // One screen.
+    assert!(out.lines().count() <= 40, "{out}");
+}
+
+#[test]
+fn the_reference_guides_examples_need_nothing_gatehouse_lacks() {
+    let t = TempInstance::new();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/guide");
+    t.write("config/admin.json", &std::fs::read_to_string(format!("{fixtures}/admin-https-keystore.json")).unwrap());
+    for route in [
+        "client-side-https.json",
+        "instance1-loadbalancer.json",
+        "instance2-retrieve-session-username.json",
+        "instance3-retrieve-session-username.json",
+        "jwt-session-encrypt.json",
+    ] {
+        t.route(route, &std::fs::read_to_string(format!("{fixtures}/{route}")).unwrap());
+    }
+    let (_, out) = report(&t);
+    for title in ["does not support", "Unknown object types", "accepted and ignored"] {
+        assert!(!out.contains(title), "{title}:\n{out}");
+    }
+    assert!(out.contains("unsupported type(s), 0 unknown"), "{out}");
+    assert!(out.contains("Summary:"), "{out}");
+}

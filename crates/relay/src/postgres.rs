@@ -45,6 +45,10 @@ pub struct PgStore {
     /// `NOTIFY` for all that gathered. Not inside the commit: PostgreSQL serializes the commits
     /// of notifying transactions on one lock, which would undo the group commit.
     announce: Arc<Notify>,
+    /// The runtime that drives the connections: the one the store started on (the gateway's
+    /// background runtime), so that a connection remade during a request does not live and
+    /// die with that request's gateway unit.
+    drivers: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 /// Which connection a statement goes through.
@@ -113,6 +117,7 @@ impl PgStore {
             background: RwLock::new(None),
             listener: Default::default(),
             announce: Arc::new(Notify::new()),
+            drivers: std::sync::OnceLock::new(),
         })
     }
 
@@ -126,7 +131,7 @@ impl PgStore {
 
     async fn connect(&self, sync: Sync) -> Result<Conn, StoreError> {
         let (client, connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
-        tokio::spawn(async move {
+        self.drivers.get_or_init(tokio::runtime::Handle::current).spawn(async move {
             if let Err(e) = connection.await {
                 tracing::warn!("relay store connection ended: {e}");
             }

@@ -58,8 +58,22 @@ impl Gateway {
         let defaults = defaults_heap(&loader)?;
 
         let admin_path = instance.config_file("admin.json");
-        let admin_node = admin_path.exists().then(|| read_json(&admin_path)).transpose()?;
-        let admin = AdminConfig::load(&defaults, Arc::from(admin_path.display().to_string()), admin_node)?;
+        let admin_file: Arc<str> = Arc::from(admin_path.display().to_string());
+        let admin = admin_path
+            .exists()
+            .then(|| read_json(&admin_path))
+            .transpose()
+            .and_then(|node| AdminConfig::load(&defaults, admin_file.clone(), node));
+        let admin = match admin {
+            Ok(admin) => admin,
+            // A check goes on with the default admin.json, so that config.json and the routes
+            // are checked too (every error at once, as `gatehouse check --report` lists them).
+            Err(e) if mode == Mode::Check => {
+                loader.report(e);
+                AdminConfig::load(&defaults, admin_file, None)?
+            }
+            Err(e) => return Err(e),
+        };
         // Per-unit state (upstream pools) is sized from this when the routes are built.
         gatehouse_core::units::set_count(admin.gateway_units);
 

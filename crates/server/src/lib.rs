@@ -140,15 +140,25 @@ async fn wait_for_signal(signals: Signals) {
 
 /// Loads the whole instance without serving: every error, with file, line and column.
 pub fn check(instance: &Instance, registry: Registry) -> Vec<ConfigError> {
-    let mut errors = match Gateway::load(instance, registry, Mode::Check, Clock::system()) {
-        Ok(gateway) => gateway.loader.take_errors(),
-        Err(e) => vec![e],
+    check_with_notes(instance, registry).0
+}
+
+/// [`check`], and the IG properties that were accepted and ignored (for the migration report).
+pub fn check_with_notes(instance: &Instance, registry: Registry) -> (Vec<ConfigError>, Vec<ConfigError>) {
+    let (mut errors, mut ignored) = match Gateway::load(instance, registry, Mode::Check, Clock::system()) {
+        Ok(gateway) => (gateway.loader.take_errors(), gateway.loader.take_ignored()),
+        Err(e) => (vec![e], Vec::new()),
     };
+    sort_errors(&mut ignored);
+    sort_errors(&mut errors);
+    (errors, ignored)
+}
+
+fn sort_errors(errors: &mut Vec<ConfigError>) {
     // By file, then position: a file's errors read top to bottom.
     errors.sort_by(|a, b| {
         let at = |e: &ConfigError| e.pos.map(|p| (p.line, p.col)).unwrap_or((0, 0));
         a.file.cmp(&b.file).then(at(a).cmp(&at(b)))
     });
     errors.dedup_by(|a, b| a.file == b.file && a.pos == b.pos && a.message == b.message);
-    errors
 }

@@ -128,7 +128,11 @@ impl Service for Scanner {
                 router.forget(&failed);
             }
             if !self.interval.is_zero() {
-                self.task.spawn(rescan(self.router.clone(), self.interval));
+                // Watching starts now, before the gateway says it started: a change made right
+                // after that line is seen even if the task first runs later.
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let watch = watch::DirWatch::new(&router.directory, tx);
+                self.task.spawn(rescan(self.router.clone(), self.interval, watch, rx));
             }
             Ok(())
         })
@@ -148,10 +152,12 @@ impl Service for Scanner {
 
 /// Rescans as soon as the directory changes (debounced) and every `interval` as a fallback,
 /// until the router is dropped or stopped.
-async fn rescan(router: Weak<Router>, interval: Duration) {
-    let Some(directory) = router.upgrade().map(|r| r.directory.clone()) else { return };
-    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
-    let mut watch = watch::DirWatch::new(&directory, tx);
+async fn rescan(
+    router: Weak<Router>,
+    interval: Duration,
+    mut watch: watch::DirWatch,
+    mut rx: tokio::sync::mpsc::Receiver<()>,
+) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;

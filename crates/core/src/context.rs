@@ -164,6 +164,8 @@ pub struct Context {
     pub client: Arc<ClientInfo>,
     /// The name of the route that took the exchange, once one did.
     pub route: Option<Arc<str>>,
+    /// That route's figures, added to when the exchange ends.
+    pub route_stats: Option<Arc<crate::route_stats::RouteStats>>,
     /// The request URI as the gateway served it (absolute, path normalized), before any
     /// `baseURI` rebased it: forwarding headers and loop checks read it.
     pub original_uri: Option<http::Uri>,
@@ -192,6 +194,7 @@ impl Context {
             request_id,
             client,
             route: None,
+            route_stats: None,
             original_uri: None,
             attributes: Map::new(),
             session: Session::default(),

@@ -29,6 +29,23 @@ pub enum ErrorKind {
     Internal,
 }
 
+impl ErrorKind {
+    /// The kind as a metrics label (`connect`, `timeout`, ...).
+    pub fn metric_name(self) -> &'static str {
+        match self {
+            ErrorKind::BadRequest => "bad_request",
+            ErrorKind::PayloadTooLarge => "payload_too_large",
+            ErrorKind::BodyRead => "body_read",
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Canceled => "canceled",
+            ErrorKind::Internal => "internal",
+        }
+    }
+}
+
 /// Whose fault an error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

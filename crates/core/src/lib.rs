@@ -11,6 +11,8 @@ pub mod counters;
 pub mod credentials;
 mod error;
 mod handler;
+pub mod histogram;
+pub mod route_stats;
 mod service;
 mod session;
 pub mod units;

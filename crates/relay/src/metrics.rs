@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use gatehouse_core::counters::{escape_label, Counter, Gauge, LabeledCounter, Metric};
@@ -26,8 +25,10 @@ pub static CALLBACK_FAILURES: Counter =
 /// Whether each client's callback base answered its alive check.
 pub static ALIVE: Alive = Alive(Mutex::new(BTreeMap::new()));
 /// From accepted to fetched by a device.
-pub static DELIVERY: Histogram =
-    Histogram::new("gatehouse_relay_delivery_seconds", "Time from a command's acceptance to a device fetching it.");
+pub static DELIVERY: gatehouse_core::histogram::Histogram = gatehouse_core::histogram::Histogram::new(
+    "gatehouse_relay_delivery_seconds",
+    "Time from a command's acceptance to a device fetching it.",
+);
 
 /// The alive check of each client's callback URL: 1 up, 0 down.
 pub struct Alive(Mutex<BTreeMap<String, bool>>);
@@ -61,49 +62,5 @@ impl Metric for Alive {
             let client = escape_label(client);
             let _ = writeln!(out, "gatehouse_relay_callback_alive{{client=\"{client}\"}} {}", u8::from(*up));
         }
-    }
-}
-
-const BOUNDS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
-
-/// A latency histogram with fixed buckets (seconds).
-pub struct Histogram {
-    name: &'static str,
-    help: &'static str,
-    buckets: [AtomicU64; 11],
-    sum_micros: AtomicU64,
-}
-
-impl Histogram {
-    const fn new(name: &'static str, help: &'static str) -> Self {
-        Histogram { name, help, buckets: [const { AtomicU64::new(0) }; 11], sum_micros: AtomicU64::new(0) }
-    }
-
-    /// Records one observation of `millis`.
-    pub fn observe_millis(&self, millis: u64) {
-        let secs = millis as f64 / 1000.0;
-        let i = BOUNDS.iter().position(|b| secs <= *b).unwrap_or(BOUNDS.len());
-        if let Some(bucket) = self.buckets.get(i) {
-            bucket.fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum_micros.fetch_add(millis.saturating_mul(1000), Ordering::Relaxed);
-    }
-}
-
-impl Metric for Histogram {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", self.name, self.help, self.name);
-        let mut total = 0;
-        for (i, b) in self.buckets.iter().enumerate() {
-            total += b.load(Ordering::Relaxed);
-            let le = BOUNDS.get(i).map_or("+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "{}_bucket{{le=\"{le}\"}} {total}", self.name);
-        }
-        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{}_sum {sum}\n{}_count {total}", self.name, self.name);
     }
 }

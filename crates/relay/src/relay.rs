@@ -382,7 +382,7 @@ impl MessagingRelay {
                         Some(c) if c.state.in_box() => {
                             if c.state == State::Started && c.started_at == Some(now) {
                                 COMMANDS.inc_labels(&[&c.new.kind, State::Started.name()]);
-                                DELIVERY.observe_millis(now.saturating_sub(c.new.created));
+                                DELIVERY.observe(std::time::Duration::from_millis(now.saturating_sub(c.new.created)));
                             }
                             let command: Value = serde_json::from_str(&c.new.body).unwrap_or(Value::Null);
                             let body = json!({ "commandId": c.id.to_string(), "type": c.new.kind, "externalId": c.new.external_id, "command": command });

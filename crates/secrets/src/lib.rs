@@ -23,6 +23,7 @@ pub use secret::{check_secret_id, KeyEncoding, Secret, SecretError, SecretValue,
 
 /// Registers the secret stores and property formats, and the default `SecretsService`.
 pub fn register(registry: &mut Registry) {
+    gatehouse_core::counters::register(&refresh::REFRESHES);
     registry.register(&["SystemAndEnvSecretStore"], store::env::build);
     registry.register(&["Base64EncodedSecretStore"], store::base64::build);
     registry.register(&["FileSystemSecretStore"], store::filesystem::build);

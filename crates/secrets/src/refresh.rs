@@ -18,6 +18,14 @@ use gatehouse_core::{BoxFuture, Service, Task};
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 
 /// A store that can look for changes.
+/// Secret store refreshes that found a change: `reloaded`, or `failed` (the previous content
+/// kept).
+pub(crate) static REFRESHES: gatehouse_core::counters::LabeledCounter = gatehouse_core::counters::LabeledCounter::new(
+    "gatehouse_secret_store_refreshes_total",
+    "Secret store refreshes (autoRefresh) that found a change, by outcome.",
+    &["outcome"],
+);
+
 pub(crate) trait Refresh: Send + Sync + 'static {
     /// Reloads what changed since the last look.
     fn refresh(&self);

@@ -78,6 +78,9 @@ impl AccessLog {
     fn end(&self, record: Record, bytes: u64) {
         self.metrics.exchange_ended(record.status, bytes);
         let elapsed = record.clock.instant().saturating_duration_since(record.started);
+        if let Some(stats) = &record.route_stats {
+            stats.observe(record.status, elapsed);
+        }
         let ended = record.clock.now();
         self.send(Entry { record, bytes, ended, elapsed });
     }
@@ -177,6 +180,8 @@ pub struct Record {
     pub status: u16,
     /// The route that took the exchange.
     pub route: Option<Arc<str>>,
+    /// That route's figures.
+    pub route_stats: Option<Arc<gatehouse_core::route_stats::RouteStats>>,
     /// Who was calling, when an authentication filter established it.
     pub user: Option<String>,
     /// The request id.
@@ -327,6 +332,7 @@ mod tests {
                 version: http::Version::HTTP_11,
                 status: 200,
                 route: Some(Arc::from("api")),
+                route_stats: None,
                 user: user.map(str::to_string),
                 id: gatehouse_core::RequestId::new(1, 2),
                 started: clock.instant(),

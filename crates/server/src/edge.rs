@@ -64,6 +64,7 @@ impl Edge {
             version: parts.version,
             status: 0,
             route: None,
+            route_stats: None,
             user: None,
             id,
             started: self.clock.instant(),
@@ -116,6 +117,7 @@ impl Edge {
         if let Some(record) = in_flight.record() {
             record.status = resp.status().as_u16();
             record.route = cx.route.take();
+            record.route_stats = cx.route_stats.take();
             record.user = cx.principal.take().map(|p| p.name);
         }
         let (parts, body) = resp.into_parts();
@@ -152,6 +154,9 @@ fn plain(status: StatusCode) -> Response {
 fn error_response(cx: &Context, e: &Error) -> Response {
     let status = e.status();
     let route = cx.route.as_deref().unwrap_or("-");
+    if e.side() == Side::Upstream {
+        crate::metrics::UPSTREAM_ERRORS.inc(e.kind().metric_name());
+    }
     match e.side() {
         Side::Downstream => tracing::debug!(request_id = %cx.request_id, route, status = status.as_u16(), "{e}"),
         Side::Upstream => tracing::warn!(request_id = %cx.request_id, route, status = status.as_u16(), "{e}"),

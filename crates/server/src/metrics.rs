@@ -3,6 +3,21 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use gatehouse_core::counters::{LabeledCounter, Metric as _};
+
+/// Upstream failures by kind (`connect`, `timeout`, `protocol`, ...).
+pub(crate) static UPSTREAM_ERRORS: LabeledCounter = LabeledCounter::new(
+    "gatehouse_upstream_errors_total",
+    "Exchanges that failed on the upstream side, by kind.",
+    &["kind"],
+);
+/// Route files loaded by the Router (at start and on every change), by outcome.
+pub(crate) static ROUTE_LOADS: LabeledCounter = LabeledCounter::new(
+    "gatehouse_route_loads_total",
+    "Route files (re)loaded by the Router, by outcome: loaded, or failed (the previous version keeps serving).",
+    &["outcome"],
+);
+
 /// Process-wide counters.
 #[derive(Default)]
 pub struct Metrics {
@@ -114,6 +129,10 @@ impl Metrics {
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
         }
+        for family in [&UPSTREAM_ERRORS, &ROUTE_LOADS] {
+            family.render(&mut out);
+        }
+        gatehouse_core::route_stats::render(&mut out);
         // What the feature crates declared (sessions, tokens, relay, ...).
         gatehouse_core::counters::render_registered(&mut out);
         out

@@ -239,11 +239,13 @@ impl Router {
             });
             let route = match route {
                 Ok(route) => {
+                    crate::metrics::ROUTE_LOADS.inc("loaded");
                     tracing::info!(route = %route.name, file = %path.display(), "route {}", if previous.is_some() { "reloaded" } else { "loaded" });
                     loaded.push((path.clone(), route.clone(), previous));
                     Some(route)
                 }
                 Err(e) => {
+                    crate::metrics::ROUTE_LOADS.inc("failed");
                     loader.report(e);
                     if previous.is_some() {
                         tracing::warn!(file = %path.display(), "keeping the previous version of the route");
@@ -291,6 +293,7 @@ impl Handler for Router {
             match first_match(&table.routes, |r| r.condition.as_ref(), cx, &mut req).await? {
                 Some(route) => {
                     cx.route = Some(route.name.clone());
+                    cx.route_stats = Some(route.stats.clone());
                     route.handler.handle(cx, req).await
                 }
                 None => match &self.default_handler {

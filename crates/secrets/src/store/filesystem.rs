@@ -103,6 +103,7 @@ impl Refresh for FileSystemStore {
         if cache.len() != before {
             tracing::info!("{}: {} secret file(s) changed; they will be reread", self.describe, before - cache.len());
             self.generation.fetch_add(1, Ordering::AcqRel);
+            crate::refresh::REFRESHES.inc("reloaded");
         }
     }
 }

@@ -262,11 +262,13 @@ impl Refresh for KeyStoreStore {
                 *self.state.write().unwrap_or_else(PoisonError::into_inner) = loaded;
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 tracing::info!("{}: keystore changed; reloaded", self.describe);
+                crate::refresh::REFRESHES.inc("reloaded");
             }
             Err(e) => {
                 // Keep serving the previous content; look again after the next change.
                 self.state.write().unwrap_or_else(PoisonError::into_inner).0 = now;
                 tracing::error!("{e}; keeping the previous keystore content");
+                crate::refresh::REFRESHES.inc("failed");
             }
         }
     }

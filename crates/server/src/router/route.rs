@@ -23,6 +23,8 @@ pub struct Route {
     pub handler: Arc<dyn Handler>,
     /// The route's heap, kept alive as long as the route serves.
     pub heap: Arc<Heap>,
+    /// Its exchanges by status class and latency (kept by name across reloads).
+    pub stats: Arc<gatehouse_core::route_stats::RouteStats>,
 }
 
 /// Top-level keys with a meaning of their own; every other key is a decorator.
@@ -61,7 +63,13 @@ impl Route {
         };
         let entries = node.entries().unwrap_or(&[]);
         for (key, _) in entries.iter().filter(|(k, _)| IGNORED.contains(&k.name.as_str())) {
-            tracing::warn!("{file}:{}: '{}' is not supported by Gatehouse and is ignored", key.pos, key.name);
+            let note = ConfigError::at(
+                &file,
+                key.pos,
+                format!("'{}' of route is not supported by Gatehouse and is ignored", key.name),
+            );
+            tracing::warn!("{note}");
+            heap.loader().note_ignored(note);
         }
         let decorations =
             entries.iter().filter(|(k, _)| !RESERVED.contains(&k.name.as_str()) && !IGNORED.contains(&k.name.as_str()));
@@ -82,6 +90,7 @@ impl Route {
             None => handler,
         };
         heap.build_all()?;
-        Ok(Route { name, file, condition, handler, heap })
+        let stats = gatehouse_core::route_stats::for_route(&name);
+        Ok(Route { name, file, condition, handler, heap, stats })
     }
 }

@@ -1,0 +1,72 @@
+//! Per-route figures: exchanges by status class and a latency histogram, kept by route name
+//! (so that a reloaded route goes on counting). A route looks its stats up once when it
+//! loads; an exchange adds to them with relaxed atomics, no lock.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use crate::counters::escape_label;
+use crate::histogram::Buckets;
+
+/// One route's figures.
+#[derive(Default)]
+pub struct RouteStats {
+    classes: [AtomicU64; 5],
+    latency: Buckets,
+}
+
+impl std::fmt::Debug for RouteStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteStats")
+    }
+}
+
+impl RouteStats {
+    /// An exchange the route took ended with `status` after `elapsed` (until its body was sent).
+    pub fn observe(&self, status: u16, elapsed: Duration) {
+        let class = usize::from(status / 100).clamp(1, 5) - 1;
+        if let Some(c) = self.classes.get(class) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.latency.observe(elapsed);
+    }
+}
+
+static ROUTES: Mutex<BTreeMap<String, Arc<RouteStats>>> = Mutex::new(BTreeMap::new());
+
+/// The stats of the route named `name` (created on first use).
+pub fn for_route(name: &str) -> Arc<RouteStats> {
+    ROUTES.lock().unwrap_or_else(PoisonError::into_inner).entry(name.to_string()).or_default().clone()
+}
+
+/// Appends `gatehouse_route_requests_total` and `gatehouse_route_request_duration_seconds`.
+pub fn render(out: &mut String) {
+    let routes = ROUTES.lock().unwrap_or_else(PoisonError::into_inner);
+    let _ = writeln!(
+        out,
+        "# HELP gatehouse_route_requests_total Exchanges each route took, by status class.\n\
+         # TYPE gatehouse_route_requests_total counter"
+    );
+    for (name, stats) in routes.iter() {
+        let route = escape_label(name);
+        for (i, c) in stats.classes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "gatehouse_route_requests_total{{route=\"{route}\",class=\"{}xx\"}} {}",
+                i + 1,
+                c.load(Ordering::Relaxed)
+            );
+        }
+    }
+    let name = "gatehouse_route_request_duration_seconds";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Time from a route taking an exchange to the end of its response body.\n# TYPE {name} histogram"
+    );
+    for (route, stats) in routes.iter() {
+        stats.latency.render(out, name, &format!("route=\"{}\",", escape_label(route)));
+    }
+}

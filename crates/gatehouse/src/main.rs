@@ -65,7 +65,9 @@ fn encrypted_logs(dir: &std::path::Path) -> Result<Option<gatehouse_server::log_
     tracing::info!("EncryptFile: closed log files are encrypted to the agent's file certificate");
     Ok(Some(gatehouse_server::log_files::Rotation {
         max_bytes: 16 << 20,
-        on_close: std::sync::Arc::new(move |path| gatehouse_agent::files::encrypt_in_place(&cert, path)),
+        daily: false,
+        retain: None,
+        on_close: Some(std::sync::Arc::new(move |path| gatehouse_agent::files::encrypt_in_place(&cert, path))),
     }))
 }
 

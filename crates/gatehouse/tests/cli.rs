@@ -42,6 +42,10 @@ fn json_logs_are_one_object_per_line() {
     gw.wait_for_log("started in");
     for line in gw.logs().lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        assert!(v.get("level").is_some() && v.get("fields").is_some(), "{line}");
+        // The documented, stable field names (docs/operations.md "Logs").
+        for field in ["timestamp", "level", "target", "fields"] {
+            assert!(v.get(field).is_some(), "{field} missing: {line}");
+        }
+        assert!(v["fields"].get("message").is_some(), "{line}");
     }
 }

@@ -118,6 +118,15 @@ struct Live {
 
 fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
     let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    // The day the live file's lines began: a file kept from yesterday rotates with the first
+    // line of today.
+    let mut opened_day = file
+        .metadata()
+        .ok()
+        .filter(|m| m.len() > 0)
+        .and_then(|m| m.modified().ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or_else(|| log_files::day(&live.clock), |d| d.as_secs() / 86_400);
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut line = String::with_capacity(256);
     loop {
@@ -128,18 +137,21 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
             match rx.try_recv() {
                 Ok(entry) => {
                     live.queued.fetch_sub(1, Ordering::Relaxed);
+                    rotate_if_due(&mut out, &mut size, &mut opened_day, &live);
                     line.clear();
                     format_line(&mut line, &entry);
                     let _ = out.write_all(line.as_bytes());
                     size += line.len() as u64;
                     wrote = true;
-                    rotate_if_due(&mut out, &mut size, &live);
+                    // By size after the line; by day before the next one (above).
+                    rotate_if_due(&mut out, &mut size, &mut opened_day, &live);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
                     let _ = out.flush();
                     drop(out);
-                    if let Some(r) = &live.rotation {
+                    // With a hook (the agent's encryption) the live file is closed at stop.
+                    if let Some(r) = live.rotation.as_ref().filter(|r| r.on_close.is_some()) {
                         log_files::close(&live.path, r, &live.clock);
                     }
                     return;
@@ -152,9 +164,12 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
     }
 }
 
-/// Closes the live file once it reached the rotation size, and opens a new one.
-fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, live: &Live) {
-    let Some(r) = live.rotation.as_ref().filter(|r| *size >= r.max_bytes) else { return };
+/// Closes the live file once it reached the rotation size or (daily) the day changed, and
+/// opens a new one.
+fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, opened_day: &mut u64, live: &Live) {
+    let today = log_files::day(&live.clock);
+    let Some(r) = live.rotation.as_ref().filter(|r| r.due(*size, *opened_day, today)) else { return };
+    *opened_day = today;
     let _ = out.flush();
     log_files::close(&live.path, r, &live.clock);
     match log_files::open(&live.path, Some(r), &live.clock) {
@@ -369,12 +384,14 @@ mod tests {
         let seen = closed.clone();
         let rotation = Rotation {
             max_bytes: 300,
-            on_close: Arc::new(move |p: &Path| {
+            daily: false,
+            retain: None,
+            on_close: Some(Arc::new(move |p: &Path| {
                 seen.lock().unwrap().push(std::fs::read_to_string(p).unwrap());
                 let done = p.with_extension("log.done");
                 std::fs::rename(p, &done).unwrap();
                 Ok(done)
-            }),
+            })),
         };
         let clock = gatehouse_core::Clock::system();
         let (log, writer) = AccessLog::open(&path, Arc::new(Metrics::default()), Some(rotation), clock).unwrap();

@@ -73,6 +73,61 @@ pub struct AdminConfig {
     /// `gatewayUnits`: how many serving threads, each a single-threaded runtime accepting on
     /// every connector (default: the cores this process may run on).
     pub gateway_units: usize,
+    /// `accessLog`: rotation of `logs/access.log`.
+    pub access_log: Option<AccessLogRotation>,
+}
+
+/// admin.json's `accessLog`: `{ "maxSize": "100 MB", "daily": true, "retain": 14 }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessLogRotation {
+    /// Close the live file at this size (bytes).
+    pub max_bytes: Option<u64>,
+    /// Close it when the UTC day changes.
+    pub daily: bool,
+    /// Keep this many closed files.
+    pub retain: Option<usize>,
+}
+
+fn access_log(cx: &BuildCtx<'_>, node: &Node) -> Result<AccessLogRotation, ConfigError> {
+    let c = cx.config(node)?;
+    let max_bytes = match c.get("maxSize") {
+        None => None,
+        Some(n) => Some(
+            match cx.int(n) {
+                Ok(v) => u64::try_from(v).ok().filter(|v| *v > 0),
+                Err(_) => parse_size(&cx.string(n)?),
+            }
+            .ok_or_else(|| cx.err(n, "maxSize must be a positive number of bytes, or a size such as \"100 MB\""))?,
+        ),
+    };
+    let daily = c.get("daily").map(|n| cx.bool(n)).transpose()?.unwrap_or(false);
+    let retain = match c.get("retain") {
+        None => None,
+        Some(n) => Some(
+            usize::try_from(cx.int(n)?)
+                .ok()
+                .filter(|v| *v > 0)
+                .ok_or_else(|| cx.err(n, "retain must be a positive count of files"))?,
+        ),
+    };
+    c.finish()?;
+    Ok(AccessLogRotation { max_bytes, daily, retain })
+}
+
+/// `"100 MB"`, `"512 KiB"`, `"1 GB"`, `"4096"` (binary units: a MB is 1024 KiB).
+fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let factor: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|v| *v > 0)
 }
 
 /// IG keys Gatehouse accepts and ignores, each with a warning.
@@ -166,9 +221,10 @@ impl AdminConfig {
                 .ok_or_else(|| cx.err(n, "gatewayUnits must be an integer from 1 to 1024"))?,
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
+        let access_log = config.get("accessLog").map(|n| access_log(&cx, n)).transpose()?;
         config.finish()?;
         heap.build_all()?;
-        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap, protection, gateway_units })
+        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap, protection, gateway_units, access_log })
     }
 }
 

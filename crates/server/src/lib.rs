@@ -67,6 +67,7 @@ pub async fn run(
 
     let metrics = Arc::new(metrics::Metrics::default());
     let access_path = instance.logs_dir().join("access.log");
+    let rotation = merge_rotation(gateway.admin.access_log, rotation);
     let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone(), rotation, clock.clone())
         .map_err(|e| format!("cannot open {}: {e}", access_path.display()))?;
     let admin = admin::Admin::new(
@@ -112,6 +113,22 @@ pub async fn run(
     drop(pid_file);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// admin.json's `accessLog` over the instance's own rotation (an agent's encryption hook and
+/// size), the configured figures winning.
+fn merge_rotation(
+    config: Option<admin_config::AccessLogRotation>,
+    base: Option<log_files::Rotation>,
+) -> Option<log_files::Rotation> {
+    let Some(c) = config else { return base };
+    let base = base.unwrap_or(log_files::Rotation { max_bytes: u64::MAX, daily: false, retain: None, on_close: None });
+    Some(log_files::Rotation {
+        max_bytes: c.max_bytes.unwrap_or(base.max_bytes),
+        daily: c.daily,
+        retain: c.retain,
+        on_close: base.on_close,
+    })
 }
 
 /// SIGTERM and SIGINT, listened to from now on: made before the started line, so that a stop

@@ -1,8 +1,9 @@
-//! Log files that are closed and handed on: when an instance asks for it (an agent whose
-//! `EncryptFile` is true), the access log is rotated when it reaches [`Rotation::max_bytes`],
-//! at a clean stop, and at start when a previous run left one behind (a crash); each closed
-//! file is renamed `access-YYYYMMDDTHHMMSSZ.log` and given to the hook, which encrypts it.
-//! The live file is plain and owner-only (mode 0600) while it is written.
+//! Log files that are closed and handed on. admin.json's `accessLog` rotates the access log by
+//! size and by day and keeps a number of closed files; an agent whose `EncryptFile` is true
+//! adds a hook that encrypts each closed file, and then the file is also closed at a clean stop
+//! and at start when a previous run left one behind (a crash). A closed file is renamed
+//! `access-YYYYMMDDTHHMMSSZ.log` (`-2`, `-3`, ... when that name is taken). The live file is owner-only
+//! (mode 0600) while it is written.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -16,14 +17,32 @@ pub type CloseHook = Arc<dyn Fn(&Path) -> Result<PathBuf, String> + Send + Sync>
 pub struct Rotation {
     /// The size at which the live file is closed.
     pub max_bytes: u64,
-    /// What to do with each closed file.
-    pub on_close: CloseHook,
+    /// Whether the live file is also closed when the UTC day changes.
+    pub daily: bool,
+    /// How many closed files to keep (the oldest beyond are deleted); `None` keeps all.
+    pub retain: Option<usize>,
+    /// What to do with each closed file (the agent's encryption); with a hook, a file left by
+    /// the previous run is closed at start and the live file at stop.
+    pub on_close: Option<CloseHook>,
+}
+
+impl Rotation {
+    /// Whether the live file, `size` bytes long and opened on UTC day `opened_day`, is due on
+    /// day `today`.
+    pub(crate) fn due(&self, size: u64, opened_day: u64, today: u64) -> bool {
+        size >= self.max_bytes || (self.daily && size > 0 && today != opened_day)
+    }
+}
+
+/// The UTC day (days since the epoch) of `clock`'s now.
+pub(crate) fn day(clock: &gatehouse_core::Clock) -> u64 {
+    clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
 }
 
 /// Opens `path` for appending: owner-only when it will be rotated. A non-empty file left by a
 /// previous run is closed first.
 pub(crate) fn open(path: &Path, rotation: Option<&Rotation>, clock: &gatehouse_core::Clock) -> std::io::Result<File> {
-    if let Some(r) = rotation {
+    if let Some(r) = rotation.filter(|r| r.on_close.is_some()) {
         // Closed files a failed hook left plain (a full disk, say) get another attempt.
         retry_closed(path, r);
         if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
@@ -45,13 +64,14 @@ pub(crate) fn open(path: &Path, rotation: Option<&Rotation>, clock: &gatehouse_c
 
 /// Runs the hook on closed files (`stem-*.log`) still beside `path`.
 fn retry_closed(path: &Path, rotation: &Rotation) {
+    let Some(hook) = &rotation.on_close else { return };
     let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else { return };
     let prefix = format!("{stem}-");
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with(&prefix) && name.ends_with(".log") {
-            match (rotation.on_close)(&entry.path()) {
+            match hook(&entry.path()) {
                 Ok(done) => tracing::info!("log file closed: {}", done.display()),
                 Err(e) => tracing::warn!("closed log file {}: {e}", entry.path().display()),
             }
@@ -85,8 +105,37 @@ pub(crate) fn close(path: &Path, rotation: &Rotation, clock: &gatehouse_core::Cl
         tracing::warn!("cannot close the log file {}: {e}", path.display());
         return;
     }
-    match (rotation.on_close)(&closed) {
-        Ok(done) => tracing::info!("log file closed: {}", done.display()),
-        Err(e) => tracing::warn!("closed log file {}: {e}", closed.display()),
+    match &rotation.on_close {
+        Some(hook) => match hook(&closed) {
+            Ok(done) => tracing::info!("log file closed: {}", done.display()),
+            Err(e) => tracing::warn!("closed log file {}: {e}", closed.display()),
+        },
+        None => tracing::info!("log file closed: {}", closed.display()),
+    }
+    if let Some(keep) = rotation.retain {
+        prune(path, keep);
+    }
+}
+
+/// Deletes the oldest closed files of `path` (`stem-*`, whatever the hook made of them) beyond
+/// the newest `keep`.
+fn prune(path: &Path, keep: usize) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else { return };
+    let prefix = format!("{stem}-");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    // Oldest first by when each was last written (names collide within a second, and a
+    // pinned test clock names files out of the file system's order).
+    let mut closed: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+        .collect();
+    closed.sort();
+    let excess = closed.len().saturating_sub(keep);
+    for (_, old) in closed.into_iter().take(excess) {
+        match std::fs::remove_file(&old) {
+            Ok(()) => tracing::info!("log file deleted (retention): {}", old.display()),
+            Err(e) => tracing::warn!("cannot delete the old log file {}: {e}", old.display()),
+        }
     }
 }

@@ -49,3 +49,31 @@ fn json_logs_are_one_object_per_line() {
         assert!(v["fields"].get("message").is_some(), "{line}");
     }
 }
+
+#[test]
+fn admin_json_sets_log_levels_per_module_unless_rust_log_does() {
+    let t = TempInstance::new();
+    t.write(
+        "config/admin.json",
+        r#"{ "logLevel": "warn,gatehouse_server=debug", "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#,
+    );
+    let start = |rust_log: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("start").arg(&t.dir).env("RUST_LOG", rust_log);
+        Gateway::spawn(cmd).unwrap()
+    };
+    // No RUST_LOG: admin.json's levels, debug for the server module (the router's watch).
+    let mut gw = start("");
+    gw.wait_for_log("DEBUG watching for route changes");
+    assert_eq!(gw.terminate(), Some(0));
+    // RUST_LOG wins.
+    let mut gw = start("info");
+    assert_eq!(gw.terminate(), Some(0));
+    gw.wait_for_log("INFO stopped");
+    assert!(!gw.logs().contains("DEBUG"), "{}", gw.logs());
+    // A filter that is not one is a configuration error with its position.
+    t.write("config/admin.json", "{ \"connectors\": [ { \"port\": 0 } ],\n  \"logLevel\": \"gatehouse=loud\" }");
+    let out = Command::new(BIN).arg("check").arg(&t.dir).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && text.contains("admin.json:2:") && text.contains("logLevel"), "{text}");
+}

@@ -75,6 +75,9 @@ pub struct AdminConfig {
     pub gateway_units: usize,
     /// `accessLog`: rotation of `logs/access.log`.
     pub access_log: Option<AccessLogRotation>,
+    /// `logLevel`: the operational log's levels per module (`RUST_LOG` syntax), unless
+    /// `RUST_LOG` or `--log-level` says otherwise.
+    pub log_level: Option<String>,
 }
 
 /// admin.json's `accessLog`: `{ "maxSize": "100 MB", "daily": true, "retain": 14 }`.
@@ -222,9 +225,28 @@ impl AdminConfig {
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
         let access_log = config.get("accessLog").map(|n| access_log(&cx, n)).transpose()?;
+        let log_level = match config.get("logLevel") {
+            Some(n) => {
+                let s = cx.string(n)?;
+                tracing_subscriber::EnvFilter::try_new(&s)
+                    .map_err(|e| cx.err(n, format!("logLevel '{s}' is not a RUST_LOG filter: {e}")))?;
+                Some(s)
+            }
+            None => None,
+        };
         config.finish()?;
         heap.build_all()?;
-        Ok(AdminConfig { connectors, prefix, pid_file_mode, run_mode, heap, protection, gateway_units, access_log })
+        Ok(AdminConfig {
+            connectors,
+            prefix,
+            pid_file_mode,
+            run_mode,
+            heap,
+            protection,
+            gateway_units,
+            access_log,
+            log_level,
+        })
     }
 }
 

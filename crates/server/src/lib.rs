@@ -31,6 +31,17 @@ pub use gateway::Gateway;
 pub use instance::Instance;
 pub use pidfile::{is_live_gatehouse, read_pid, PidFile, PidFileMode};
 
+/// Sets the operational log's filter (`RUST_LOG` syntax); installed by the command line when
+/// neither `RUST_LOG` nor `--log-level` chose one, so that admin.json's `logLevel` applies.
+pub type LogLevelHook = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+static LOG_LEVEL_HOOK: std::sync::OnceLock<LogLevelHook> = std::sync::OnceLock::new();
+
+/// Installs the [`LogLevelHook`] (once per process).
+pub fn set_log_level_hook(hook: LogLevelHook) {
+    let _ = LOG_LEVEL_HOOK.set(hook);
+}
+
 /// Registers the types of this crate (`Router`).
 pub fn register(registry: &mut Registry) {
     registry.register(&["Router", "RouterHandler"], router::build);
@@ -49,6 +60,12 @@ pub async fn run(
         .map_err(|e| format!("cannot create logs/, tmp/ and data/ in {}: {e}", instance.dir.display()))?;
     let gateway = Gateway::load(&instance, registry, Mode::Run, clock.clone()).map_err(|e| e.to_string())?;
     let pid_file = PidFile::acquire(&instance.pid_file(), gateway.admin.pid_file_mode)?;
+    if let (Some(level), Some(hook)) = (&gateway.admin.log_level, LOG_LEVEL_HOOK.get()) {
+        match hook(level) {
+            Ok(()) => tracing::info!("log levels from admin.json: {level}"),
+            Err(e) => tracing::warn!("admin.json logLevel: {e}"),
+        }
+    }
     let exposed = permissions::readable_by_others(&instance.dir, &gateway.loader.secret_paths());
     if let Some(w) = permissions::warning(&instance.dir, &exposed) {
         tracing::warn!("{w}");

@@ -112,7 +112,9 @@ impl Gateway {
     /// Runs a prepared `gatehouse start` command and waits (bounded) for its started line.
     pub fn spawn(mut cmd: Command) -> Result<Gateway, String> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
-        cmd.env("RUST_LOG", "info");
+        if !cmd.get_envs().any(|(k, _)| k == "RUST_LOG") {
+            cmd.env("RUST_LOG", "info");
+        }
         let mut child = cmd.spawn().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().unwrap();

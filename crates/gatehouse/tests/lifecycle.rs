@@ -206,20 +206,13 @@ fn gateway_units_serve_side_by_side_and_a_bad_count_names_its_position() {
 fn bin_env_sh_sets_variables_and_system_properties_as_igs_start_script_does() {
     let t = TempInstance::new();
     // The reference guide's env.sh examples, verbatim, and a variable and a property of ours.
+    let guide = include_str!("fixtures/guide/env.sh");
     t.write(
         "bin/env.sh",
-        r#"# Specify JVM options
-JVM_OPTS="-Xms256m -Xmx2048m"
-
-# Specify the DH key size for stronger ephemeral DH keys, and
-to protect against weak keys
-JSSE_OPTS="-Djdk.tls.ephemeralDHKeySize=2048"
-
-# Wrap them up into the IG_OPTS environment variable
-export IG_OPTS="${IG_OPTS} ${JVM_OPTS} ${JSSE_OPTS}"
-export "IG_OPTS=-Dig.pid.file.mode=override ${IG_OPTS} -Dwelcome.text=from-a-system-property"
-export GREETING='hello from env.sh'
-"#,
+        &format!(
+            "{guide}export \"IG_OPTS=-Dig.pid.file.mode=override ${{IG_OPTS}} -Dwelcome.text=from-a-system-property\"\n\
+             export GREETING='hello from env.sh'\n"
+        ),
     );
     t.route(
         "hello.json",

@@ -216,20 +216,13 @@ mod tests {
 
     #[test]
     fn the_reference_guides_env_sh_is_read_and_its_jvm_options_are_named_once() {
-        let text = r#"
-# Specify JVM options
-JVM_OPTS="-Xms256m -Xmx2048m"
-
-# Specify the DH key size for stronger ephemeral DH keys, and
-to protect against weak keys
-JSSE_OPTS="-Djdk.tls.ephemeralDHKeySize=2048"
-
-# Wrap them up into the IG_OPTS environment variable
-export IG_OPTS="${IG_OPTS} ${JVM_OPTS} ${JSSE_OPTS}"
-export "ROUTES=$HOME/routes"
-export IG_ROUTER_SCAN_INTERVAL='2 seconds' GREETING=hi\ there # a comment
-"#;
-        let e = parse(text, "env.sh", &env);
+        // The reference guide's example, verbatim (shared with the integration test), then
+        // the other forms.
+        let guide = include_str!("../../gatehouse/tests/fixtures/guide/env.sh");
+        let text = format!(
+            "{guide}export \"ROUTES=$HOME/routes\"\nexport IG_ROUTER_SCAN_INTERVAL='2 seconds' GREETING=hi\\ there # a comment\n"
+        );
+        let e = parse(&text, "env.sh", &env);
         let get = |k: &str| e.vars.iter().rev().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("IG_OPTS"), Some("-Dfrom.environment=yes -Xms256m -Xmx2048m -Djdk.tls.ephemeralDHKeySize=2048"));
         assert_eq!(get("ROUTES"), Some("/home/ig/routes"));
@@ -240,7 +233,7 @@ export IG_ROUTER_SCAN_INTERVAL='2 seconds' GREETING=hi\ there # a comment
         // The guide's comment wraps onto a line that is not shell: one warning for it, one for
         // the JVM options.
         assert_eq!(e.warnings.len(), 2, "{:?}", e.warnings);
-        assert!(e.warnings[0].starts_with("env.sh:6:"), "{:?}", e.warnings);
+        assert!(e.warnings[0].starts_with("env.sh:5:"), "{:?}", e.warnings);
         assert!(e.warnings[1].contains("-Xms256m -Xmx2048m"), "{:?}", e.warnings);
     }
 

@@ -166,6 +166,10 @@ pub struct Context {
     pub route: Option<Arc<str>>,
     /// That route's figures, added to when the exchange ends.
     pub route_stats: Option<Arc<crate::route_stats::RouteStats>>,
+    /// The exchange's trace, when the gateway exports traces (`openTelemetry` in admin.json).
+    pub trace: Option<crate::trace::TraceContext>,
+    /// The upstream the proxy sent the request to (`host:port`), for the exchange's span.
+    pub upstream: Option<Arc<str>>,
     /// The request URI as the gateway served it (absolute, path normalized), before any
     /// `baseURI` rebased it: forwarding headers and loop checks read it.
     pub original_uri: Option<http::Uri>,
@@ -195,6 +199,8 @@ impl Context {
             client,
             route: None,
             route_stats: None,
+            trace: None,
+            upstream: None,
             original_uri: None,
             attributes: Map::new(),
             session: Session::default(),

@@ -15,6 +15,7 @@ pub mod histogram;
 pub mod route_stats;
 mod service;
 mod session;
+pub mod trace;
 pub mod units;
 
 pub use body::{Body, BodyError};

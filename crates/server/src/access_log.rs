@@ -50,6 +50,8 @@ pub struct AccessLog {
     /// Lines queued and not yet written.
     queued: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
+    /// Where finished exchanges go as spans, when traces are exported.
+    traces: Option<Arc<crate::otlp::Exporter>>,
 }
 
 /// The writer thread; joining it flushes the log.
@@ -71,7 +73,18 @@ impl AccessLog {
         let queued = Arc::new(AtomicUsize::new(0));
         let live = Live { path: path.to_path_buf(), rotation, clock, queued: queued.clone() };
         let thread = std::thread::Builder::new().name("access-log".into()).spawn(move || write_loop(rx, file, live))?;
-        Ok((AccessLog { tx: Some(tx), queued, metrics }, AccessLogWriter { thread: Some(thread) }))
+        Ok((AccessLog { tx: Some(tx), queued, metrics, traces: None }, AccessLogWriter { thread: Some(thread) }))
+    }
+
+    /// Exports each exchange as a span to `exporter` too.
+    pub fn with_traces(mut self, exporter: Option<Arc<crate::otlp::Exporter>>) -> Self {
+        self.traces = exporter;
+        self
+    }
+
+    /// Whether exchanges are traced.
+    pub fn traced(&self) -> bool {
+        self.traces.is_some()
     }
 
     /// Ends an exchange: counts it and queues its line.
@@ -82,6 +95,9 @@ impl AccessLog {
             stats.observe(record.status, elapsed);
         }
         let ended = record.clock.now();
+        if let (Some(exporter), Some(trace)) = (&self.traces, record.trace) {
+            exporter.record(span(&record, trace, ended, elapsed));
+        }
         self.send(Entry { record, bytes, ended, elapsed });
     }
 
@@ -181,6 +197,40 @@ fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, opened_day:
     }
 }
 
+/// The exchange as an OpenTelemetry server span (HTTP semantic conventions).
+fn span(
+    record: &Record,
+    trace: gatehouse_core::trace::TraceContext,
+    ended: std::time::SystemTime,
+    elapsed: std::time::Duration,
+) -> crate::otlp::Span {
+    let end = ended.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let route = record.route.as_deref();
+    let mut attributes = vec![
+        ("http.request.method", serde_json::Value::from(record.method.as_str())),
+        ("url.path", serde_json::Value::from(record.uri.path())),
+        ("http.response.status_code", serde_json::Value::from(record.status)),
+        ("client.address", serde_json::Value::from(record.remote.to_string())),
+    ];
+    if let Some(route) = route {
+        attributes.push(("http.route", serde_json::Value::from(route)));
+    }
+    if let Some(upstream) = &record.upstream {
+        attributes.push(("gatehouse.upstream", serde_json::Value::from(&**upstream)));
+    }
+    crate::otlp::Span {
+        trace,
+        name: match route {
+            Some(r) => format!("{} {r}", record.method),
+            None => record.method.to_string(),
+        },
+        start_unix_nanos: end.saturating_sub(elapsed.as_nanos()),
+        end_unix_nanos: end,
+        attributes,
+        error: record.status >= 500,
+    }
+}
+
 /// What the access log line says about one exchange, besides the body size.
 pub struct Record {
     /// Peer address.
@@ -197,6 +247,10 @@ pub struct Record {
     pub route: Option<Arc<str>>,
     /// That route's figures.
     pub route_stats: Option<Arc<gatehouse_core::route_stats::RouteStats>>,
+    /// The exchange's trace, when traces are exported.
+    pub trace: Option<gatehouse_core::trace::TraceContext>,
+    /// Where the proxy sent it.
+    pub upstream: Option<Arc<str>>,
     /// Who was calling, when an authentication filter established it.
     pub user: Option<String>,
     /// The request id.
@@ -348,6 +402,8 @@ mod tests {
                 status: 200,
                 route: Some(Arc::from("api")),
                 route_stats: None,
+                trace: None,
+                upstream: None,
                 user: user.map(str::to_string),
                 id: gatehouse_core::RequestId::new(1, 2),
                 started: clock.instant(),

@@ -78,6 +78,8 @@ pub struct AdminConfig {
     /// `logLevel`: the operational log's levels per module (`RUST_LOG` syntax), unless
     /// `RUST_LOG` or `--log-level` says otherwise.
     pub log_level: Option<String>,
+    /// `openTelemetry`: trace export, when enabled.
+    pub telemetry: Option<crate::otlp::TelemetryConfig>,
 }
 
 /// admin.json's `accessLog`: `{ "maxSize": "100 MB", "daily": true, "retain": 14 }`.
@@ -142,7 +144,6 @@ const IGNORED: &[&str] = &[
     "adminMaxBodyLength",
     "auditService",
     "serveDeprecatedPrometheusEndpoint",
-    "openTelemetry",
     "studioProtectionFilter",
     "temporaryStorage",
     "preserveOriginalQueryString",
@@ -225,6 +226,7 @@ impl AdminConfig {
             None => std::thread::available_parallelism().map_or(1, usize::from),
         };
         let access_log = config.get("accessLog").map(|n| access_log(&cx, n)).transpose()?;
+        let telemetry = config.get("openTelemetry").map(|n| crate::otlp::config(&cx, n)).transpose()?.flatten();
         let log_level = match config.get("logLevel") {
             Some(n) => {
                 let s = cx.string(n)?;
@@ -246,6 +248,7 @@ impl AdminConfig {
             gateway_units,
             access_log,
             log_level,
+            telemetry,
         })
     }
 }

@@ -65,6 +65,8 @@ impl Edge {
             status: 0,
             route: None,
             route_stats: None,
+            trace: None,
+            upstream: None,
             user: None,
             id,
             started: self.clock.instant(),
@@ -73,6 +75,10 @@ impl Edge {
         // Dropped unanswered (the client left), it logs 499 and keeps the gauge exact.
         let mut in_flight = InFlight::new(record, self.access_log.clone());
         let mut cx = Context::new(id, client.clone(), self.clock.clone());
+        if self.access_log.traced() {
+            let incoming = parts.headers.get("traceparent").and_then(|v| v.to_str().ok());
+            cx.trace = Some(crate::otlp::Exporter::start_trace(incoming));
+        }
         let resp = match request::target(&parts, client, connector) {
             Err(refusal) => {
                 tracing::debug!(request_id = %cx.request_id, status = refusal.status.as_u16(), "refused: {}", refusal.reason);
@@ -118,6 +124,8 @@ impl Edge {
             record.status = resp.status().as_u16();
             record.route = cx.route.take();
             record.route_stats = cx.route_stats.take();
+            record.trace = cx.trace;
+            record.upstream = cx.upstream.take();
             record.user = cx.principal.take().map(|p| p.name);
         }
         let (parts, body) = resp.into_parts();

@@ -16,6 +16,7 @@ mod listener;
 pub mod log_files;
 mod metrics;
 pub mod normalize;
+pub mod otlp;
 mod permissions;
 mod pidfile;
 pub mod router;
@@ -44,6 +45,8 @@ pub fn set_log_level_hook(hook: LogLevelHook) {
 
 /// Registers the types of this crate (`Router`).
 pub fn register(registry: &mut Registry) {
+    gatehouse_core::counters::register(&otlp::SPANS_EXPORTED);
+    gatehouse_core::counters::register(&otlp::SPANS_DROPPED);
     registry.register(&["Router", "RouterHandler"], router::build);
 }
 
@@ -87,6 +90,15 @@ pub async fn run(
     let rotation = merge_rotation(gateway.admin.access_log, rotation);
     let (access_log, writer) = access_log::AccessLog::open(&access_path, metrics.clone(), rotation, clock.clone())
         .map_err(|e| format!("cannot open {}: {e}", access_path.display()))?;
+    // Trace export runs on this (the background) runtime.
+    let (exporter, export_task) = match gateway.admin.telemetry.clone() {
+        Some(config) => {
+            let (exporter, task) = otlp::Exporter::start(config);
+            (Some(exporter), Some(task))
+        }
+        None => (None, None),
+    };
+    let access_log = access_log.with_traces(exporter);
     let admin = admin::Admin::new(
         &gateway.admin.prefix,
         gateway.admin.run_mode,
@@ -127,6 +139,10 @@ pub async fn run(
     drop(gateway);
     // The access log senders live in the edge and the exchanges; all are gone now.
     writer.finish();
+    // The exporter's last batch: every sender is gone with the units.
+    if let Some(task) = export_task {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+    }
     drop(pid_file);
     tracing::info!("stopped");
     Ok(())

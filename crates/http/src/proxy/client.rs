@@ -133,6 +133,11 @@ impl ProxyHandler {
             hop::forwarded(cx, headers);
         }
         hop::via(headers);
+        // Traced exchanges name their span as the upstream request's parent (W3C Trace Context).
+        if let Some(parent) = cx.trace.as_ref().and_then(|t| http::HeaderValue::from_str(&t.traceparent()).ok()) {
+            headers.insert(http::header::HeaderName::from_static("traceparent"), parent);
+        }
+        cx.upstream = Some(Arc::from(authority.as_str()));
         if self.config.preserve_host {
             if let Some(host) = original_host {
                 headers.insert(header::HOST, host);

@@ -133,11 +133,14 @@ impl ProxyHandler {
             hop::forwarded(cx, headers);
         }
         hop::via(headers);
-        // Traced exchanges name their span as the upstream request's parent (W3C Trace Context).
-        if let Some(parent) = cx.trace.as_ref().and_then(|t| http::HeaderValue::from_str(&t.traceparent()).ok()) {
-            headers.insert(http::header::HeaderName::from_static("traceparent"), parent);
+        // Traced exchanges name their span as the upstream request's parent (W3C Trace Context),
+        // and record the upstream for the span (nothing is allocated when tracing is off).
+        if let Some(trace) = &cx.trace {
+            if let Ok(parent) = http::HeaderValue::from_str(&trace.traceparent()) {
+                headers.insert(http::header::HeaderName::from_static("traceparent"), parent);
+            }
+            cx.upstream = Some(Arc::from(authority.as_str()));
         }
-        cx.upstream = Some(Arc::from(authority.as_str()));
         if self.config.preserve_host {
             if let Some(host) = original_host {
                 headers.insert(header::HOST, host);

@@ -5,56 +5,52 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
 use support::origin::Origin;
 use support::{curl, eventually, Gateway, TempInstance};
 
-/// A small OTLP/HTTP receiver: keeps each body POSTed to /v1/traces, answers 200 `{}`.
-fn receiver() -> (u16, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let sink = got.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            let sink = sink.clone();
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(s.try_clone().unwrap());
-                let mut w = s;
-                loop {
-                    let mut first = String::new();
-                    if reader.read_line(&mut first).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let (mut len, mut json) = (0, false);
-                    loop {
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                        let lower = line.to_ascii_lowercase();
-                        if let Some(v) = lower.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        json |= lower.starts_with("content-type: application/json");
-                    }
-                    let mut body = vec![0; len];
-                    reader.read_exact(&mut body).unwrap();
-                    assert!(first.starts_with("POST /v1/traces ") && json, "{first}");
-                    sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
-                    w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (port, got)
+/// The receiver the relay tests use for callbacks (Python's http.server), as an OTLP/HTTP
+/// collector: it records each POST (path and JSON body) as a line of `log`.
+struct Receiver {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Receiver {
+    fn start(dir: &Path) -> Receiver {
+        let log = dir.join("otlp.jsonl");
+        let mut child = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/relay_receiver.py"))
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        Receiver { child, port: line.trim().parse().unwrap(), log }
+    }
+
+    /// The export requests received so far.
+    fn exports(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .inspect(|r| assert_eq!(r["path"], "/v1/traces"))
+            .map(|r| r["body"].clone())
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn attr<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
@@ -63,9 +59,10 @@ fn attr<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Va
 
 #[test]
 fn spans_continue_the_clients_trace_and_reach_the_otlp_receiver() {
-    let (port, received) = receiver();
     let origin = Origin::start();
     let t = TempInstance::new();
+    let receiver = Receiver::start(&t.dir);
+    let port = receiver.port;
     t.write(
         "config/admin.json",
         &format!(
@@ -90,15 +87,14 @@ fn spans_continue_the_clients_trace_and_reach_the_otlp_receiver() {
     assert!(!fresh.contains("4bf92f3577b34da6a3ce929d0e0e4736") && fresh.ends_with("-01"), "{fresh}");
 
     eventually("both spans are exported", || {
-        received
-            .lock()
-            .unwrap()
+        receiver
+            .exports()
             .iter()
             .map(|r| r["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().map_or(0, Vec::len))
             .sum::<usize>()
             >= 2
     });
-    let all = received.lock().unwrap().clone();
+    let all = receiver.exports();
     let resource = &all[0]["resourceSpans"][0]["resource"]["attributes"][0];
     assert_eq!(
         (resource["key"].as_str(), resource["value"]["stringValue"].as_str()),

@@ -119,7 +119,7 @@ impl Gateway {
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let err_reader = std::thread::spawn(move || {
             for line in BufReader::new(err_pipe).lines().map_while(Result::ok) {
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
@@ -140,6 +140,10 @@ impl Gateway {
         let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
         if !line.contains("started in") {
             let status = wait_exit(&mut child, Duration::from_secs(10));
+            // Exited: its stderr is closed, so the reader ends once it has read every line.
+            if status.is_some() {
+                let _ = err_reader.join();
+            }
             let log = stderr.lock().unwrap().clone();
             return Err(format!("exit {status:?}; stdout {line:?}; stderr:\n{log}"));
         }

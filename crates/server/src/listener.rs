@@ -134,10 +134,10 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     loop {
         let accepted = tokio::select! {
-            r = listener.accept() => r,
+            r = accept(&listener, &shared, connector.max_connections) => r,
             _ = stop.wait_for(|s| *s) => break,
         };
-        let (stream, remote_addr) =
+        let (stream, remote_addr, slot) =
             match accepted {
                 Ok(a) => a,
                 Err(e) => {
@@ -151,7 +151,7 @@ async fn accept_loop(
                     continue;
                 }
             };
-        let Some(slot) = Slot::take(&shared, connector.max_connections) else {
+        let Some(slot) = slot else {
             // At the limit: close at once, so one client cannot hold every descriptor.
             edge.metrics().connection_refused();
             drop(stream);
@@ -210,15 +210,31 @@ async fn accept_loop(
     }
 }
 
+/// Accepts the next connection and takes its slot (`None` at `max`) in one step: the units
+/// of a socket take turns (a fair lock), so connections are counted in the order the kernel
+/// queued them and at the limit it is always the newest that is refused. Taking turns also
+/// spreads new connections evenly over the units, with no thundering herd.
+async fn accept(
+    listener: &TcpListener,
+    shared: &Arc<Shared>,
+    max: usize,
+) -> std::io::Result<(tokio::net::TcpStream, SocketAddr, Option<Slot>)> {
+    let _turn = shared.accepting.lock().await;
+    let (stream, addr) = listener.accept().await?;
+    Ok((stream, addr, Slot::take(shared, max)))
+}
+
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the units accepting on one listening socket share: its open connections (for
-/// `maxConnections`) and its accept-failure log line.
+/// `maxConnections`), its accept-failure log line, and the turn to accept.
 #[derive(Default)]
 struct Shared {
     open: AtomicUsize,
     accept_errors: std::sync::Mutex<RateLimitedLog>,
+    /// The turn to accept (and count) the next connection.
+    accepting: tokio::sync::Mutex<()>,
 }
 
 /// One of a connector's connection slots, given back on drop.

@@ -51,8 +51,8 @@ pub async fn bind(connectors: &[Connector]) -> Result<Bound, String> {
 /// Each unit is a thread with a single-threaded runtime that accepts on every listening
 /// socket (the same socket, not one per unit: no `SO_REUSEPORT`, so a second process can
 /// never bind the port beside us) and serves what it accepted to the end, so the two halves of
-/// an exchange, its timers and its upstream connection stay on one thread. The kernel wakes
-/// whichever unit waits, which spreads new connections over the idle ones.
+/// an exchange, its timers and its upstream connection stay on one thread. The units of a
+/// socket take turns to accept (see [`accept`]), which spreads new connections over them.
 pub fn start_units(bound: Bound, edge: Arc<Edge>, stop: watch::Receiver<bool>, units: usize) -> Result<Units, String> {
     let mut sockets = Vec::new();
     for (l, c) in bound.listeners {

@@ -245,7 +245,6 @@ impl<'n> ObjConfig<'n, '_> {
                     n.pos,
                     format!("'{key}' of {} is not supported by Gatehouse and is ignored", self.cx.type_name),
                 );
-                tracing::warn!("{note}");
                 self.cx.heap.loader().note_ignored(note);
             }
         }

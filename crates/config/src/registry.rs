@@ -148,8 +148,10 @@ impl Loader {
         }
     }
 
-    /// Notes an IG property that is accepted and ignored (its warning is logged by the caller).
+    /// Warns about an IG property that is accepted and ignored, and keeps the note for
+    /// `gatehouse check --report`.
     pub fn note_ignored(&self, note: ConfigError) {
+        tracing::warn!("{note}");
         self.ignored.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(note);
     }
 

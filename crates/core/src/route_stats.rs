@@ -64,7 +64,7 @@ pub fn render(out: &mut String) {
     let name = "gatehouse_route_request_duration_seconds";
     let _ = writeln!(
         out,
-        "# HELP {name} Time from a route taking an exchange to the end of its response body.\n# TYPE {name} histogram"
+        "# HELP {name} Time from an exchange's start to the end of its response body, by the route that took it.\n# TYPE {name} histogram"
     );
     for (route, stats) in routes.iter() {
         stats.latency.render(out, name, &format!("route=\"{}\",", escape_label(route)));

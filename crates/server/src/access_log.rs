@@ -133,12 +133,11 @@ struct Live {
 }
 
 fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
-    let mut size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file.metadata().ok();
+    let mut size = meta.as_ref().map_or(0, |m| m.len());
     // The day the live file's lines began: a file kept from yesterday rotates with the first
     // line of today.
-    let mut opened_day = file
-        .metadata()
-        .ok()
+    let mut opened_day = meta
         .filter(|m| m.len() > 0)
         .and_then(|m| m.modified().ok())
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -183,8 +182,12 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
 /// Closes the live file once it reached the rotation size or (daily) the day changed, and
 /// opens a new one.
 fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, opened_day: &mut u64, live: &Live) {
-    let today = log_files::day(&live.clock);
-    let Some(r) = live.rotation.as_ref().filter(|r| r.due(*size, *opened_day, today)) else { return };
+    let Some(r) = live.rotation.as_ref() else { return };
+    // The clock is read only when the day matters.
+    let today = if r.daily { log_files::day(&live.clock) } else { *opened_day };
+    if !r.due(*size, *opened_day, today) {
+        return;
+    }
     *opened_day = today;
     let _ = out.flush();
     log_files::close(&live.path, r, &live.clock);

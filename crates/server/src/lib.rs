@@ -45,8 +45,14 @@ pub fn set_log_level_hook(hook: LogLevelHook) {
 
 /// Registers the types of this crate (`Router`).
 pub fn register(registry: &mut Registry) {
-    gatehouse_core::counters::register(&otlp::SPANS_EXPORTED);
-    gatehouse_core::counters::register(&otlp::SPANS_DROPPED);
+    for metric in [
+        &metrics::UPSTREAM_ERRORS as &dyn gatehouse_core::counters::Metric,
+        &metrics::ROUTE_LOADS,
+        &otlp::SPANS_EXPORTED,
+        &otlp::SPANS_DROPPED,
+    ] {
+        gatehouse_core::counters::register(metric);
+    }
     registry.register(&["Router", "RouterHandler"], router::build);
 }
 

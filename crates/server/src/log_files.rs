@@ -62,19 +62,29 @@ pub(crate) fn open(path: &Path, rotation: Option<&Rotation>, clock: &gatehouse_c
     options.open(path)
 }
 
-/// Runs the hook on closed files (`stem-*.log`) still beside `path`.
+/// The closed files beside `path`: `stem-*`, as [`close`] named them, whatever the hook made
+/// of them since.
+fn closed_files(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else { return Vec::new() };
+    let prefix = format!("{stem}-");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs the hook on closed files still plain (`stem-*.log`) beside `path`.
 fn retry_closed(path: &Path, rotation: &Rotation) {
     let Some(hook) = &rotation.on_close else { return };
-    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else { return };
-    let prefix = format!("{stem}-");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&prefix) && name.ends_with(".log") {
-            match hook(&entry.path()) {
-                Ok(done) => tracing::info!("log file closed: {}", done.display()),
-                Err(e) => tracing::warn!("closed log file {}: {e}", entry.path().display()),
-            }
+    for plain in closed_files(path).into_iter().filter(|p| p.extension().is_some_and(|x| x == "log")) {
+        match hook(&plain) {
+            Ok(done) => tracing::info!("log file closed: {}", done.display()),
+            Err(e) => tracing::warn!("closed log file {}: {e}", plain.display()),
         }
     }
 }
@@ -91,11 +101,10 @@ pub(crate) fn close(path: &Path, rotation: &Rotation, clock: &gatehouse_core::Cl
     let mut closed = path.with_file_name(format!("{stem}-{stamp}.log"));
     let mut n = 1;
     // Unique also against what the hook made of earlier files (`.log.cms`).
+    let existing = closed_files(path);
     let taken = |candidate: &Path| {
         let name = candidate.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        std::fs::read_dir(path.parent().unwrap_or(Path::new(".")))
-            .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&name)))
-            .unwrap_or(false)
+        existing.iter().any(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&name)))
     };
     while taken(&closed) {
         n += 1;
@@ -120,15 +129,11 @@ pub(crate) fn close(path: &Path, rotation: &Rotation, clock: &gatehouse_core::Cl
 /// Deletes the oldest closed files of `path` (`stem-*`, whatever the hook made of them) beyond
 /// the newest `keep`.
 fn prune(path: &Path, keep: usize) {
-    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else { return };
-    let prefix = format!("{stem}-");
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
     // Oldest first by when each was last written (names collide within a second, and a
     // pinned test clock names files out of the file system's order).
-    let mut closed: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-        .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+    let mut closed: Vec<(std::time::SystemTime, PathBuf)> = closed_files(path)
+        .into_iter()
+        .map(|p| (std::fs::metadata(&p).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), p))
         .collect();
     closed.sort();
     let excess = closed.len().saturating_sub(keep);

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use gatehouse_core::counters::{LabeledCounter, Metric as _};
+use gatehouse_core::counters::LabeledCounter;
 
 /// Upstream failures by kind (`connect`, `timeout`, `protocol`, ...).
 pub(crate) static UPSTREAM_ERRORS: LabeledCounter = LabeledCounter::new(
@@ -128,9 +128,6 @@ impl Metrics {
         ];
         for (name, help, v) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
-        }
-        for family in [&UPSTREAM_ERRORS, &ROUTE_LOADS] {
-            family.render(&mut out);
         }
         gatehouse_core::route_stats::render(&mut out);
         // What the feature crates declared (sessions, tokens, relay, ...).

@@ -143,15 +143,11 @@ async fn run(config: TelemetryConfig, mut rx: tokio::sync::mpsc::Receiver<Span>)
         let sent = post(&client, &config, &batch).await;
         match sent {
             Ok(()) => {
-                for _ in 0..batch.len() {
-                    SPANS_EXPORTED.inc();
-                }
+                SPANS_EXPORTED.add(batch.len() as u64);
                 failures_logged = false;
             }
             Err(e) => {
-                for _ in 0..batch.len() {
-                    SPANS_DROPPED.inc();
-                }
+                SPANS_DROPPED.add(batch.len() as u64);
                 if !failures_logged {
                     tracing::warn!(
                         "OTLP export to {} failed: {e}; spans are dropped until it answers",

@@ -68,7 +68,6 @@ impl Route {
                 key.pos,
                 format!("'{}' of route is not supported by Gatehouse and is ignored", key.name),
             );
-            tracing::warn!("{note}");
             heap.loader().note_ignored(note);
         }
         let decorations =

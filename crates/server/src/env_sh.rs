@@ -37,9 +37,7 @@ pub fn read(dir: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<EnvSh, S
 pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> EnvSh {
     let mut out = EnvSh::default();
     for (n, line) in text.lines().enumerate() {
-        let lookup =
-            |name: &str| out.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| env(name));
-        let words = match words(line, &lookup) {
+        let words = match words(line, &|name| value(&out.vars, env, name)) {
             Ok(w) => w,
             Err(e) => {
                 out.warnings.push(format!("{file}:{}: {e}; the line is ignored", n + 1));
@@ -61,11 +59,9 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> En
                 .push(format!("{file}:{}: only variable assignments are read from env.sh; the line is ignored", n + 1)),
         }
     }
-    let lookup =
-        |name: &str| out.vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| env(name));
     let mut jvm = Vec::new();
     for var in ["JAVA_OPTS", "IG_OPTS"] {
-        for opt in lookup(var).unwrap_or_default().split_whitespace() {
+        for opt in value(&out.vars, env, var).unwrap_or_default().split_whitespace() {
             match opt.strip_prefix("-D").and_then(|p| p.split_once('=')) {
                 Some((k, v)) if !k.is_empty() => {
                     out.system_properties.insert(k.to_string(), v.to_string());
@@ -81,6 +77,11 @@ pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> En
         ));
     }
     out
+}
+
+/// `name`'s value: its last assignment so far, else the environment's.
+fn value(vars: &[(String, String)], env: &dyn Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    vars.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.clone()).or_else(|| env(name))
 }
 
 fn is_name(s: &str) -> bool {

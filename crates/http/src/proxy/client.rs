@@ -68,16 +68,13 @@ fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, Conf
     } else {
         builder.enable_http1().wrap_connector(connector)
     };
-    let clients = (0..gatehouse_core::units::slots())
-        .map(|_| {
-            Client::builder(TokioExecutor::new())
-                .pool_timer(TokioTimer::new())
-                .pool_max_idle_per_host(if config.no_reuse { 0 } else { config.connections })
-                .pool_idle_timeout(Duration::from_secs(60))
-                .http2_only(config.http2)
-                .build(connector.clone())
-        })
-        .collect();
+    let mut builder = Client::builder(TokioExecutor::new());
+    builder
+        .pool_timer(TokioTimer::new())
+        .pool_max_idle_per_host(if config.no_reuse { 0 } else { config.connections })
+        .pool_idle_timeout(Duration::from_secs(60))
+        .http2_only(config.http2);
+    let clients = (0..gatehouse_core::units::slots()).map(|_| builder.build(connector.clone())).collect();
     let limits = Limits::new(config.connections, config.queue_timeout);
     Ok(Object::Handler(Arc::new(ProxyHandler { kind, config, clients, limits })))
 }

@@ -140,8 +140,7 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
     let mut opened_day = meta
         .filter(|m| m.len() > 0)
         .and_then(|m| m.modified().ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or_else(|| log_files::day(&live.clock), |d| d.as_secs() / 86_400);
+        .map_or_else(|| log_files::day_of(live.clock.now()), log_files::day_of);
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut line = String::with_capacity(256);
     loop {
@@ -152,14 +151,16 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
             match rx.try_recv() {
                 Ok(entry) => {
                     live.queued.fetch_sub(1, Ordering::Relaxed);
-                    rotate_if_due(&mut out, &mut size, &mut opened_day, &live);
+                    // By the line's own day (when its exchange ended), not the writer's clock.
+                    rotate_if_due(&mut out, &mut size, &mut opened_day, log_files::day_of(entry.ended), &live);
                     line.clear();
                     format_line(&mut line, &entry);
                     let _ = out.write_all(line.as_bytes());
                     size += line.len() as u64;
                     wrote = true;
-                    // By size after the line; by day before the next one (above).
-                    rotate_if_due(&mut out, &mut size, &mut opened_day, &live);
+                    // By size after the line; by day before it (above).
+                    let day = opened_day;
+                    rotate_if_due(&mut out, &mut size, &mut opened_day, day, &live);
                 }
                 Err(std::sync::mpsc::TryRecvError::Empty) => break,
                 Err(std::sync::mpsc::TryRecvError::Disconnected) => {
@@ -179,16 +180,11 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
     }
 }
 
-/// Closes the live file once it reached the rotation size or (daily) the day changed, and
-/// opens a new one.
-fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, opened_day: &mut u64, live: &Live) {
-    let Some(r) = live.rotation.as_ref() else { return };
-    // The clock is read only when the day matters.
-    let today = if r.daily { log_files::day(&live.clock) } else { *opened_day };
-    if !r.due(*size, *opened_day, today) {
-        return;
-    }
-    *opened_day = today;
+/// Closes the live file once it reached the rotation size or (daily) a line of a later day
+/// comes, and opens a new one.
+fn rotate_if_due(out: &mut BufWriter<std::fs::File>, size: &mut u64, opened_day: &mut u64, line_day: u64, live: &Live) {
+    let Some(r) = live.rotation.as_ref().filter(|r| r.due(*size, *opened_day, line_day)) else { return };
+    *opened_day = line_day.max(*opened_day);
     let _ = out.flush();
     log_files::close(&live.path, r, &live.clock);
     match log_files::open(&live.path, Some(r), &live.clock) {

@@ -27,16 +27,17 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// Whether the live file, `size` bytes long and opened on UTC day `opened_day`, is due on
-    /// day `today`.
-    pub(crate) fn due(&self, size: u64, opened_day: u64, today: u64) -> bool {
-        size >= self.max_bytes || (self.daily && size > 0 && today != opened_day)
+    /// Whether the live file, `size` bytes long and begun on UTC day `opened_day`, is due
+    /// before a line of day `line_day` (a later day: a line that ended just before midnight
+    /// and is written just after stays with its day's file).
+    pub(crate) fn due(&self, size: u64, opened_day: u64, line_day: u64) -> bool {
+        size >= self.max_bytes || (self.daily && size > 0 && line_day > opened_day)
     }
 }
 
-/// The UTC day (days since the epoch) of `clock`'s now.
-pub(crate) fn day(clock: &gatehouse_core::Clock) -> u64 {
-    clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
+/// The UTC day (days since the epoch) of `t`.
+pub(crate) fn day_of(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400)
 }
 
 /// Opens `path` for appending: owner-only when it will be rotated. A non-empty file left by a

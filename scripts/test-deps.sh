@@ -5,7 +5,8 @@
 # WebSocket client and server), jwcrypto and PyJWT (independent JOSE libraries for the
 # JwtSession and JWS interop tests; cryptography for PyJWT's RSA keys), authlib and requests
 # (an independent OAuth 2.0 client for the token service tests), systemd-analyze (verifies the
-# packaged systemd unit).
+# packaged systemd unit), and Debian's Chromium (the operations console's test loads the page
+# in it, headless).
 set -euo pipefail
 
 SUDO=""
@@ -20,6 +21,7 @@ command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
 [ -e /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 if ((${#need[@]})); then
   echo "installing: ${need[*]}"
   $SUDO apt-get update -qq

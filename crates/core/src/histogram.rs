@@ -38,6 +38,37 @@ impl Buckets {
         self.sum_micros.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// The count in each bucket (not cumulative), the last one above every bound.
+    pub fn counts(&self) -> [u64; 13] {
+        std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed))
+    }
+
+    /// The bucket bounds in seconds (the last bucket has none).
+    pub fn bounds() -> &'static [f64] {
+        &BOUNDS
+    }
+
+    /// The `q` quantile (0 to 1) in seconds, interpolated within its bucket as Prometheus'
+    /// `histogram_quantile` does; `None` without observations. Above the last bound it is
+    /// that bound.
+    pub fn quantile(counts: &[u64; 13], q: f64) -> Option<f64> {
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0u64;
+        for (i, &n) in counts.iter().enumerate() {
+            if n > 0 && (below + n) as f64 >= rank {
+                let Some(&upper) = BOUNDS.get(i) else { return BOUNDS.last().copied() };
+                let lower = if i == 0 { 0.0 } else { BOUNDS[i - 1] };
+                return Some(lower + (upper - lower) * ((rank - below as f64) / n as f64).clamp(0.0, 1.0));
+            }
+            below += n;
+        }
+        BOUNDS.last().copied()
+    }
+
     /// Appends the series' `_bucket`, `_sum` and `_count` lines; `labels` is `k="v",` or empty.
     pub fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut total = 0;
@@ -101,5 +132,19 @@ mod tests {
         assert!(out.contains("x_bucket{route=\"r\",le=\"+Inf\"} 3\n"), "{out}");
         assert!(out.contains("x_count{route=\"r\"} 3\n"), "{out}");
         assert!(out.contains("x_sum{route=\"r\"} 60.0033\n"), "{out}");
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_their_bucket() {
+        let b = Buckets::new();
+        assert_eq!(Buckets::quantile(&b.counts(), 0.5), None);
+        // 100 observations between 1 and 2 ms: the median is halfway through that bucket.
+        for _ in 0..100 {
+            b.observe(Duration::from_micros(1500));
+        }
+        let median = Buckets::quantile(&b.counts(), 0.5).unwrap_or_default();
+        assert!((median - 0.0015).abs() < 1e-9, "{median}");
+        b.observe(Duration::from_secs(100));
+        assert_eq!(Buckets::quantile(&b.counts(), 1.0), Some(30.0));
     }
 }

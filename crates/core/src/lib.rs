@@ -5,6 +5,7 @@
 //! gateway itself are [`Error`]s, mapped to an HTTP status in one place at the edge.
 
 mod body;
+pub mod certificates;
 mod clock;
 mod context;
 pub mod counters;
@@ -12,6 +13,7 @@ pub mod credentials;
 mod error;
 mod handler;
 pub mod histogram;
+pub mod recent;
 pub mod route_stats;
 mod service;
 mod session;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -16,6 +16,49 @@ use crate::histogram::Buckets;
 pub struct RouteStats {
     classes: [AtomicU64; 5],
     latency: Buckets,
+    /// Its file and condition, as the version loaded last says.
+    about: Mutex<About>,
+    /// How many loaded versions of the route exist (serving, or finishing exchanges).
+    versions: AtomicUsize,
+}
+
+#[derive(Default, Clone)]
+struct About {
+    file: String,
+    condition: Option<String>,
+}
+
+/// A loaded version of a route, held by the route: while one exists the route is listed as
+/// loaded.
+pub struct Loaded(Arc<RouteStats>);
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        self.0.versions.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Loaded")
+    }
+}
+
+/// What the console shows of a route.
+#[derive(Debug, Clone)]
+pub struct RouteView {
+    /// The route's name.
+    pub name: String,
+    /// Its file.
+    pub file: String,
+    /// Its condition's source, if it has one.
+    pub condition: Option<String>,
+    /// Whether a version of it is loaded (a removed route keeps its figures).
+    pub loaded: bool,
+    /// Exchanges by status class, 1xx to 5xx.
+    pub classes: [u64; 5],
+    /// Latency bucket counts (see [`Buckets::bounds`]).
+    pub latency: [u64; 13],
 }
 
 impl std::fmt::Debug for RouteStats {
@@ -33,6 +76,34 @@ impl RouteStats {
         }
         self.latency.observe(elapsed);
     }
+
+    /// A version of the route loaded from `file` with `condition`; the route holds the
+    /// returned guard.
+    pub fn loaded(self: &Arc<Self>, file: &str, condition: Option<&str>) -> Loaded {
+        *self.about.lock().unwrap_or_else(PoisonError::into_inner) =
+            About { file: file.to_string(), condition: condition.map(str::to_string) };
+        self.versions.fetch_add(1, Ordering::Relaxed);
+        Loaded(self.clone())
+    }
+}
+
+/// Every route with figures, by name.
+pub fn views() -> Vec<RouteView> {
+    let routes = ROUTES.lock().unwrap_or_else(PoisonError::into_inner);
+    routes
+        .iter()
+        .map(|(name, s)| {
+            let about = s.about.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            RouteView {
+                name: name.clone(),
+                file: about.file,
+                condition: about.condition,
+                loaded: s.versions.load(Ordering::Relaxed) > 0,
+                classes: std::array::from_fn(|i| s.classes[i].load(Ordering::Relaxed)),
+                latency: s.latency.counts(),
+            }
+        })
+        .collect()
 }
 
 static ROUTES: Mutex<BTreeMap<String, Arc<RouteStats>>> = Mutex::new(BTreeMap::new());

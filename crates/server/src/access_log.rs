@@ -95,6 +95,16 @@ impl AccessLog {
             stats.observe(record.status, elapsed);
         }
         let ended = record.clock.now();
+        if record.status >= 500 {
+            gatehouse_core::recent::error(gatehouse_core::recent::ErrorEvent {
+                at: record.clock.unix_millis(),
+                route: record.route.as_deref().map(str::to_string),
+                status: record.status,
+                method: record.method.to_string(),
+                path: record.uri.path().to_string(),
+                request_id: record.id.to_string(),
+            });
+        }
         if let (Some(exporter), Some(trace)) = (&self.traces, record.trace) {
             exporter.record(span(&record, trace, ended, elapsed));
         }

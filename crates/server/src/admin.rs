@@ -7,6 +7,7 @@
 //! | `api/info` | version and build as JSON; loopback only in production mode |
 //! | `metrics/prometheus`, `metrics/prometheus/0.0.4` | counters, Prometheus text format |
 //! | `api/clock` | the gateway's time; `POST ?advance=30m` moves a test clock (loopback only) |
+//! | `console`, `console/data` | the operations console and its JSON (see `console.rs`) |
 //!
 //! `apiProtectionFilter` and `metricsProtectionFilter` (admin.json, IG's names) run in front
 //! of `api/*` and `metrics/*`; without the first, production answers `api/*` to loopback
@@ -20,6 +21,7 @@ use gatehouse_core::{Body, BoxFuture, Chain, Clock, Context, Filter, Handler, Re
 use http::{header, HeaderValue, Method, StatusCode};
 
 use crate::admin_config::RunMode;
+use crate::console::{Console, ConsoleConfig};
 use crate::metrics::Metrics;
 
 /// The admin endpoints of one gateway, behind their protection filters.
@@ -43,6 +45,7 @@ struct Core {
     clock: Clock,
     /// Whether `api/*` has its own protection filter (then it replaces the loopback rule).
     api_protected: bool,
+    console: Console,
 }
 
 /// What protects the admin endpoints (admin.json).
@@ -54,6 +57,8 @@ pub struct Protection {
     pub metrics: Option<Arc<dyn Filter>>,
     /// Whether there is an `adminConnector`.
     pub separate: bool,
+    /// admin.json's `console`: who may see the console from elsewhere than loopback.
+    pub console: ConsoleConfig,
 }
 
 impl Admin {
@@ -68,10 +73,16 @@ impl Admin {
         let core = Arc::new(Core {
             base: format!("/{prefix}"),
             run_mode,
-            metrics,
+            metrics: metrics.clone(),
             info: Bytes::from(info.to_string()),
-            clock,
+            clock: clock.clone(),
             api_protected: protection.api.is_some(),
+            console: Console::new(
+                protection.console.clone(),
+                metrics,
+                clock,
+                if run_mode == RunMode::Production { "production" } else { "development" },
+            ),
         });
         let chain = |filter: Option<Arc<dyn Filter>>| {
             filter.map(|f| Chain::new(vec![f], Arc::new(Endpoints(core.clone())) as Arc<dyn Handler>))
@@ -150,6 +161,7 @@ impl Core {
         }
         match sub {
             "ping" => status(StatusCode::OK),
+            s if s == "console" || s.starts_with("console/") => self.console.serve(cx, req, sub),
             "health/live" => json(Bytes::from_static(b"{\"status\":\"UP\"}")),
             "health/ready" => {
                 // What feature crates report (the relay's callback URLs) comes as details.

@@ -180,6 +180,7 @@ impl AdminConfig {
             api: config.get("apiProtectionFilter").map(|f| cx.filter(f)).transpose()?,
             metrics: config.get("metricsProtectionFilter").map(|f| cx.filter(f)).transpose()?,
             separate,
+            console: config.get("console").map(|n| crate::console::config(&cx, n)).transpose()?.unwrap_or_default(),
         };
         let prefix = match config.get("prefix") {
             Some(p) => cx.string(p)?.trim_matches('/').to_string(),

@@ -8,6 +8,7 @@
 mod access_log;
 mod admin;
 mod admin_config;
+pub mod console;
 mod edge;
 pub mod env_sh;
 mod gateway;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gatehouse_config::{start_all, stop_all, BuildCtx, ConfigError, Heap, Loader, Node, Object};
-use gatehouse_core::{Body, BoxFuture, Context, Handler, Request, Response, Result, Service, Task};
+use gatehouse_core::{recent, Body, BoxFuture, Context, Handler, Request, Response, Result, Service, Task};
 use gatehouse_http::entity::first_match;
 
 pub use route::Route;
@@ -210,10 +210,20 @@ impl Router {
         let seen = scan::list(&self.directory);
         let mut files = state.files.clone();
         let before = files.len();
+        let event = |file: &std::path::Path, route: Option<&str>, outcome, message| {
+            recent::reload(recent::ReloadEvent {
+                at: loader.clock.unix_millis(),
+                file: file.display().to_string(),
+                route: route.map(str::to_string),
+                outcome,
+                message,
+            });
+        };
         files.retain(|path, (_, route)| {
             let keep = seen.contains_key(path);
             if let (false, Some(r)) = (keep, route) {
                 tracing::info!(route = %r.name, file = %path.display(), "route removed");
+                event(path, Some(&r.name), "removed", None);
             }
             keep
         });
@@ -240,12 +250,15 @@ impl Router {
             let route = match route {
                 Ok(route) => {
                     crate::metrics::ROUTE_LOADS.inc("loaded");
-                    tracing::info!(route = %route.name, file = %path.display(), "route {}", if previous.is_some() { "reloaded" } else { "loaded" });
+                    let outcome = if previous.is_some() { "reloaded" } else { "loaded" };
+                    tracing::info!(route = %route.name, file = %path.display(), "route {outcome}");
+                    event(path, Some(&route.name), outcome, None);
                     loaded.push((path.clone(), route.clone(), previous));
                     Some(route)
                 }
                 Err(e) => {
                     crate::metrics::ROUTE_LOADS.inc("failed");
+                    event(path, previous.as_ref().map(|r| &*r.name), "failed", Some(e.to_string()));
                     loader.report(e);
                     if previous.is_some() {
                         tracing::warn!(file = %path.display(), "keeping the previous version of the route");

@@ -18,8 +18,21 @@ fn describe(der: &[u8]) -> Option<Value> {
     };
     let (subject_dn, subject_x500) = names(cert.subject());
     let (issuer_dn, issuer_x500) = names(cert.issuer());
-    let alt_names: Vec<String> = cert
-        .subject_alternative_name()
+    let alt_names = alt_names(&cert);
+    Some(json!({
+        "subjectDN": subject_dn,
+        "subjectX500Principal": subject_x500,
+        "issuerDN": issuer_dn,
+        "issuerX500Principal": issuer_x500,
+        "serialNumber": cert.tbs_certificate.serial.to_string(),
+        "notBefore": cert.validity().not_before.to_rfc2822().ok(),
+        "notAfter": cert.validity().not_after.to_rfc2822().ok(),
+        "subjectAlternativeNames": alt_names,
+    }))
+}
+
+fn alt_names(cert: &X509Certificate<'_>) -> Vec<String> {
+    cert.subject_alternative_name()
         .ok()
         .flatten()
         .map(|ext| {
@@ -33,17 +46,20 @@ fn describe(der: &[u8]) -> Option<Value> {
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Some(json!({
-        "subjectDN": subject_dn,
-        "subjectX500Principal": subject_x500,
-        "issuerDN": issuer_dn,
-        "issuerX500Principal": issuer_x500,
-        "serialNumber": cert.tbs_certificate.serial.to_string(),
-        "notBefore": cert.validity().not_before.to_rfc2822().ok(),
-        "notAfter": cert.validity().not_after.to_rfc2822().ok(),
-        "subjectAlternativeNames": alt_names,
-    }))
+        .unwrap_or_default()
+}
+
+/// What the console lists of the leaf certificate `der`, loaded from `secret_id`.
+pub(crate) fn in_use(secret_id: &str, der: &[u8]) -> Option<gatehouse_core::certificates::CertificateView> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    Some(gatehouse_core::certificates::CertificateView {
+        secret_id: secret_id.to_string(),
+        subject: rdns(cert.subject()).join(", "),
+        issuer: rdns(cert.issuer()).join(", "),
+        names: alt_names(&cert),
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
 }
 
 /// `CN=alice`, `O=Example`, ... most specific first, as Java prints a distinguished name.

@@ -35,8 +35,12 @@ impl Identity {
 /// Builds a signing key and chain from the manager's secret.
 fn certified_key(manager: &KeyManager, crypto: &CryptoProvider) -> Result<CertifiedKey, SecretError> {
     let identity = manager.identity()?;
-    CertifiedKey::from_der(identity.chain.clone(), identity.key().clone_key(), crypto)
-        .map_err(|e| SecretError::new(format!("secret '{}' is not a usable TLS identity: {e}", manager.secret_id)))
+    let key = CertifiedKey::from_der(identity.chain.clone(), identity.key().clone_key(), crypto)
+        .map_err(|e| SecretError::new(format!("secret '{}' is not a usable TLS identity: {e}", manager.secret_id)))?;
+    if let Some(view) = identity.chain.first().and_then(|leaf| crate::describe::in_use(&manager.secret_id, leaf)) {
+        gatehouse_core::certificates::loaded(view);
+    }
+    Ok(key)
 }
 
 impl ResolvesClientCert for Identity {

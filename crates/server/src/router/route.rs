@@ -25,6 +25,8 @@ pub struct Route {
     pub heap: Arc<Heap>,
     /// Its exchanges by status class and latency (kept by name across reloads).
     pub stats: Arc<gatehouse_core::route_stats::RouteStats>,
+    /// Lists the route as loaded (for the console) while this version exists.
+    _loaded: gatehouse_core::route_stats::Loaded,
 }
 
 /// Top-level keys with a meaning of their own; every other key is a decorator.
@@ -90,6 +92,7 @@ impl Route {
         };
         heap.build_all()?;
         let stats = gatehouse_core::route_stats::for_route(&name);
-        Ok(Route { name, file, condition, handler, heap, stats })
+        let _loaded = stats.loaded(&file, condition.as_ref().map(Expression::source));
+        Ok(Route { name, file, condition, handler, heap, stats, _loaded })
     }
 }

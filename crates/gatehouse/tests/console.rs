@@ -203,6 +203,22 @@ fn the_console_is_for_loopback_and_for_others_only_with_the_admin_credential() {
     let logs = gw.logs();
     assert!(!logs.contains(secret) && !logs.contains(&hash), "{logs}");
 
+    // On an admin connector the console is at its root and under the prefix, its links follow.
+    let t = TempInstance::new();
+    t.write(
+        "config/admin.json",
+        r#"{ "connectors": [ { "port": 0, "host": "127.0.0.1" } ], "adminConnector": { "port": 0, "host": "127.0.0.1" } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let admin = gw.ports[1];
+    assert!(get(admin, "/console").body.contains("src=\"/console/app.js\""));
+    assert!(get(admin, "/openig/console").body.contains("src=\"/openig/console/app.js\""));
+    for path in ["/console/app.js", "/console/app.css", "/openig/console/app.js", "/console/data"] {
+        assert_eq!(get(admin, path).status, 200, "{path}");
+    }
+    assert_eq!(get(gw.ports[0], "/openig/console").status, 404, "the main connector leaves /openig/* to the routes");
+    drop(gw);
+
     // Turned off.
     let t = TempInstance::bare();
     t.write("config/admin.json", r#"{ "connectors": [ { "port": 0 } ], "console": { "enabled": false } }"#);

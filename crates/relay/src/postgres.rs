@@ -69,7 +69,12 @@ enum Mark {
 const DURABLE_CONNECTIONS: usize = 4;
 
 fn err(e: tokio_postgres::Error) -> StoreError {
-    StoreError(format!("relay store (PostgreSQL): {e}"))
+    // A database error's Display is only "db error": its message (never a parameter's value)
+    // is in the DbError.
+    match e.as_db_error() {
+        Some(db) => StoreError(format!("relay store (PostgreSQL): {}: {}", db.severity(), db.message())),
+        None => StoreError(format!("relay store (PostgreSQL): {e}")),
+    }
 }
 
 fn command(r: &Row) -> Command {

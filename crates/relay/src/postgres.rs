@@ -1,5 +1,5 @@
 //! The shared store: PostgreSQL, for several relay instances behind a load balancer. Commands
-//! are rows of one table (in a schema of their own); a new command or an answer `NOTIFY`s
+//! are rows of one table (in a schema of their own); a new command `NOTIFY`s
 //! the other instances, whose listening connection wakes their long polls within milliseconds; due
 //! callbacks are claimed with `FOR UPDATE SKIP LOCKED` and a lease, so one instance sends
 //! each. Commands, answers and cancels commit durably; bookkeeping commits with
@@ -337,7 +337,8 @@ impl Store for PgStore {
             let stored =
                 self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now, &lease]).await).await?;
             if let Some(row) = stored {
-                self.announce.notify_one();
+                // No NOTIFY: only new commands wake other instances' long polls (an answered
+                // box has no one waiting on it), and each NOTIFY is a transaction of its own.
                 return Ok(Answered::Stored(Box::new(command(&row))));
             }
             let known = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;

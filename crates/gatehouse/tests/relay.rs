@@ -548,3 +548,42 @@ fn the_example_instance_runs_the_exchange_over_https() {
     eventually("the callback arrives", || receiver.callbacks().len() == 1);
     assert_eq!(receiver.callbacks()[0]["body"]["result"]["status"], "ok");
 }
+
+#[test]
+fn a_stop_right_after_a_callback_does_not_send_it_again_after_the_restart() {
+    let t = TempInstance::bare();
+    let pid_file = t.path("gateway.pid.for-receiver");
+    let receiver = Receiver::start_with(&t.dir, 0, &[("RECEIVER_TERM_PID_FILE", &pid_file)]);
+    let t = relay_instance(&receiver, "");
+    let clock = [("GATEHOUSE_TEST_CLOCK", "2031-05-01T12:00:00Z")];
+    let exchange = |gw: &Gateway, header: &str| {
+        let (status, posted) = post_command(gw, "provision", header);
+        assert_eq!(status, 200, "{posted}");
+        let path = box_path(posted["destinations"][0]["uri"].as_str().unwrap());
+        assert_eq!(request(gw.port(), "GET", &path, &[], "").unwrap().status, 200);
+        assert_eq!(request(gw.port(), "POST", &path, &[], r#"{"ok":true}"#).unwrap().status, 200);
+        posted["commandId"].as_str().unwrap().to_string()
+    };
+    let header = r#"{ "lifespan": 3600, "timeout": 3600, "externalId": "s" }"#;
+    let delivered_to = |id: &str| receiver.callbacks().iter().filter(|c| c["body"]["commandId"] == id).count();
+
+    let mut gw = Gateway::start_with(&t.dir, &clock);
+    std::fs::write(&pid_file, gw.child.id().to_string()).unwrap();
+    let first = exchange(&gw, header);
+    // The receiver answers the callback and at once stops the gateway (SIGTERM): the stop
+    // lets the delivery finish and writes its mark, gathered with others in a running gateway.
+    gw.wait_for_log("INFO stopped");
+    gw.terminate();
+    assert_eq!(delivered_to(&first), 1);
+
+    let gw = Gateway::start_with(&t.dir, &clock);
+    // Past the callback's lease: an unmarked callback would be due again now.
+    curl(&["-X", "POST", &gw.url("/openig/api/clock?advance=5m")]);
+    // Two more commands through the worker's passes; the first's callback would have been
+    // claimed and sent before theirs.
+    let second = exchange(&gw, header);
+    eventually("the second callback arrives", || delivered_to(&second) == 1);
+    let third = exchange(&gw, header);
+    eventually("the third callback arrives", || delivered_to(&third) == 1);
+    assert_eq!(delivered_to(&first), 1, "{:?}", receiver.callbacks());
+}

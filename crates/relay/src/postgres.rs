@@ -77,6 +77,14 @@ fn err(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// The ids of `table`'s rows matching `condition`, locked in the order of their ids. Every
+/// statement that writes several rows locks them this way first: two such statements (the
+/// opened boxes' marks and the callbacks' bookkeeping, say) never wait on each other in a
+/// cycle, which PostgreSQL would break after a second by failing one of them.
+fn in_id_order(table: &str, condition: &str) -> String {
+    format!("SELECT id FROM {table} WHERE {condition} ORDER BY id FOR UPDATE")
+}
+
 fn command(r: &Row) -> Command {
     let state: String = r.get(6);
     Command {
@@ -214,7 +222,9 @@ impl Store for PgStore {
                 let conn = self.connect(Sync::Lazy).await?;
                 let sql = format!(
                     "UPDATE {t} SET state = 'started', started_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(bid, at) \
-                     WHERE {t}.bid = v.bid AND state = 'queued' AND session_deadline > v.at AND timeout_at > v.at",
+                     WHERE {t}.bid = v.bid AND {t}.id IN ({}) \
+                     AND state = 'queued' AND session_deadline > v.at AND timeout_at > v.at",
+                    in_id_order(&self.t(), "bid = ANY($1) AND state = 'queued'"),
                     t = self.t()
                 );
                 self.marker.spawn(async move {
@@ -231,8 +241,20 @@ impl Store for PgStore {
                             }
                         }
                         if !bids.is_empty() {
-                            if let Err(e) = conn.execute(&sql, &[&bids, &at]).await {
-                                tracing::warn!("relay store: cannot mark {} opened boxes: {e}", bids.len());
+                            // A batch that failed (a deadlock victim, say) is tried again: a box
+                            // left unmarked could fail for its session start although opened.
+                            for attempt in 1..=3 {
+                                match conn.execute(&sql, &[&bids, &at]).await {
+                                    Ok(_) => break,
+                                    Err(e) if attempt == 3 => {
+                                        tracing::warn!(
+                                            "relay store: cannot mark {} opened boxes: {}",
+                                            bids.len(),
+                                            err(e)
+                                        )
+                                    }
+                                    Err(_) => {}
+                                }
                             }
                         }
                         for done in flushes {
@@ -363,13 +385,15 @@ impl Store for PgStore {
             let (start, timeout, delete) = (
                 format!(
                     "UPDATE {t} SET state = 'failed_session_start', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
-                     WHERE state = 'queued' AND session_deadline <= $1 RETURNING id, kind"
+                     WHERE id IN ({}) AND state = 'queued' AND session_deadline <= $1 RETURNING id, kind",
+                    in_id_order(&t, "state = 'queued' AND session_deadline <= $1")
                 ),
                 format!(
                     "UPDATE {t} SET state = 'failed_timeout', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
-                     WHERE state = 'started' AND timeout_at <= $1 RETURNING id, kind"
+                     WHERE id IN ({}) AND state = 'started' AND timeout_at <= $1 RETURNING id, kind",
+                    in_id_order(&t, "state = 'started' AND timeout_at <= $1")
                 ),
-                format!("DELETE FROM {t} WHERE expires_at <= $1"),
+                format!("DELETE FROM {t} WHERE id IN ({})", in_id_order(&t, "expires_at <= $1")),
             );
             let now = now as i64;
             let (flushed, done) = oneshot::channel();
@@ -418,8 +442,9 @@ impl Store for PgStore {
     fn callbacks_done(&self, ids: Vec<i64>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let sql = format!(
-                "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id = ANY($1)",
-                self.t()
+                "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id IN ({})",
+                self.t(),
+                in_id_order(&self.t(), "id = ANY($1)")
             );
             self.with(Sync::Background, async |c| c.execute(&sql, &[&ids]).await).await.map(|_| ())
         })

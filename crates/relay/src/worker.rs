@@ -53,6 +53,11 @@ const ALIVE_EVERY: Duration = Duration::from_secs(60);
 /// Callbacks in flight at once, per relay: enough to keep a receiver busy, few enough not to
 /// overrun its accept queue. The others stay in the store until a slot frees.
 const CALLBACKS_IN_FLIGHT: usize = 16;
+/// Delivered callbacks are marked in the store together: when this many gathered, or when the
+/// oldest has waited this long. A crash in between only repeats those callbacks (receivers
+/// deduplicate by id); a stop writes what gathered.
+const DONE_BATCH: usize = 64;
+const DONE_EVERY: Duration = Duration::from_millis(50);
 
 /// The relay's worker.
 pub struct Worker {
@@ -61,11 +66,28 @@ pub struct Worker {
     retry: Retry,
     name: String,
     task: Task,
+    delivered: Delivered,
+    /// Asks the loop to end: callbacks in flight finish first (see [`DRAIN`]).
+    stopping: Arc<tokio::sync::Notify>,
+    ended: std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
 }
+
+/// How long a stop waits for the callbacks in flight: a receiver that answered before the
+/// stop is not called again after the restart.
+const DRAIN: Duration = Duration::from_secs(5);
 
 impl Worker {
     pub(crate) fn new(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry, name: &str) -> Self {
-        Worker { relay, handler, retry, name: name.to_string(), task: Task::default() }
+        Worker {
+            relay,
+            handler,
+            retry,
+            name: name.to_string(),
+            task: Task::default(),
+            delivered: Delivered::default(),
+            stopping: Arc::new(tokio::sync::Notify::new()),
+            ended: std::sync::Mutex::new(None),
+        }
     }
 }
 
@@ -79,13 +101,29 @@ impl Service for Worker {
             // A shared store connects and listens now, before the connectors accept.
             self.relay.store.start(self.relay.stored.clone()).await.map_err(|e| e.to_string())?;
             let (relay, handler, retry) = (self.relay.clone(), self.handler.clone(), self.retry);
-            self.task.spawn(run(relay, handler, retry));
+            let (ended, on_end) = tokio::sync::oneshot::channel();
+            *self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(on_end);
+            let stop = Stop { requested: self.stopping.clone(), _ended: ended };
+            self.task.spawn(run(relay, handler, retry, self.delivered.clone(), stop));
             Ok(())
         })
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        self.task.stop()
+        Box::pin(async move {
+            self.stopping.notify_one();
+            let ended = self.ended.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(ended) = ended {
+                let _ = tokio::time::timeout(DRAIN + Duration::from_secs(1), ended).await;
+            }
+            self.task.stop().await;
+            let done = self.delivered.take();
+            if !done.is_empty() {
+                if let Err(e) = self.relay.store.callbacks_done(done).await {
+                    tracing::warn!("relay store: {e}; those callbacks will be sent again");
+                }
+            }
+        })
     }
 }
 
@@ -94,7 +132,13 @@ impl Service for Worker {
 /// deadline, an answer or a freed slot. An answer or a freed slot only claims callbacks;
 /// the timers' pass (expire, box depth, next deadline) runs when the next deadline
 /// is due and at least every tick, so busy traffic does not multiply it.
-async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry) {
+/// The loop's end: `requested` asks for it; `_ended` is dropped when the loop returned.
+struct Stop {
+    requested: Arc<tokio::sync::Notify>,
+    _ended: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry, delivered: Delivered, stop: Stop) {
     let mut last_alive: Option<tokio::time::Instant> = None;
     // Owned by the loop: stopping the worker aborts what is in flight (the lease brings it back).
     let mut in_flight = tokio::task::JoinSet::new();
@@ -102,7 +146,7 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
     let freed = Arc::new(tokio::sync::Notify::new());
     let mut next: Option<u64> = None;
     let mut last_pass: Option<tokio::time::Instant> = None;
-    let delivered = Delivered::default();
+    let mut last_done = tokio::time::Instant::now();
     // Whether the last claim filled every free slot (more may be due); a freed slot claims
     // only then, so a finished callback does not cost a query when nothing is waiting.
     let mut backlog = true;
@@ -131,10 +175,20 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         let free = slots.available_permits().saturating_sub(waiting.len());
         let timers = next.is_none_or(|n| n <= now) || last_pass.is_none_or(|t| t.elapsed() >= TICK);
         let claim = free > 0 && (timers || !woke_by_freed || backlog);
-        let done = delivered.take();
+        let gathered = delivered.len();
+        let done = if gathered >= DONE_BATCH || (gathered > 0 && last_done.elapsed() >= DONE_EVERY) {
+            last_done = tokio::time::Instant::now();
+            delivered.take()
+        } else {
+            Vec::new()
+        };
         let worked = async {
             if !done.is_empty() {
-                store.callbacks_done(done).await?;
+                if let Err(e) = store.callbacks_done(done.clone()).await {
+                    // Kept for the next pass rather than sent again after their lease.
+                    delivered.restore(done);
+                    return Err(e);
+                }
             }
             let pass = if timers {
                 last_pass = Some(tokio::time::Instant::now());
@@ -185,7 +239,10 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
         }
         let now = relay.now();
         let until_pass = last_pass.map_or(Duration::ZERO, |t| TICK.saturating_sub(t.elapsed()));
-        let wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
+        let mut wait = next.map_or(TICK, |n| Duration::from_millis(n.saturating_sub(now))).min(until_pass);
+        if delivered.len() > 0 {
+            wait = wait.min(DONE_EVERY.saturating_sub(last_done.elapsed()));
+        }
         let handed_off = async {
             match handed.as_mut() {
                 Some(h) => h.recv().await,
@@ -203,6 +260,12 @@ async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry
             }
             _ = freed.notified() => true,
             _ = tokio::time::sleep(wait) => false,
+            _ = stop.requested.notified() => {
+                // The callbacks in flight finish (or give up) before the loop ends; the
+                // caller then writes the marks they gathered.
+                let _ = tokio::time::timeout(DRAIN, async { while in_flight.join_next().await.is_some() {} }).await;
+                return;
+            }
         };
     }
 }
@@ -244,7 +307,7 @@ async fn alive(handler: &Arc<dyn Handler>, client: &ApiClient) -> bool {
     up
 }
 
-/// Ids of delivered callbacks, gathered for the worker's next pass to mark in one write. A
+/// Ids of delivered callbacks, gathered to be marked in one write (see [`DONE_BATCH`]). A
 /// crash before that write only repeats those callbacks (receivers deduplicate by id).
 #[derive(Clone, Default)]
 struct Delivered(Arc<std::sync::Mutex<Vec<i64>>>);
@@ -256,6 +319,15 @@ impl Delivered {
 
     fn take(&self) -> Vec<i64> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+    }
+
+    /// Puts back ids whose write failed.
+    fn restore(&self, ids: Vec<i64>) {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(ids);
     }
 }
 

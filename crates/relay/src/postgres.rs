@@ -267,6 +267,9 @@ impl Store for PgStore {
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();
             let announce = self.announce.clone();
+            // The store has started once it listens: a command another instance stores from
+            // then on wakes this one's long polls.
+            let (listening_tx, listening_rx) = oneshot::channel();
             self.listener.spawn(async move {
                 let polling = async {
                     loop {
@@ -282,7 +285,13 @@ impl Store for PgStore {
                     }
                 };
                 let listening = async {
-                    let _ = listen.batch_execute(&format!("SET synchronous_commit = off; LISTEN {channel}")).await;
+                    let listened =
+                        listen.batch_execute(&format!("SET synchronous_commit = off; LISTEN {channel}")).await;
+                    let failed = listened.is_err();
+                    let _ = listening_tx.send(listened.map_err(err));
+                    if failed {
+                        return;
+                    }
                     loop {
                         announce.notified().await;
                         if let Err(e) = listen.batch_execute(&format!("NOTIFY {channel}")).await {
@@ -295,7 +304,7 @@ impl Store for PgStore {
                     _ = listening => {}
                 }
             });
-            Ok(())
+            listening_rx.await.map_err(|_| StoreError("relay store: the listening connection ended".into()))?
         })
     }
 
@@ -303,7 +312,7 @@ impl Store for PgStore {
         Box::pin(async move {
             let sql = format!(
                 "INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING {COLUMNS}",
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING id",
                 self.t()
             );
             let (created, start, timeout, expires) =
@@ -318,7 +327,7 @@ impl Store for PgStore {
                 })
                 .await?;
             self.announce.notify_one();
-            Ok(command(&row))
+            Ok(Command::queued(row.get(0), n))
         })
     }
 

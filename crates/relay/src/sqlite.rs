@@ -160,8 +160,7 @@ impl Store for SqliteStore {
                     n.expires_at as i64
                 ],
             )?;
-            let id = conn.last_insert_rowid();
-            by_id(conn, id)?.ok_or_else(|| StoreError("the command vanished after its insert".into()))
+            Ok(Command::queued(conn.last_insert_rowid(), n))
         })
     }
 

@@ -105,6 +105,23 @@ pub struct Command {
     pub callback_attempts: u32,
 }
 
+impl Command {
+    /// A command just stored with `id`: queued, nothing else happened to it yet (what an
+    /// insert would read back, without reading it).
+    pub fn queued(id: i64, new: NewCommand) -> Command {
+        Command {
+            id,
+            new,
+            state: State::Queued,
+            started_at: None,
+            ended_at: None,
+            result: None,
+            callback_pending: false,
+            callback_attempts: 0,
+        }
+    }
+}
+
 /// A store failure (I/O, a broken database): the request fails, nothing is half-written.
 #[derive(Debug, Clone)]
 pub struct StoreError(pub String);

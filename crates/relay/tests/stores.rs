@@ -55,6 +55,8 @@ async fn a_command_goes_queued_started_answered_with_one_callback() {
     for (name, s) in stores("life").await {
         let c = s.insert(new("b1", 1000)).await.unwrap();
         assert_eq!(c.state, State::Queued, "{name}");
+        // What the insert answers is what the store holds.
+        assert_eq!(s.get(c.id).await.unwrap().as_ref(), Some(&c), "{name}");
         assert_eq!(s.open("b1".into(), 2000).await.unwrap().unwrap().state, State::Started, "{name}");
         // The answer hands its callback to the caller, leased like a claim.
         let Answered::Stored(answered) = s.answer("b1".into(), "{\"ok\":true}".into(), 3000).await.unwrap() else {

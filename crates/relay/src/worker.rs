@@ -53,9 +53,9 @@ const ALIVE_EVERY: Duration = Duration::from_secs(60);
 /// Callbacks in flight at once, per relay: enough to keep a receiver busy, few enough not to
 /// overrun its accept queue. The others stay in the store until a slot frees.
 const CALLBACKS_IN_FLIGHT: usize = 16;
-/// Delivered callbacks are marked in the store together: when this many gathered, or when the
-/// oldest has waited this long. A crash in between only repeats those callbacks (receivers
-/// deduplicate by id); a stop writes what gathered.
+/// Delivered callbacks are marked in the store together: when this many gathered, or this
+/// long after the last such write. A crash in between only repeats those callbacks
+/// (receivers deduplicate by id); a stop writes what gathered.
 const DONE_BATCH: usize = 64;
 const DONE_EVERY: Duration = Duration::from_millis(50);
 
@@ -127,20 +127,21 @@ impl Service for Worker {
     }
 }
 
-/// The loop: fire due timers, claim due callbacks for the free slots and send them in the
-/// background (a slow receiver never holds the timers back), then sleep until the next
-/// deadline, an answer or a freed slot. An answer or a freed slot only claims callbacks;
-/// the timers' pass (expire, box depth, next deadline) runs when the next deadline
-/// is due and at least every tick, so busy traffic does not multiply it.
 /// The loop's end: `requested` asks for it; `_ended` is dropped when the loop returned.
 struct Stop {
     requested: Arc<tokio::sync::Notify>,
     _ended: tokio::sync::oneshot::Sender<()>,
 }
 
+/// The loop: fire due timers, claim due callbacks for the free slots and send them in the
+/// background (a slow receiver never holds the timers back), then sleep until the next
+/// deadline, an answer or a freed slot. An answer or a freed slot only claims callbacks;
+/// the timers' pass (expire, box depth, next deadline) runs when the next deadline
+/// is due and at least every tick, so busy traffic does not multiply it.
 async fn run(relay: Arc<MessagingRelay>, handler: Arc<dyn Handler>, retry: Retry, delivered: Delivered, stop: Stop) {
     let mut last_alive: Option<tokio::time::Instant> = None;
-    // Owned by the loop: stopping the worker aborts what is in flight (the lease brings it back).
+    // Owned by the loop: a stop waits for what is in flight (at most DRAIN), then aborts the
+    // rest (the lease brings it back).
     let mut in_flight = tokio::task::JoinSet::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(CALLBACKS_IN_FLIGHT));
     let freed = Arc::new(tokio::sync::Notify::new());

@@ -163,7 +163,7 @@ impl Console {
                 json!({
                     "secretId": c.secret_id, "subject": c.subject, "issuer": c.issuer, "names": c.names,
                     "notBefore": c.not_before.saturating_mul(1000), "notAfter": c.not_after.saturating_mul(1000),
-                    "daysLeft": (c.not_after.saturating_mul(1000).saturating_sub(now as i64)) / 86_400_000,
+                    "daysLeft": c.not_after.saturating_mul(1000).saturating_sub(now as i64).div_euclid(86_400_000),
                 })
             })
             .collect();

@@ -75,6 +75,12 @@ fn chromium_shows_routes_errors_reloads_and_certificates() {
         r#"{ "condition": "${find(request.uri.path, '^/down')}", "baseURI": "http://127.0.0.1:1", "handler": "ReverseProxyHandler" }"#,
     );
     inst.route("broken.json", r#"{ "handler": { "type": "NoSuchHandler" } }"#);
+    // A messaging relay, whose figures the console shows (no callback URL: nothing to call).
+    inst.route(
+        "relay.json",
+        r#"{ "condition": "${find(request.uri.path, '^/hermod/')}", "handler": { "type": "MessagingRelay",
+             "config": { "clients": [ { "clientId": "prime1", "key": "079b6a64d75b4e9585bd0c24f36a7deba0ad03498ecf4d69b5766f24fa02e045" } ] } } }"#,
+    );
     let gw = Gateway::start(&inst.dir);
     let port = gw.ports[0];
     for _ in 0..4 {
@@ -82,6 +88,13 @@ fn chromium_shows_routes_errors_reloads_and_certificates() {
     }
     assert_eq!(get(port, "/status/404").status, 404);
     assert_eq!(get(port, "/down/orders?token=do-not-show").status, 502);
+    let api_key =
+        "X-Api-Key: cHJpbWUxOjA3OWI2YTY0ZDc1YjRlOTU4NWJkMGMyNGYzNmE3ZGViYTBhZDAzNDk4ZWNmNGQ2OWI1NzY2ZjI0ZmEwMmUwNDU=";
+    let body = r#"{ "commandHeader": { "lifespan": 600, "timeout": 600, "externalId": "c" }, "signCommand": {} }"#;
+    for _ in 0..2 {
+        let posted = support::request(port, "POST", "/hermod/rest/command/sign", &[api_key], body).unwrap();
+        assert_eq!(posted.status, 200, "{}", posted.body);
+    }
     // A change to a route is a reload, and the console lists it.
     inst.route("app.json", &app("api"));
     eventually("the reload is in the console's data", || get(port, "/openig/console/data").body.contains("reloaded"));
@@ -117,6 +130,10 @@ fn chromium_shows_routes_errors_reloads_and_certificates() {
         .and_then(|t| t.rsplit(' ').next())
         .and_then(|d| d.replace(',', "").parse::<u32>().ok());
     assert!(matches!(days, Some(3640..=3650)), "days left: {days:?} in {text}");
+    // The relay's figures: two commands queued, in their boxes, drawn as a bar by state.
+    shows("relay_commands_total {state=queued, type=sign} 2");
+    shows("relay_commands_in_boxes");
+    assert!(dom.contains("class=\"hbars\""), "the commands-by-state bars are drawn");
     // Summary tiles.
     shows("Requests");
     shows("Server errors");

@@ -183,6 +183,11 @@ fn the_console_is_for_loopback_and_for_others_only_with_the_admin_credential() {
     let (status, _) = status_from(ip, gw.port(), "/openig/console", None);
     assert_eq!(status, 403, "from {ip} without a configured credential");
     assert_eq!(status_from(ip, gw.port(), "/openig/console/data", None).0, 403);
+    // A proxy on this host forwarding someone else is not a local client.
+    for forwarded in ["X-Forwarded-For: 203.0.113.9", "Forwarded: for=203.0.113.9", "X-Real-IP: 203.0.113.9"] {
+        let r = support::request(gw.port(), "GET", "/openig/console", &[forwarded], "").unwrap();
+        assert_eq!(r.status, 403, "{forwarded}");
+    }
     drop(gw);
 
     // With one (its hash, as `gatehouse new-openid-secret` prints it).

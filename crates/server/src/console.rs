@@ -4,8 +4,9 @@
 //! errors, reload history, certificates and their expiry, and every counter the feature
 //! crates report (token service, relay, sessions).
 //!
-//! Served to loopback clients; others only with the credential of admin.json's `console`
-//! (HTTP Basic), and not at all without one. Nothing here changes the gateway.
+//! Served to loopback clients (not to requests a proxy forwarded from elsewhere); others only
+//! with the credential of admin.json's `console` (HTTP Basic), and not at all without one.
+//! Nothing here changes the gateway.
 
 use std::sync::Arc;
 
@@ -60,6 +61,12 @@ pub fn config(cx: &BuildCtx<'_>, node: &Node) -> Result<ConsoleConfig, ConfigErr
     Ok(ConsoleConfig { enabled, credential })
 }
 
+/// Whether the client is on this host: a loopback peer that is not a proxy forwarding someone
+/// else (a reverse proxy on the same host would otherwise make every client loopback).
+fn local(cx: &Context, req: &Request) -> bool {
+    cx.client.remote_addr.ip().is_loopback() && req.extensions().get::<crate::edge::Relayed>().is_none()
+}
+
 fn sha256(bytes: &[u8]) -> [u8; 32] {
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
     let mut out = [0u8; 32];
@@ -94,7 +101,7 @@ impl Console {
         if !self.config.enabled {
             return status(StatusCode::NOT_FOUND);
         }
-        if !cx.client.remote_addr.ip().is_loopback() && !self.authorized(req) {
+        if !local(cx, req) && !self.authorized(req) {
             return match self.config.credential {
                 Some(_) => {
                     let mut r = status(StatusCode::UNAUTHORIZED);

@@ -5,6 +5,8 @@
 
 mod request;
 
+pub(crate) use request::Relayed;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -101,6 +103,9 @@ impl Edge {
                 plain(StatusCode::LOOP_DETECTED)
             }
             Ok(uri) => {
+                if request::relayed(&parts.headers) {
+                    parts.extensions.insert(request::Relayed);
+                }
                 request::scrub_headers(&mut parts.headers, connector);
                 cx.original_uri = Some(uri.clone());
                 parts.uri = uri;

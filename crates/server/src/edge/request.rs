@@ -99,6 +99,17 @@ const FORWARDING: [HeaderName; 5] = [
     HeaderName::from_static("x-real-ip"),
 ];
 
+/// Marks a request that came with forwarding headers (`Forwarded`, `X-Forwarded-*`,
+/// `X-Real-IP`), seen before they are scrubbed: a proxy relayed it for someone else, so a
+/// loopback peer does not make it local (the console's rule).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Relayed;
+
+/// Whether `headers` carry a proxy's forwarding headers.
+pub(crate) fn relayed(headers: &HeaderMap) -> bool {
+    headers.contains_key("x-forwarded-for") || headers.keys().any(|k| FORWARDING.contains(k))
+}
+
 /// Removes what a client may not decide for the gateway, before any filter runs:
 /// - the headers it names in `Connection` (`Connection: close, Authorization` would make the
 ///   proxy strip an `Authorization` a filter adds later), leaving only the connection

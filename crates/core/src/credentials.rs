@@ -1,7 +1,9 @@
 //! Reading what a client sends about itself: `Cookie` pairs and `Authorization` credentials.
 //! One parser each, shared by sessions, expressions and authentication filters, and fuzzed.
+//! And checking a secret against its kept hash (OpenID clients' `HashedSecret`, the relay's
+//! keys, the console's password): SHA-256, compared in constant time.
 
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine as _;
 use http::header::{AUTHORIZATION, COOKIE};
 use http::HeaderMap;
@@ -110,6 +112,26 @@ pub fn basic_pair(encoded: &str) -> Option<(String, String)> {
     let decoded = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
     let (user, password) = decoded.split_once(':')?;
     Some((user.to_string(), password.to_string()))
+}
+
+/// SHA-256 of `bytes`: how secrets, keys and passwords are kept (their base64 in files).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// The 32 bytes of a kept hash written as base64, padded or not; `None` when it is not one.
+pub fn parse_hashed(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    let bytes = STANDARD.decode(text).or_else(|_| STANDARD_NO_PAD.decode(text.trim_end_matches('='))).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Whether `secret` hashes to `hashed`, compared in constant time.
+pub fn hash_matches(secret: &[u8], hashed: &[u8; 32]) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(&sha256(secret), hashed).is_ok()
 }
 
 /// RFC 7235 token68: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.

@@ -2,25 +2,21 @@
 //! SHA-256 of the UTF-8 secret (`secret` is `K7gNU3sdo+OL0wNhqoVWhr3g6s1xYv72ol/pe/Unols=`),
 //! written with or without the `=` padding.
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use gatehouse_core::credentials::{hash_matches, sha256};
+
+/// The 32 hash bytes of a `HashedSecret`, padded or not; `None` when it is not one.
+pub use gatehouse_core::credentials::parse_hashed;
 
 /// The `HashedSecret` of `secret`.
 pub fn hash_secret(secret: &str) -> String {
-    STANDARD.encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes()))
-}
-
-/// The 32 hash bytes of a `HashedSecret`, padded or not; `None` when it is not one.
-pub fn parse_hashed(hashed: &str) -> Option<[u8; 32]> {
-    let hashed = hashed.trim();
-    let bytes = STANDARD.decode(hashed).or_else(|_| STANDARD_NO_PAD.decode(hashed.trim_end_matches('='))).ok()?;
-    bytes.try_into().ok()
+    STANDARD.encode(sha256(secret.as_bytes()))
 }
 
 /// Whether `secret` hashes to `hashed`, compared in constant time.
 pub fn matches(secret: &str, hashed: &[u8; 32]) -> bool {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
-    aws_lc_rs::constant_time::verify_slices_are_equal(digest.as_ref(), hashed).is_ok()
+    hash_matches(secret.as_bytes(), hashed)
 }
 
 /// Characters of generated secrets: letters and digits, so the secret survives any config

@@ -23,10 +23,7 @@ pub struct ApiClient {
 
 /// SHA-256 of `key`.
 pub fn hash_key(key: &str) -> [u8; 32] {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
+    gatehouse_core::credentials::sha256(key.as_bytes())
 }
 
 /// `hashedKey`: base64 of the key's SHA-256.
@@ -50,10 +47,9 @@ pub fn authenticate<'c>(clients: &'c [ApiClient], headers: &HeaderMap) -> Option
             Credentials::Bearer(_) => return None,
         },
     };
-    let hash = hash_key(&key);
     let client = clients.iter().find(|c| c.id == id);
     let expected = client.map_or([0u8; 32], |c| c.key_hash);
-    let ok = aws_lc_rs::constant_time::verify_slices_are_equal(&hash, &expected).is_ok();
+    let ok = gatehouse_core::credentials::hash_matches(key.as_bytes(), &expected);
     client.filter(|_| ok)
 }
 

@@ -10,9 +10,9 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
 use bytes::Bytes;
 use gatehouse_config::{BuildCtx, ConfigError, Node};
+use gatehouse_core::credentials::{self, hash_matches, parse_hashed, sha256, Credentials};
 use gatehouse_core::histogram::Buckets;
 use gatehouse_core::{certificates, recent, route_stats, Body, Clock, Context, Request, Response};
 use http::{header, HeaderValue, StatusCode};
@@ -30,7 +30,8 @@ const STYLE: &str = include_str!("console/app.css");
 #[derive(Clone, Debug)]
 pub struct ConsoleConfig {
     enabled: bool,
-    credential: Option<(String, [u8; 32])>,
+    /// The SHA-256 of the username and of the password.
+    credential: Option<([u8; 32], [u8; 32])>,
 }
 
 impl Default for ConsoleConfig {
@@ -47,14 +48,14 @@ pub fn config(cx: &BuildCtx<'_>, node: &Node) -> Result<ConsoleConfig, ConfigErr
     let hash = match (c.get("password"), c.get("passwordHash")) {
         (Some(_), Some(n)) => return Err(cx.err(n, "console: give password or passwordHash, not both")),
         (Some(n), None) => Some(sha256(cx.string(n)?.as_bytes())),
-        (None, Some(n)) => Some(parse_hash(&cx.string(n)?).ok_or_else(|| {
+        (None, Some(n)) => Some(parse_hashed(&cx.string(n)?).ok_or_else(|| {
             cx.err(n, "console passwordHash must be the base64 of a SHA-256 (gatehouse new-openid-secret prints one)")
         })?),
         (None, None) => None,
     };
     c.finish()?;
     let credential = match (username, hash) {
-        (Some(u), Some(h)) if !u.is_empty() && !u.contains(':') => Some((u, h)),
+        (Some(u), Some(h)) if !u.is_empty() && !u.contains(':') => Some((sha256(u.as_bytes()), h)),
         (None, None) => None,
         _ => return Err(cx.err(node, "console needs both a username (without ':') and a password or passwordHash")),
     };
@@ -65,20 +66,6 @@ pub fn config(cx: &BuildCtx<'_>, node: &Node) -> Result<ConsoleConfig, ConfigErr
 /// else (a reverse proxy on the same host would otherwise make every client loopback).
 fn local(cx: &Context, req: &Request) -> bool {
     cx.client.remote_addr.ip().is_loopback() && req.extensions().get::<crate::edge::Relayed>().is_none()
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
-fn parse_hash(text: &str) -> Option<[u8; 32]> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-    let text = text.trim();
-    let bytes = STANDARD.decode(text).or_else(|_| STANDARD_NO_PAD.decode(text.trim_end_matches('='))).ok()?;
-    bytes.try_into().ok()
 }
 
 /// The console of one gateway.
@@ -130,22 +117,12 @@ impl Console {
     }
 
     fn authorized(&self, req: &Request) -> bool {
-        let Some((user, hash)) = &self.config.credential else { return false };
-        let Some(given) = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")))
-            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-            .and_then(|b| String::from_utf8(b).ok())
-        else {
+        let Some((user_hash, password_hash)) = &self.config.credential else { return false };
+        let Some(Credentials::Basic { user, password }) = credentials::authorization(req.headers()) else {
             return false;
         };
-        let Some((u, p)) = given.split_once(':') else { return false };
-        let user_ok =
-            aws_lc_rs::constant_time::verify_slices_are_equal(&sha256(u.as_bytes()), &sha256(user.as_bytes()));
-        let pass_ok = aws_lc_rs::constant_time::verify_slices_are_equal(&sha256(p.as_bytes()), hash);
-        user_ok.is_ok() & pass_ok.is_ok()
+        // Both compared, in constant time, whichever is wrong.
+        hash_matches(user.as_bytes(), user_hash) & hash_matches(password.as_bytes(), password_hash)
     }
 
     /// The snapshot the page shows.

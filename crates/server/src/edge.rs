@@ -103,21 +103,23 @@ impl Edge {
                 plain(StatusCode::LOOP_DETECTED)
             }
             Ok(uri) => {
-                if request::relayed(&parts.headers) {
-                    parts.extensions.insert(request::Relayed);
-                }
-                request::scrub_headers(&mut parts.headers, connector);
+                let relayed = request::scrub_headers(&mut parts.headers, connector);
                 cx.original_uri = Some(uri.clone());
                 parts.uri = uri;
                 let body = read_timeout(Body::from(body), connector.request_body_timeout);
-                let req = Request::from_parts(parts, body);
+                let mut req = Request::from_parts(parts, body);
                 let admin_sub = if connector.admin {
                     Some(self.admin.sub_on_admin_connector(req.uri().path()).to_string())
                 } else {
                     self.admin.sub_path(req.uri().path()).map(str::to_string)
                 };
                 match admin_sub {
-                    Some(sub) => self.admin.serve(&mut cx, req, &sub).await,
+                    Some(sub) => {
+                        if relayed {
+                            req.extensions_mut().insert(request::Relayed);
+                        }
+                        self.admin.serve(&mut cx, req, &sub).await
+                    }
                     None => match self.root.handle(&mut cx, req).await {
                         Ok(resp) => resp,
                         Err(e) => error_response(&cx, &e),

@@ -99,23 +99,20 @@ const FORWARDING: [HeaderName; 5] = [
     HeaderName::from_static("x-real-ip"),
 ];
 
-/// Marks a request that came with forwarding headers (`Forwarded`, `X-Forwarded-*`,
-/// `X-Real-IP`), seen before they are scrubbed: a proxy relayed it for someone else, so a
-/// loopback peer does not make it local (the console's rule).
+/// Marks an admin request that came with forwarding headers (`Forwarded`, `X-Forwarded-*`,
+/// `X-Real-IP`), as [`scrub_headers`] saw them before removing them: a proxy relayed it for
+/// someone else, so a loopback peer does not make it local (the console's rule).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Relayed;
-
-/// Whether `headers` carry a proxy's forwarding headers.
-pub(crate) fn relayed(headers: &HeaderMap) -> bool {
-    headers.contains_key("x-forwarded-for") || headers.keys().any(|k| FORWARDING.contains(k))
-}
 
 /// Removes what a client may not decide for the gateway, before any filter runs:
 /// - the headers it names in `Connection` (`Connection: close, Authorization` would make the
 ///   proxy strip an `Authorization` a filter adds later), leaving only the connection
 ///   options in `Connection`;
 /// - the forwarding headers, which the proxy writes from what the gateway saw.
-pub(crate) fn scrub_headers(headers: &mut HeaderMap, connector: &Connector) {
+///
+/// Returns whether the request came with forwarding headers (a proxy relayed it).
+pub(crate) fn scrub_headers(headers: &mut HeaderMap, connector: &Connector) -> bool {
     if headers.contains_key(header::CONNECTION) {
         let tokens: Vec<String> = headers
             .get_all(header::CONNECTION)
@@ -142,11 +139,14 @@ pub(crate) fn scrub_headers(headers: &mut HeaderMap, connector: &Connector) {
             }
         }
     }
-    if !connector.trust_forwarded_headers && headers.keys().any(|k| FORWARDING.contains(k)) {
+    let forwarding = headers.keys().any(|k| FORWARDING.contains(k));
+    let relayed = forwarding || headers.contains_key("x-forwarded-for");
+    if !connector.trust_forwarded_headers && forwarding {
         for name in &FORWARDING {
             headers.remove(name);
         }
     }
+    relayed
 }
 
 #[cfg(test)]
@@ -169,7 +169,7 @@ mod tests {
         h.insert("x-forwarded-host", HeaderValue::from_static("evil.example"));
         h.insert("x-real-ip", HeaderValue::from_static("1.2.3.4"));
         h.insert("x-kept", HeaderValue::from_static("1"));
-        scrub_headers(&mut h, &connector());
+        assert!(scrub_headers(&mut h, &connector()), "relayed, by the headers it removed");
         assert_eq!(h.get(header::CONNECTION).unwrap(), "close");
         assert_eq!(h.len(), 2, "{h:?}");
         assert!(h.contains_key("x-kept"));
@@ -178,7 +178,12 @@ mod tests {
         trusted.trust_forwarded_headers = true;
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-host", HeaderValue::from_static("lb.example"));
-        scrub_headers(&mut h, &trusted);
+        assert!(scrub_headers(&mut h, &trusted));
         assert_eq!(h.get("x-forwarded-host").unwrap(), "lb.example");
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert!(scrub_headers(&mut h, &connector()), "X-Forwarded-For is kept, and tells");
+        assert!(h.contains_key("x-forwarded-for"));
+        assert!(!scrub_headers(&mut HeaderMap::new(), &connector()));
     }
 }

@@ -17,7 +17,6 @@ use gatehouse_core::{BoxFuture, Service, Task};
 /// How often refreshing stores look at their files.
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 
-/// A store that can look for changes.
 /// Secret store refreshes that found a change: `reloaded`, or `failed` (the previous content
 /// kept).
 pub(crate) static REFRESHES: gatehouse_core::counters::LabeledCounter = gatehouse_core::counters::LabeledCounter::new(
@@ -26,6 +25,7 @@ pub(crate) static REFRESHES: gatehouse_core::counters::LabeledCounter = gatehous
     &["outcome"],
 );
 
+/// A store that can look for changes.
 pub(crate) trait Refresh: Send + Sync + 'static {
     /// Reloads what changed since the last look.
     fn refresh(&self);

@@ -5,6 +5,7 @@
 //! each. Commands, answers and cancels commit durably; bookkeeping commits with
 //! `synchronous_commit = off` (see the connections below).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -34,10 +35,15 @@ pub struct PgStore {
     /// queues behind a pass in the same backend.
     background: RwLock<Option<Conn>>,
     listener: gatehouse_core::Task,
-    /// Boxes opened on this instance whose "started" mark is still to be written: a device's
-    /// open is a read, and the marks are written in batches by a task of their own (a lazy
-    /// write, like the embedded store's). The timers' pass flushes them first, so this
-    /// instance never fails a box for its session start after it handed the command over.
+    /// Boxes opened on this instance whose "started" mark is still to be written (bid, when):
+    /// a device's open is a read, and the marks are written in batches by a task of their own
+    /// (a lazy write, like the embedded store's), each held for [`MARK_HOLD`] first. An answer
+    /// that comes meanwhile takes its box's mark into its own write, so a command answered
+    /// soon after its open costs one row version less. The timers' pass and a stop flush them
+    /// first, so this instance never fails a box for its session start after it handed the
+    /// command over.
+    opened: Arc<std::sync::Mutex<HashMap<String, i64>>>,
+    /// Wakes the marks' task (when `opened` gets its first entry) or asks it to flush.
     marks: mpsc::UnboundedSender<Mark>,
     pending_marks: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Mark>>>,
     marker: gatehouse_core::Task,
@@ -59,14 +65,29 @@ enum Sync {
     Background,
 }
 
-/// A box opened at a time, or a flush: answered once every mark sent before it is written.
+/// For the marks' task: boxes were opened, or a flush, answered once every mark held
+/// before it is written.
 enum Mark {
-    Opened(String, i64),
+    Opened,
     Flush(oneshot::Sender<()>),
 }
 
+/// How long an opened box's "started" mark waits before it is written: long enough for a
+/// device that answers at once to make it unneeded, short beside any session-start timeout
+/// (whole seconds). Another instance's timers could fail a box for its session start in that
+/// window; this instance's never do (they flush first).
+const MARK_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long new commands gather before the other instances are told of them (one `NOTIFY`
+/// for all): the delay their long polls may add to a delivery through another instance.
+const NOTIFY_GATHER: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Connections for durable commits per instance.
 const DURABLE_CONNECTIONS: usize = 4;
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 fn err(e: tokio_postgres::Error) -> StoreError {
     // A database error's Display is only "db error": its message (never a parameter's value)
@@ -119,6 +140,7 @@ impl PgStore {
         config.parse::<tokio_postgres::Config>().map_err(err)?;
         let (marks, pending_marks) = mpsc::unbounded_channel();
         Ok(PgStore {
+            opened: Default::default(),
             marks,
             pending_marks: std::sync::Mutex::new(Some(pending_marks)),
             marker: Default::default(),
@@ -149,10 +171,23 @@ impl PgStore {
                 tracing::warn!("relay store connection ended: {e}");
             }
         });
-        if sync != Sync::Durable {
-            client.batch_execute("SET synchronous_commit = off").await.map_err(err)?;
-        }
+        // Every statement of the relay has an index to go through. A new table's statistics
+        // say it is empty, and a plan cached then (a sequential scan, or a hash join over one)
+        // would be kept until the next ANALYZE: every batch of marks would read the whole table.
+        let setup = match sync {
+            Sync::Durable => "SET enable_seqscan = off",
+            Sync::Lazy | Sync::Background => "SET enable_seqscan = off; SET synchronous_commit = off",
+        };
+        client.batch_execute(setup).await.map_err(err)?;
         Ok(Conn::new(client))
+    }
+
+    /// Writes every "started" mark held so far.
+    async fn flush_marks(&self) {
+        let (flushed, done) = oneshot::channel();
+        if self.marks.send(Mark::Flush(flushed)).is_ok() {
+            let _ = done.await;
+        }
     }
 
     /// Runs `f` with the connection for `sync`, reconnecting once if it was lost.
@@ -200,8 +235,11 @@ impl Store for PgStore {
                    callback_pending BOOLEAN NOT NULL DEFAULT FALSE, callback_attempts INTEGER NOT NULL DEFAULT 0,
                    callback_next BIGINT NOT NULL DEFAULT 0);
                  CREATE INDEX IF NOT EXISTS commands_expires ON {t} (expires_at);
-                 CREATE INDEX IF NOT EXISTS commands_open ON {t} (state, session_deadline, timeout_at);
-                 CREATE INDEX IF NOT EXISTS commands_callbacks ON {t} (callback_pending, callback_next);",
+                 CREATE INDEX IF NOT EXISTS commands_queued ON {t} (session_deadline) WHERE state = 'queued';
+                 CREATE INDEX IF NOT EXISTS commands_started ON {t} (timeout_at) WHERE state = 'started';
+                 CREATE INDEX IF NOT EXISTS commands_due ON {t} (callback_next) WHERE callback_pending;
+                 DROP INDEX IF EXISTS {s}.commands_open;
+                 DROP INDEX IF EXISTS {s}.commands_callbacks;",
                 s = self.schema,
                 t = self.t()
             );
@@ -217,7 +255,7 @@ impl Store for PgStore {
             }
             *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
             *self.background.write().await = Some(self.connect(Sync::Background).await?);
-            let pending = self.pending_marks.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            let pending = lock(&self.pending_marks).take();
             if let Some(mut pending) = pending {
                 let conn = self.connect(Sync::Lazy).await?;
                 let sql = format!(
@@ -227,20 +265,39 @@ impl Store for PgStore {
                     in_id_order(&self.t(), "bid = ANY($1) AND state = 'queued'"),
                     t = self.t()
                 );
+                let opened = self.opened.clone();
                 self.marker.spawn(async move {
-                    let mut batch = Vec::new();
-                    while pending.recv_many(&mut batch, 256).await > 0 {
-                        let (mut bids, mut at, mut flushes) = (Vec::new(), Vec::new(), Vec::new());
-                        for mark in batch.drain(..) {
-                            match mark {
-                                Mark::Opened(bid, t) => {
-                                    bids.push(bid);
-                                    at.push(t);
+                    while let Some(first) = pending.recv().await {
+                        let mut flushes = Vec::new();
+                        match first {
+                            Mark::Flush(done) => flushes.push(done),
+                            Mark::Opened => {
+                                // Held, unless a flush is asked for meanwhile.
+                                let held = tokio::time::sleep(MARK_HOLD);
+                                tokio::pin!(held);
+                                loop {
+                                    tokio::select! {
+                                        m = pending.recv() => match m {
+                                            Some(Mark::Flush(done)) => {
+                                                flushes.push(done);
+                                                break;
+                                            }
+                                            Some(Mark::Opened) => {}
+                                            None => break,
+                                        },
+                                        _ = &mut held => break,
+                                    }
                                 }
-                                Mark::Flush(done) => flushes.push(done),
                             }
                         }
-                        if !bids.is_empty() {
+                        while let Ok(m) = pending.try_recv() {
+                            if let Mark::Flush(done) = m {
+                                flushes.push(done);
+                            }
+                        }
+                        let batch = std::mem::take(&mut *lock(&opened));
+                        if !batch.is_empty() {
+                            let (bids, at): (Vec<String>, Vec<i64>) = batch.into_iter().unzip();
                             // A batch that failed (a deadlock victim, say) is tried again: a box
                             // left unmarked could fail for its session start although opened.
                             for attempt in 1..=3 {
@@ -294,6 +351,9 @@ impl Store for PgStore {
                     }
                     loop {
                         announce.notified().await;
+                        // Commands stored meanwhile share this NOTIFY: one transaction for
+                        // many instead of about one per command under load.
+                        tokio::time::sleep(NOTIFY_GATHER).await;
                         if let Err(e) = listen.batch_execute(&format!("NOTIFY {channel}")).await {
                             tracing::warn!("relay store: cannot notify the other instances: {e}");
                         }
@@ -305,6 +365,13 @@ impl Store for PgStore {
                 }
             });
             listening_rx.await.map_err(|_| StoreError("relay store: the listening connection ended".into()))?
+        })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            self.flush_marks().await;
+            Ok(())
         })
     }
 
@@ -345,10 +412,17 @@ impl Store for PgStore {
             let Some(mut c) = found.map(|r| command(&r)) else { return Ok(None) };
             if c.state == State::Queued && c.new.session_deadline > now && c.new.timeout_at > now {
                 // The mark's condition is the one checked here, so the first opener's view
-                // is what the row becomes; an answer that lands first simply wins.
-                let _ = self.marks.send(Mark::Opened(bid, now as i64));
+                // is what the row becomes; an answer that lands first simply wins. A box
+                // opened again before its mark is written keeps its first opening.
+                let at = {
+                    let mut opened = lock(&self.opened);
+                    if opened.is_empty() {
+                        let _ = self.marks.send(Mark::Opened);
+                    }
+                    *opened.entry(bid).or_insert(now as i64)
+                };
                 c.state = State::Started;
-                c.started_at = Some(now);
+                c.started_at = Some(at as Millis);
             }
             Ok(Some(c))
         })
@@ -358,15 +432,32 @@ impl Store for PgStore {
         Box::pin(async move {
             let (update, select) = (
                 format!(
-                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $4 \
+                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $4, \
+                     started_at = COALESCE(started_at, $5) \
                      WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING {COLUMNS}",
                     self.t()
                 ),
                 format!("SELECT id FROM {} WHERE bid = $1", self.t()),
             );
             let (now, lease) = (now as i64, (now + CALLBACK_LEASE) as i64);
-            let stored =
-                self.with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now, &lease]).await).await?;
+            // A box opened here whose mark is still held: the answer writes when it was opened.
+            let opened = lock(&self.opened).remove(&bid);
+            let stored = self
+                .with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now, &lease, &opened]).await)
+                .await;
+            let stored = match (stored, opened) {
+                (Ok(stored), _) => stored,
+                (Err(e), Some(at)) => {
+                    // Not answered: the mark is held again.
+                    let mut held = lock(&self.opened);
+                    if held.is_empty() {
+                        let _ = self.marks.send(Mark::Opened);
+                    }
+                    held.entry(bid).or_insert(at);
+                    return Err(e);
+                }
+                (Err(e), None) => return Err(e),
+            };
             if let Some(row) = stored {
                 // No NOTIFY: only new commands wake other instances' long polls (an answered
                 // box has no one waiting on it), and each NOTIFY is a transaction of its own.
@@ -405,10 +496,7 @@ impl Store for PgStore {
                 format!("DELETE FROM {t} WHERE id IN ({})", in_id_order(&t, "expires_at <= $1")),
             );
             let now = now as i64;
-            let (flushed, done) = oneshot::channel();
-            if self.marks.send(Mark::Flush(flushed)).is_ok() {
-                let _ = done.await;
-            }
+            self.flush_marks().await;
             self.with(Sync::Background, async |c| {
                 let pairs = |rows: Vec<Row>| rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).collect();
                 Ok(Transitions {
@@ -472,7 +560,11 @@ impl Store for PgStore {
 
     fn in_boxes(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
-            let sql = format!("SELECT COUNT(*) FROM {} WHERE state IN ('queued', 'started')", self.t());
+            // One count per partial index (an IN over both would scan the table).
+            let t = self.t();
+            let sql = format!(
+                "SELECT (SELECT COUNT(*) FROM {t} WHERE state = 'queued') + (SELECT COUNT(*) FROM {t} WHERE state = 'started')"
+            );
             Ok(self.with(Sync::Background, async |c| c.query_one(&sql, &[]).await).await?.get(0))
         })
     }

@@ -196,6 +196,12 @@ impl Store for SqliteStore {
         })
     }
 
+    /// The writer runs its jobs in order: once this empty job's batch is committed, every
+    /// mark queued before it is too.
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        self.writer.run(Sync::Lazy, |_| Ok(()))
+    }
+
     fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
         self.run(Sync::Durable, move |conn| {
             let changed = exec(conn,

@@ -174,6 +174,10 @@ pub trait Store: Send + Sync + 'static {
     fn start(&self, _wake: std::sync::Arc<tokio::sync::Notify>) -> StoreFuture<'_, ()> {
         Box::pin(std::future::ready(Ok(())))
     }
+    /// Writes what the store holds to write lazily (a stop calls it last).
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
+    }
     /// Stores a new command; returns it with its id once it is durable.
     fn insert(&self, new: NewCommand) -> StoreFuture<'_, Command>;
     /// The command `id`.

@@ -123,6 +123,9 @@ impl Service for Worker {
                     tracing::warn!("relay store: {e}; those callbacks will be sent again");
                 }
             }
+            if let Err(e) = self.relay.store.flush().await {
+                tracing::warn!("relay store: {e}");
+            }
         })
     }
 }

@@ -85,6 +85,30 @@ async fn a_command_goes_queued_started_answered_with_one_callback() {
 }
 
 #[tokio::test]
+async fn an_opened_box_keeps_when_it_was_opened_through_a_quick_answer_and_a_flush() {
+    for (name, s) in stores("opened").await {
+        let quick = s.insert(new("b1", 0)).await.unwrap();
+        let held = s.insert(new("b2", 0)).await.unwrap();
+        assert_eq!(s.open("b1".into(), 5).await.unwrap().unwrap().started_at, Some(5), "{name}");
+        assert_eq!(s.open("b2".into(), 6).await.unwrap().unwrap().started_at, Some(6), "{name}");
+        // Answered before its "started" mark was written (PostgreSQL holds marks briefly):
+        // the answer records when the box was opened.
+        let Answered::Stored(answered) = s.answer("b1".into(), "{}".into(), 7).await.unwrap() else {
+            panic!("{name}: the answer is stored")
+        };
+        assert_eq!((answered.id, answered.started_at, answered.ended_at), (quick.id, Some(5), Some(7)), "{name}");
+        s.flush().await.unwrap();
+        let opened = s.get(held.id).await.unwrap().unwrap();
+        assert_eq!((opened.state, opened.started_at), (State::Started, Some(6)), "{name}");
+        let again = s.open("b2".into(), 8).await.unwrap().unwrap();
+        assert_eq!((again.state, again.started_at), (State::Started, Some(6)), "{name}: the first opening counts");
+        // The session start passed: an opened box is not failed for it.
+        assert!(s.expire(10_000).await.unwrap().session_start_failed.is_empty(), "{name}");
+        assert_eq!(s.in_boxes().await.unwrap(), 1, "{name}");
+    }
+}
+
+#[tokio::test]
 async fn timers_fail_unstarted_and_unanswered_commands_and_lifespan_removes_them() {
     for (name, s) in stores("timers").await {
         let unopened = s.insert(new("b1", 0)).await.unwrap();

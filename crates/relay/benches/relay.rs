@@ -140,7 +140,22 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
-fn run(name: &str, store: &str, raw_rate: f64) {
+/// The store's raw durable insert: its rate, and the p50 and p99 of one commit (ms).
+struct Raw {
+    rate: f64,
+    p50: f64,
+    p99: f64,
+}
+
+impl Raw {
+    fn of(mut commits: Vec<Duration>, elapsed: Duration) -> Raw {
+        let rate = commits.len() as f64 / elapsed.as_secs_f64();
+        commits.sort();
+        Raw { rate, p50: percentile(&commits, 0.50), p99: percentile(&commits, 0.99) }
+    }
+}
+
+fn run(name: &str, store: &str, raw: Raw) {
     let (total, threads) = (env("RELAY_COMMANDS", 2000), env("RELAY_THREADS", 8));
     let callbacks = Arc::new(AtomicUsize::new(0));
     let callback_port = receiver(callbacks.clone());
@@ -184,37 +199,42 @@ fn run(name: &str, store: &str, raw_rate: f64) {
     latencies.sort();
     let rate = done as f64 / elapsed;
     println!(
-        "{name:<11} {done} commands ({threads} clients): {rate:>7.0} commands/s end to end, callbacks {}/{done}; delivery p50 {:.2} ms p99 {:.2} ms; raw durable insert {raw_rate:.0}/s; ratio {:.2}",
+        "{name:<11} {done} commands ({threads} clients): {rate:>7.0} commands/s end to end, callbacks {}/{done}; delivery p50 {:.2} ms p99 {:.2} ms; raw durable insert {:.0}/s (one commit p50 {:.2} ms p99 {:.2} ms); ratio {:.2}",
         callbacks.load(Ordering::Relaxed),
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
-        rate / raw_rate
+        raw.rate,
+        raw.p50,
+        raw.p99,
+        rate / raw.rate
     );
 }
 
 /// Inserts one row per transaction with the relay's durability settings: the disk's limit.
-fn raw_sqlite_rate(n: usize) -> f64 {
+fn raw_sqlite_rate(n: usize) -> Raw {
     let path = std::env::temp_dir().join(format!("gatehouse-bench-raw-{}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "FULL").unwrap();
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, bid TEXT UNIQUE, body TEXT)").unwrap();
-    let t0 = Instant::now();
+    let (t0, mut commits) = (Instant::now(), Vec::with_capacity(n));
     for i in 0..n {
+        let t = Instant::now();
         conn.execute(
             "INSERT INTO t (bid, body) VALUES (?1, ?2)",
             rusqlite::params![format!("b{i}"), "{\"provCommand\":{}}"],
         )
         .unwrap();
+        commits.push(t.elapsed());
     }
-    let rate = n as f64 / t0.elapsed().as_secs_f64();
+    let raw = Raw::of(commits, t0.elapsed());
     drop(conn);
     let _ = std::fs::remove_file(&path);
-    rate
+    raw
 }
 
-fn raw_postgres_rate(config: &str, n: usize) -> f64 {
+fn raw_postgres_rate(config: &str, n: usize) -> Raw {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let (client, conn) = tokio_postgres::connect(config, tokio_postgres::NoTls).await.unwrap();
@@ -223,16 +243,18 @@ fn raw_postgres_rate(config: &str, n: usize) -> f64 {
             .batch_execute("DROP TABLE IF EXISTS gatehouse_bench_raw; CREATE TABLE gatehouse_bench_raw (id BIGSERIAL PRIMARY KEY, bid TEXT UNIQUE, body TEXT)")
             .await
             .unwrap();
-        let t0 = Instant::now();
+        let (t0, mut commits) = (Instant::now(), Vec::with_capacity(n));
         for i in 0..n {
+            let t = Instant::now();
             client
                 .execute("INSERT INTO gatehouse_bench_raw (bid, body) VALUES ($1, $2)", &[&format!("b{i}"), &"{\"provCommand\":{}}"])
                 .await
                 .unwrap();
+            commits.push(t.elapsed());
         }
-        let rate = n as f64 / t0.elapsed().as_secs_f64();
+        let raw = Raw::of(commits, t0.elapsed());
         client.batch_execute("DROP TABLE gatehouse_bench_raw").await.unwrap();
-        rate
+        raw
     })
 }
 
@@ -250,4 +272,15 @@ fn main() {
     let raw = raw_postgres_rate(&pg, env("RELAY_RAW", 2000));
     let schema = format!("bench_{}", std::process::id());
     run("postgresql", &format!(r#""store": {{ "postgresql": "{pg}", "schema": "{schema}" }},"#), raw);
+    drop_schema(&pg, &schema);
+}
+
+/// Leaves the database as it was.
+fn drop_schema(config: &str, schema: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(config, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await.unwrap();
+    })
 }

@@ -21,16 +21,9 @@ use crate::store::{
 pub struct PgStore {
     config: String,
     schema: String,
-    /// Acceptances and answers: committed durably, through several connections so that
-    /// concurrent commits share PostgreSQL's WAL flushes (its group commit) instead of
-    /// queueing behind one another on one connection.
-    durable: Vec<RwLock<Option<Conn>>>,
-    next: AtomicUsize,
-    /// The request path's reads and state marks (a device opening its box, a status poll).
-    /// This and `background` commit with `synchronous_commit = off`: a database crash can undo
-    /// the last of their writes, which repeats a callback or reopens a box, never loses a
-    /// command or an answer.
-    lazy: RwLock<Option<Conn>>,
+    /// The request path's connections: one lane per gateway unit, and one for the threads
+    /// that are not units (see [`Lane`]).
+    lanes: Vec<Lane>,
     /// The worker's passes and callback bookkeeping, apart so that a request's statement never
     /// queues behind a pass in the same backend.
     background: RwLock<Option<Conn>>,
@@ -55,6 +48,32 @@ pub struct PgStore {
     /// background runtime), so that a connection remade during a request does not live and
     /// die with that request's gateway unit.
     drivers: std::sync::OnceLock<tokio::runtime::Handle>,
+}
+
+/// The request path's connections of one gateway unit, made when it first needs them and
+/// driven by that unit's runtime, so that a statement and its answer never cross threads (on
+/// a shared runtime each one woke another thread twice). The last lane serves the threads
+/// that are not units, driven by the store's own runtime.
+struct Lane {
+    /// Acceptances and answers: committed durably, through several connections so that
+    /// concurrent commits share PostgreSQL's WAL flushes (its group commit) instead of
+    /// queueing behind one another on one connection.
+    durable: Vec<RwLock<Option<Conn>>>,
+    next: AtomicUsize,
+    /// Reads (a device opening its box, a status poll). This and `background` commit with
+    /// `synchronous_commit = off`: a database crash can undo the last of their writes, which
+    /// repeats a callback or reopens a box, never loses a command or an answer.
+    lazy: RwLock<Option<Conn>>,
+}
+
+impl Lane {
+    fn new(durable: usize) -> Self {
+        Lane {
+            durable: (0..durable).map(|_| RwLock::new(None)).collect(),
+            next: AtomicUsize::new(0),
+            lazy: RwLock::new(None),
+        }
+    }
 }
 
 /// Which connection a statement goes through.
@@ -82,7 +101,8 @@ const MARK_HOLD: std::time::Duration = std::time::Duration::from_millis(20);
 /// for all): the delay their long polls may add to a delivery through another instance.
 const NOTIFY_GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Connections for durable commits per instance.
+/// Connections for durable commits per instance, shared out among its gateway units' lanes
+/// (at least one each).
 const DURABLE_CONNECTIONS: usize = 4;
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -146,9 +166,11 @@ impl PgStore {
             marker: Default::default(),
             config: config.to_string(),
             schema: schema.to_string(),
-            durable: (0..DURABLE_CONNECTIONS).map(|_| RwLock::new(None)).collect(),
-            next: AtomicUsize::new(0),
-            lazy: RwLock::new(None),
+            lanes: {
+                let slots = gatehouse_core::units::slots();
+                let per_lane = (DURABLE_CONNECTIONS / (slots - 1).max(1)).max(1);
+                (0..slots).map(|_| Lane::new(per_lane)).collect()
+            },
             background: RwLock::new(None),
             listener: Default::default(),
             announce: Arc::new(Notify::new()),
@@ -164,13 +186,20 @@ impl PgStore {
         format!("gatehouse_relay_{}", self.schema)
     }
 
-    async fn connect(&self, sync: Sync) -> Result<Conn, StoreError> {
+    /// A connection driven by the store's runtime, or by the current one (`on_unit`: a
+    /// gateway unit's, for its lane).
+    async fn connect(&self, sync: Sync, on_unit: bool) -> Result<Conn, StoreError> {
         let (client, connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
-        self.drivers.get_or_init(tokio::runtime::Handle::current).spawn(async move {
+        let driver = async move {
             if let Err(e) = connection.await {
                 tracing::warn!("relay store connection ended: {e}");
             }
-        });
+        };
+        if on_unit {
+            tokio::spawn(driver);
+        } else {
+            self.drivers.get_or_init(tokio::runtime::Handle::current).spawn(driver);
+        }
         // Every statement of the relay has an index to go through. A new table's statistics
         // say it is empty, and a plan cached then (a sequential scan, or a hash join over one)
         // would be kept until the next ANALYZE: every batch of marks would read the whole table.
@@ -196,12 +225,12 @@ impl PgStore {
         sync: Sync,
         f: impl AsyncFnOnce(&Conn) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StoreError> {
+        let lane = gatehouse_core::units::slot(self.lanes.len());
+        let on_unit = sync != Sync::Background && lane + 1 < self.lanes.len();
+        let lane = &self.lanes[lane];
         let slot = match sync {
-            Sync::Durable => {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % self.durable.len();
-                &self.durable[i]
-            }
-            Sync::Lazy => &self.lazy,
+            Sync::Durable => &lane.durable[lane.next.fetch_add(1, Ordering::Relaxed) % lane.durable.len()],
+            Sync::Lazy => &lane.lazy,
             Sync::Background => &self.background,
         };
         {
@@ -212,7 +241,7 @@ impl PgStore {
         }
         let mut guard = slot.write().await;
         if guard.as_ref().is_none_or(Conn::is_closed) {
-            *guard = Some(self.connect(sync).await?);
+            *guard = Some(self.connect(sync, on_unit).await?);
         }
         match guard.as_ref() {
             Some(c) => f(c).await.map_err(err),
@@ -224,7 +253,7 @@ impl PgStore {
 impl Store for PgStore {
     fn start(&self, wake: Arc<Notify>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let client = self.connect(Sync::Durable).await?;
+            let client = self.connect(Sync::Durable, false).await?;
             let ddl = format!(
                 "CREATE SCHEMA IF NOT EXISTS {s};
                  CREATE TABLE IF NOT EXISTS {t} (
@@ -249,15 +278,15 @@ impl Store for PgStore {
                 .batch_execute(&format!("SELECT pg_advisory_lock(7210); {ddl} SELECT pg_advisory_unlock(7210);"))
                 .await
                 .map_err(err)?;
-            *self.durable[0].write().await = Some(client);
-            for slot in &self.durable[1..] {
-                *slot.write().await = Some(self.connect(Sync::Durable).await?);
+            // The units' lanes connect when they first need to; the other threads' lane keeps
+            // this one.
+            if let Some(other) = self.lanes.last() {
+                *other.durable[0].write().await = Some(client);
             }
-            *self.lazy.write().await = Some(self.connect(Sync::Lazy).await?);
-            *self.background.write().await = Some(self.connect(Sync::Background).await?);
+            *self.background.write().await = Some(self.connect(Sync::Background, false).await?);
             let pending = lock(&self.pending_marks).take();
             if let Some(mut pending) = pending {
-                let conn = self.connect(Sync::Lazy).await?;
+                let conn = self.connect(Sync::Lazy, false).await?;
                 let sql = format!(
                     "UPDATE {t} SET state = 'started', started_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(bid, at) \
                      WHERE {t}.bid = v.bid AND {t}.id IN ({}) \

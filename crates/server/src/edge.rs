@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use gatehouse_core::{Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response, Side};
 use http::{header, HeaderValue, StatusCode};
-use hyper::body::Incoming;
 
 use crate::access_log::{AccessLog, InFlight, LoggedBody, Record};
 use crate::admin::Admin;
@@ -45,15 +44,20 @@ impl Edge {
         Edge { root, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1), clock }
     }
 
+    /// The gateway's clock.
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// The counters.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
     }
 
     /// Serves one request from the connection described by `client`, accepted by `connector`.
-    pub async fn serve(
+    pub async fn serve<B: Into<Body>>(
         &self,
-        req: hyper::Request<Incoming>,
+        req: hyper::Request<B>,
         client: &Arc<ClientInfo>,
         connector: &Connector,
     ) -> hyper::Response<LoggedBody> {
@@ -106,7 +110,7 @@ impl Edge {
                 let relayed = request::scrub_headers(&mut parts.headers, connector);
                 cx.original_uri = Some(uri.clone());
                 parts.uri = uri;
-                let body = read_timeout(Body::from(body), connector.request_body_timeout);
+                let body = read_timeout(body.into(), connector.request_body_timeout);
                 let mut req = Request::from_parts(parts, body);
                 let admin_sub = if connector.admin {
                     Some(self.admin.sub_on_admin_connector(req.uri().path()).to_string())

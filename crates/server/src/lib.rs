@@ -12,6 +12,7 @@ pub mod console;
 mod edge;
 pub mod env_sh;
 mod gateway;
+mod h1;
 mod instance;
 mod listener;
 pub mod log_files;
@@ -218,4 +219,12 @@ fn sort_errors(errors: &mut Vec<ConfigError>) {
         a.file.cmp(&b.file).then(at(a).cmp(&at(b)))
     });
     errors.dedup_by(|a, b| a.file == b.file && a.pos == b.pos && a.message == b.message);
+}
+
+/// The lean HTTP/1.1 path's request parser, for the fuzz targets (`gatehouse-fuzz`): whether
+/// the first request in `data` is served on the lean path, and how many bytes are left after
+/// it (all of them when it goes to hyper).
+#[doc(hidden)]
+pub fn parse_http1(data: &[u8]) -> (bool, usize) {
+    h1::parse_for_fuzzing(data)
 }

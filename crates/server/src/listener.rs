@@ -18,6 +18,7 @@ use tokio::sync::watch;
 
 use crate::admin_config::Connector;
 use crate::edge::Edge;
+use crate::h1;
 use crate::watchdog::{Activity, Watchdog};
 
 /// Listening sockets, bound but not yet serving.
@@ -132,6 +133,8 @@ async fn accept_loop(
     let builder = Arc::new(builder);
     let acceptor = connector.tls.as_ref().map(|t| t.acceptor());
     let graceful = GracefulShutdown::new();
+    // Every connection on the lean path holds a sender; the drain waits for the last to go.
+    let (lean_open, mut lean_closed) = tokio::sync::mpsc::channel::<()>(1);
     loop {
         let accepted = tokio::select! {
             r = accept(&listener, &shared, connector.max_connections) => r,
@@ -168,11 +171,13 @@ async fn accept_loop(
             watcher: graceful.watcher(),
             connector: connector.clone(),
             activity,
+            stop: stop.clone(),
+            _open: lean_open.clone(),
         };
         match &acceptor {
             None => {
                 tokio::spawn(async move {
-                    conn.serve(TokioIo::new(stream), plain).await;
+                    conn.serve(stream, plain, true).await;
                     drop(slot);
                 });
             }
@@ -195,8 +200,10 @@ async fn accept_loop(
                     let session = tls.get_ref().1;
                     let server_name = session.server_name().map(str::to_string);
                     let certificates = session.peer_certificates().map_or(Value::Null, describe_certificates);
+                    // ALPN's h2 goes to hyper at once; HTTP/1.1 starts on the lean path.
+                    let lean = session.alpn_protocol() != Some(b"h2");
                     let client = ClientInfo { secure: true, server_name, certificates, ..plain };
-                    conn.serve(TokioIo::new(tls), client).await;
+                    conn.serve(tls, client, lean).await;
                     drop(slot);
                 });
             }
@@ -205,7 +212,12 @@ async fn accept_loop(
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     drop(listener);
     tracing::info!("connector {addr} closed; draining its connections");
-    if tokio::time::timeout(connector.grace_period, graceful.shutdown()).await.is_err() {
+    drop(lean_open);
+    let drained = async {
+        graceful.shutdown().await;
+        let _ = lean_closed.recv().await;
+    };
+    if tokio::time::timeout(connector.grace_period, drained).await.is_err() {
         tracing::warn!("grace period of {:?} over: closing the remaining connections", connector.grace_period);
     }
 }
@@ -282,16 +294,47 @@ struct Conn {
     watcher: Watcher,
     connector: Arc<Connector>,
     activity: Arc<Activity>,
+    /// Set when the gateway stops: the lean path closes idle connections and ends busy ones
+    /// after their response.
+    stop: watch::Receiver<bool>,
+    /// Held while the connection is open (see the drain in `accept_loop`).
+    _open: tokio::sync::mpsc::Sender<()>,
 }
 
 impl Conn {
-    /// Serves HTTP/1.1 or HTTP/2 on `io` until the client leaves or a stop drains it.
-    async fn serve<I>(self, io: TokioIo<I>, client: ClientInfo)
+    /// Serves `io` until the client leaves or a stop drains it: on the lean HTTP/1.1 path
+    /// (`lean`) while its requests allow, then HTTP/1.1 or HTTP/2 through hyper.
+    async fn serve<I>(mut self, mut io: I, client: ClientInfo, lean: bool)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let client = Arc::new(client);
+        let metrics = self.edge.metrics().clone();
+        metrics.connection_opened();
+        let mut first = bytes::Bytes::new();
+        if lean {
+            let path =
+                h1::Lean { edge: &self.edge, client: &client, connector: &self.connector, activity: &self.activity };
+            match h1::serve(&mut io, path, &mut self.stop).await {
+                h1::Outcome::Closed => {
+                    metrics.connection_closed();
+                    return;
+                }
+                h1::Outcome::Handover(read) => first = read,
+            }
+        }
+        // Boxed: a connection on the lean path does not carry hyper's state with it.
+        Box::pin(self.serve_hyper(h1::Prefixed::new(first, io), client)).await;
+        metrics.connection_closed();
+    }
+
+    /// Serves the rest of the connection through hyper.
+    async fn serve_hyper<I>(self, io: I, client: Arc<ClientInfo>)
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let remote_addr = client.remote_addr;
-        let client = Arc::new(client);
+        let io = TokioIo::new(io);
         let (edge, connector, activity) = (self.edge.clone(), self.connector.clone(), self.activity.clone());
         let service = hyper::service::service_fn(move |req| {
             let (edge, client, connector) = (edge.clone(), client.clone(), connector.clone());
@@ -302,11 +345,8 @@ impl Conn {
             }
         });
         let conn = self.builder.serve_connection_with_upgrades(io, service);
-        let metrics = self.edge.metrics().clone();
-        metrics.connection_opened();
         if let Err(e) = self.watcher.watch(conn.into_owned()).await {
             tracing::debug!("connection from {remote_addr} ended: {e}");
         }
-        metrics.connection_closed();
     }
 }

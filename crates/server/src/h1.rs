@@ -1,0 +1,542 @@
+//! The lean HTTP/1.1 path: the common request, served without hyper's connection machinery.
+//!
+//! A connection starts here. Each request whose head arrived whole in one read and is plain
+//! HTTP/1.1 (origin-form target, no `Transfer-Encoding`, `Upgrade`, `Expect` or `TE`, at most
+//! one `Content-Length` whose body is already in the buffer, `Connection` only `keep-alive`
+//! or `close`) is parsed once with `httparse` (header values are slices of the read buffer,
+//! not copies), served by the edge, and its response written with one `write` when it fits.
+//! Anything else (an h2c preface, a head split across reads, a chunked or large upload, an
+//! upgrade, HTTP/1.0, a malformed head) hands the connection, with every byte read so far,
+//! to hyper, which serves that request and the rest of the connection as before: the lean
+//! path never answers what it does not fully understand.
+//!
+//! Between requests a connection holds no buffer: a read buffer of 1 KiB (nginx's
+//! `client_header_buffer_size`) is taken when bytes arrive and grows only for a larger head.
+
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use gatehouse_core::{Body, ClientInfo};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::access_log::LoggedBody;
+use crate::admin_config::Connector;
+use crate::edge::Edge;
+use crate::watchdog::Activity;
+
+/// How a connection left the lean path.
+pub(crate) enum Outcome {
+    /// Closed (by the client, an error, or a stop).
+    Closed,
+    /// Not a request this path serves: hyper takes the connection, these bytes first.
+    Handover(Bytes),
+}
+
+/// The read buffer taken when a request starts arriving.
+const FIRST_READ: usize = 1024;
+/// Headers a lean request may have; more go to hyper.
+const MAX_HEADERS: usize = 64;
+/// The largest request body the lean path takes (already read with its head).
+const MAX_BODY: usize = 64 * 1024;
+/// A response body up to this size is copied behind its head and written with it.
+const COALESCE: usize = 16 * 1024;
+
+/// What serving needs from the connection.
+pub(crate) struct Lean<'a> {
+    pub(crate) edge: &'a Edge,
+    pub(crate) client: &'a Arc<ClientInfo>,
+    pub(crate) connector: &'a Connector,
+    pub(crate) activity: &'a Arc<Activity>,
+}
+
+/// A request parsed from the buffer.
+struct Parsed {
+    request: http::Request<Body>,
+    /// The client asked to close after this exchange.
+    close: bool,
+}
+
+/// Serves requests on `io` until the connection ends or a request is not for this path.
+pub(crate) async fn serve<I>(io: &mut I, lean: Lean<'_>, stop: &mut watch::Receiver<bool>) -> Outcome
+where
+    I: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut buf = BytesMut::new();
+    loop {
+        if buf.is_empty() {
+            // Idle: wait for the next request without keeping a buffer, unless a stop comes.
+            buf = BytesMut::with_capacity(FIRST_READ);
+            let read = tokio::select! {
+                r = io.read_buf(&mut buf) => r,
+                _ = stop.wait_for(|s| *s) => return Outcome::Closed,
+            };
+            match read {
+                Ok(0) | Err(_) => return Outcome::Closed,
+                Ok(_) => {}
+            }
+        }
+        let max_head = lean.connector.max_total_headers_size.max(8192);
+        let mut parsed = parse(&mut buf, max_head);
+        // A head larger than the first read, if the rest is already there: read on without
+        // waiting (a head still arriving is hyper's to wait for, with its timeout).
+        while parsed.is_none() && buf.len() == buf.capacity() && buf.len() < max_head {
+            buf.reserve(buf.len());
+            if !read_ready(io, &mut buf).await {
+                break;
+            }
+            parsed = parse(&mut buf, max_head);
+        }
+        let Some(Parsed { request, close }) = parsed else {
+            return Outcome::Handover(buf.freeze());
+        };
+        let head_only = request.method() == Method::HEAD;
+        let busy = lean.activity.exchange();
+        // The client's side is watched while the exchange runs: a client that leaves cancels
+        // it (logged 499, the upstream call dropped). Bytes it sends meanwhile (a pipelined
+        // request) wait in the buffer, up to one head's worth.
+        let mut serving = Box::pin(lean.edge.serve(request, lean.client, lean.connector));
+        let response = loop {
+            let watching = buf.len() < max_head;
+            tokio::select! {
+                response = &mut serving => break response,
+                read = io.read_buf(&mut buf), if watching => match read {
+                    Ok(0) | Err(_) => return Outcome::Closed,
+                    Ok(_) => {}
+                },
+            }
+        };
+        drop(serving);
+        let close = close || *stop.borrow();
+        // Boxed, like the edge's future: between requests the connection's task keeps neither.
+        let written = Box::pin(write_response(io, response, head_only, close, lean.edge.clock())).await;
+        drop(busy);
+        match written {
+            Ok(keep) if keep && !close && !*stop.borrow() => {}
+            _ => {
+                let _ = io.shutdown().await;
+                return Outcome::Closed;
+            }
+        }
+    }
+}
+
+/// Reads what is already there into `buf`'s spare room, without waiting: whether any came.
+async fn read_ready<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> bool {
+    let had = buf.len();
+    buf.resize(buf.capacity(), 0);
+    let n = std::future::poll_fn(|cx| {
+        let mut read = tokio::io::ReadBuf::new(&mut buf[had..]);
+        match Pin::new(&mut *io).poll_read(cx, &mut read) {
+            std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(read.filled().len()),
+            _ => std::task::Poll::Ready(0),
+        }
+    })
+    .await;
+    buf.truncate(had + n);
+    n > 0
+}
+
+/// Parses one request from the front of `buf` and takes its bytes (head and body) out of it:
+/// `None`, with `buf` untouched, when it is not a request this path serves (incomplete,
+/// malformed or outside the subset). The target, header values and body are slices of the
+/// bytes read, not copies.
+fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let head_len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        _ => return None,
+    };
+    if req.version != Some(1) || head_len > max_head.max(8192) {
+        return None;
+    }
+    let base = buf.as_ptr() as usize;
+    let range = |s: &[u8]| {
+        let start = s.as_ptr() as usize - base;
+        start..start + s.len()
+    };
+    let path = req.path?;
+    if !path.starts_with('/') {
+        return None;
+    }
+    let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
+    let target = range(path.as_bytes());
+    let (mut close, mut length) = (false, None::<usize>);
+    let mut fields = Vec::with_capacity(req.headers.len());
+    for h in req.headers.iter() {
+        let name = h.name.as_bytes();
+        if name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"upgrade")
+            || name.eq_ignore_ascii_case(b"expect")
+            || name.eq_ignore_ascii_case(b"te")
+            || name.eq_ignore_ascii_case(b"http2-settings")
+        {
+            return None;
+        }
+        if name.eq_ignore_ascii_case(b"connection") {
+            if h.value.eq_ignore_ascii_case(b"close") {
+                close = true;
+            } else if !h.value.eq_ignore_ascii_case(b"keep-alive") {
+                return None;
+            }
+        }
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let digits = h.value;
+            if length.is_some() || digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            length = Some(digits.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')));
+        }
+        fields.push((HeaderName::from_bytes(name).ok()?, range(h.value)));
+    }
+    let length = length.unwrap_or(0);
+    if length > MAX_BODY || buf.len() - head_len < length {
+        return None;
+    }
+    let bytes = buf.split_to(head_len + length).freeze();
+    let built = (|| {
+        let mut map = HeaderMap::with_capacity(fields.len());
+        for (name, value) in fields {
+            map.append(name, HeaderValue::from_maybe_shared(bytes.slice(value)).ok()?);
+        }
+        let uri = Uri::from_maybe_shared(bytes.slice(target)).ok()?;
+        let body = if length == 0 { Body::empty() } else { Body::from(bytes.slice(head_len..)) };
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = map;
+        Some(Parsed { request, close })
+    })();
+    if built.is_none() {
+        // A value or target `http` refuses: hyper gets every byte back, in order.
+        let mut restored = BytesMut::with_capacity(bytes.len() + buf.len());
+        restored.extend_from_slice(&bytes);
+        restored.extend_from_slice(buf);
+        *buf = restored;
+    }
+    built
+}
+
+/// [`parse`] on `data` with the default head limit: whether it took a request, and what is
+/// left of the buffer.
+pub(crate) fn parse_for_fuzzing(data: &[u8]) -> (bool, usize) {
+    let mut buf = BytesMut::from(data);
+    let served = parse(&mut buf, 8192).is_some();
+    (served, buf.len())
+}
+
+/// How the response's body is framed on the wire.
+enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+}
+
+/// Writes `response`; `Ok(true)` when the connection may serve another request.
+async fn write_response<I>(
+    io: &mut I,
+    response: hyper::Response<LoggedBody>,
+    head_only: bool,
+    close: bool,
+    clock: &gatehouse_core::Clock,
+) -> std::io::Result<bool>
+where
+    I: AsyncWrite + Unpin,
+{
+    let (parts, body) = response.into_parts();
+    let status = parts.status;
+    let no_body = head_only
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let exact = body.size_hint().exact();
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let framing = if no_body {
+        Framing::None
+    } else if let Some(n) = exact.or(declared) {
+        Framing::Length(n)
+    } else {
+        Framing::Chunked
+    };
+    let closing =
+        close || parts.headers.get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+
+    let mut head = Vec::with_capacity(256 + parts.headers.len() * 32);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(status.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &parts.headers {
+        let framing_header = name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING;
+        // The framing is this writer's: a 204's or 1xx's length is dropped, a HEAD's or
+        // 304's kept as the handler said it.
+        if framing_header && !(no_body && !status.is_informational() && status != StatusCode::NO_CONTENT) {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    match framing {
+        Framing::Length(n) => {
+            head.extend_from_slice(b"content-length: ");
+            head.extend_from_slice(n.to_string().as_bytes());
+            head.extend_from_slice(b"\r\n");
+        }
+        Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::None => {}
+    }
+    if !parts.headers.contains_key(header::DATE) {
+        head.extend_from_slice(b"date: ");
+        date::now(clock, &mut head);
+        head.extend_from_slice(b"\r\n");
+    }
+    if close && !parts.headers.contains_key(header::CONNECTION) {
+        head.extend_from_slice(b"connection: close\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+
+    let mut body = std::pin::pin!(body);
+    if matches!(framing, Framing::None) {
+        io.write_all(&head).await?;
+        io.flush().await?;
+        return Ok(!closing);
+    }
+    let chunked = matches!(framing, Framing::Chunked);
+    let mut sent = 0u64;
+    let mut pending = Some(head);
+    loop {
+        let frame = match body.frame().await {
+            Some(Ok(frame)) => frame,
+            // A body that failed mid-way cannot be finished: the client sees the connection close.
+            Some(Err(_)) => return Ok(false),
+            None => break,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if data.is_empty() {
+            continue;
+        }
+        sent += data.len() as u64;
+        if let Framing::Length(n) = framing {
+            if sent > n {
+                return Ok(false);
+            }
+        }
+        let prefix = if chunked { format!("{:x}\r\n", data.len()) } else { String::new() };
+        let suffix: &[u8] = if chunked { b"\r\n" } else { b"" };
+        match pending.take() {
+            Some(mut head) if data.len() <= COALESCE => {
+                head.extend_from_slice(prefix.as_bytes());
+                head.extend_from_slice(&data);
+                head.extend_from_slice(suffix);
+                // Held until the next frame or the end: a one-frame body goes out with its head.
+                pending = Some(head);
+            }
+            Some(head) => {
+                write_all(io, &[&head, prefix.as_bytes(), &data, suffix]).await?;
+                io.flush().await?;
+            }
+            None => {
+                write_all(io, &[prefix.as_bytes(), &data, suffix]).await?;
+                io.flush().await?;
+            }
+        }
+        if pending.as_ref().is_some_and(|h| h.len() > COALESCE) {
+            if let Some(head) = pending.take() {
+                io.write_all(&head).await?;
+                io.flush().await?;
+            }
+        }
+    }
+    let end: &[u8] = if chunked { b"0\r\n\r\n" } else { b"" };
+    match pending.take() {
+        Some(mut head) => {
+            head.extend_from_slice(end);
+            io.write_all(&head).await?;
+        }
+        None if !end.is_empty() => io.write_all(end).await?,
+        None => {}
+    }
+    io.flush().await?;
+    if let Framing::Length(n) = framing {
+        if sent != n {
+            return Ok(false);
+        }
+    }
+    Ok(!closing)
+}
+
+/// Writes every slice, with as few system calls as the socket allows.
+async fn write_all<I>(io: &mut I, parts: &[&[u8]]) -> std::io::Result<()>
+where
+    I: AsyncWrite + Unpin,
+{
+    let mut parts: Vec<&[u8]> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    while !parts.is_empty() {
+        let slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+        let mut n = std::future::poll_fn(|cx| Pin::new(&mut *io).poll_write_vectored(cx, &slices)).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let Some(first) = parts.first_mut() else { break };
+            if n >= first.len() {
+                n -= first.len();
+                parts.remove(0);
+            } else {
+                *first = &first[n..];
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A connection handed to hyper: the bytes the lean path read first, then the socket.
+pub(crate) struct Prefixed<I> {
+    first: Bytes,
+    io: I,
+}
+
+impl<I> Prefixed<I> {
+    pub(crate) fn new(first: Bytes, io: I) -> Self {
+        Prefixed { first, io }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Prefixed<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if !self.first.is_empty() {
+            let n = self.first.len().min(buf.remaining());
+            buf.put_slice(&self.first.split_to(n));
+            return std::task::Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Prefixed<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The `Date` header's value, formatted once a second per thread.
+mod date {
+    use std::cell::RefCell;
+    use std::time::UNIX_EPOCH;
+
+    thread_local! {
+        static CACHED: RefCell<(u64, String)> = const { RefCell::new((0, String::new())) };
+    }
+
+    pub(super) fn now(clock: &gatehouse_core::Clock, out: &mut Vec<u8>) {
+        let now = clock.now();
+        let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        CACHED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.0 != second || c.1.is_empty() {
+                *c = (second, httpdate::fmt_http_date(now));
+            }
+            out.extend_from_slice(c.1.as_bytes());
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parsed(raw: &str) -> Option<(Parsed, usize)> {
+        let mut buf = BytesMut::from(raw.as_bytes());
+        let p = parse(&mut buf, 8192);
+        if p.is_none() {
+            assert_eq!(&buf[..], raw.as_bytes(), "a request handed over keeps every byte");
+        }
+        p.map(|p| (p, raw.len() - buf.len()))
+    }
+
+    #[test]
+    fn a_plain_request_is_parsed_with_its_body_and_what_it_used() {
+        let raw =
+            "POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nX-A: 1\r\nX-A: 2\r\n\r\nabcGET / HTTP/1.1\r\n";
+        let (p, used) = parsed(raw).unwrap();
+        assert_eq!(used, raw.find("GET").unwrap());
+        assert_eq!(p.request.method(), Method::POST);
+        assert_eq!(p.request.uri(), "/a?b=1");
+        assert_eq!(p.request.headers().get_all("x-a").iter().count(), 2);
+        assert_eq!(p.request.body().as_bytes(), Some(&b"abc"[..]));
+        assert!(!p.close);
+        assert!(parsed("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").unwrap().0.close);
+    }
+
+    #[test]
+    fn anything_outside_the_subset_goes_to_hyper() {
+        for raw in [
+            "GET / HTTP/1.1\r\nHost: x\r\n",                                        // head not whole
+            "GET / HTTP/1.0\r\n\r\n",                                               // HTTP/1.0
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",                                     // h2c preface
+            "GET http://x/ HTTP/1.1\r\n\r\n",                                       // absolute-form
+            "OPTIONS * HTTP/1.1\r\n\r\n",                                           // asterisk-form
+            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",       // chunked
+            "POST / HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc", // two lengths
+            "POST / HTTP/1.1\r\nContent-Length: +3\r\n\r\nabc",                     // not digits
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc",                      // body not here yet
+            "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",  // upgrade
+            "GET / HTTP/1.1\r\nConnection: keep-alive, Upgrade\r\n\r\n",            // other tokens
+            "PUT / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",  // expect
+            "GET / HTTP/1.1\r\nTE: trailers\r\n\r\n",                               // trailers wanted
+            "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",                              // malformed
+            "G\0T / HTTP/1.1\r\n\r\n",                                              // malformed method
+            "GET /a<b> HTTP/1.1\r\nHost: x\r\n\r\n",                                // a target `http` refuses
+            "GET /a`b HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET / HTTP/1.1\r\nX: a\u{7f}b\r\n\r\n", // a value `http` refuses
+        ] {
+            assert!(parsed(raw).is_none(), "{raw:?}");
+        }
+        let big = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{}", MAX_BODY + 1, "a".repeat(MAX_BODY + 1));
+        assert!(parsed(&big).is_none());
+    }
+}

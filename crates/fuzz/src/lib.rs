@@ -24,7 +24,19 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cookie_header", cookie_header),
     ("authorization_header", authorization_header),
     ("cms_file", cms_file),
+    ("http1_request", http1_request),
 ];
+
+/// The lean HTTP/1.1 path's request parser: a request it does not take must leave every byte
+/// for hyper, and one it takes must use some.
+pub fn http1_request(data: &[u8]) {
+    let (served, left) = gatehouse_server::parse_http1(data);
+    if served {
+        assert!(left < data.len(), "a request was taken without using a byte");
+    } else {
+        assert_eq!(left, data.len(), "a request handed to hyper lost bytes");
+    }
+}
 
 /// The configuration JSON reader (routes, config.json, admin.json), then config tokens.
 pub fn config_json(data: &[u8]) {

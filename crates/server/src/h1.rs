@@ -10,8 +10,9 @@
 //! to hyper, which serves that request and the rest of the connection as before: the lean
 //! path never answers what it does not fully understand.
 //!
-//! Between requests a connection holds no buffer: a read buffer of 1 KiB (nginx's
-//! `client_header_buffer_size`) is taken when bytes arrive and grows only for a larger head.
+//! Between requests a connection holds only a 1 KiB read buffer (nginx's
+//! `client_header_buffer_size`; hyper keeps an 8 KiB read and an 8 KiB write buffer), which
+//! grows only for a larger head; the response's head is built per response and freed after.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -70,7 +71,7 @@ where
     let mut buf = BytesMut::new();
     loop {
         if buf.is_empty() {
-            // Idle: wait for the next request without keeping a buffer, unless a stop comes.
+            // Idle: wait for the next request in a small buffer, unless a stop comes.
             buf = BytesMut::with_capacity(FIRST_READ);
             let read = tokio::select! {
                 r = io.read_buf(&mut buf) => r,

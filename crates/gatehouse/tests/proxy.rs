@@ -347,3 +347,22 @@ fn huge_timeouts_are_clamped_not_a_crash() {
     let size = curl(&["-o", "/dev/null", "-w", "%{size_download}", &gw.url("/download?n=100000")]);
     assert_eq!(size, "100000");
 }
+
+#[test]
+fn a_streamed_body_reaches_the_client_as_it_comes_not_when_it_ends() {
+    // The origin sends its head and one chunk, then nothing for as long as the gateway waits
+    // (a minute here): the client must see the head and the chunk meanwhile.
+    let origin = Origin::start();
+    let (_t, gw) = proxy_to(&origin.url(), r#""soTimeout": "1 minute""#);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(b"GET /stall-body HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("first chunk") {
+        let n = s.read(&mut chunk).expect("the first chunk arrives while the origin stalls");
+        assert!(n > 0, "closed before the first chunk: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+}

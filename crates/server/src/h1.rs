@@ -17,6 +17,7 @@
 use std::io::IoSlice;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use gatehouse_core::{Body, ClientInfo};
@@ -317,7 +318,23 @@ where
     let mut sent = 0u64;
     let mut pending = Some(head);
     loop {
-        let frame = match body.frame().await {
+        let next = match pending.take() {
+            // The head waits for the first frame only if it is already there: a body that is
+            // not ready (a stream, a slow origin) gets its head sent now, as hyper would.
+            Some(head) => match std::future::poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
+                Poll::Ready(next) => {
+                    pending = Some(head);
+                    next
+                }
+                Poll::Pending => {
+                    io.write_all(&head).await?;
+                    io.flush().await?;
+                    body.frame().await
+                }
+            },
+            None => body.frame().await,
+        };
+        let frame = match next {
             Some(Ok(frame)) => frame,
             // A body that failed mid-way cannot be finished: the client sees the connection close.
             Some(Err(_)) => return Ok(false),
@@ -336,12 +353,19 @@ where
         let prefix = if chunked { format!("{:x}\r\n", data.len()) } else { String::new() };
         let suffix: &[u8] = if chunked { b"\r\n" } else { b"" };
         match pending.take() {
+            // The head waits for the first frame; when that frame ends the body (a response
+            // from memory), both go out with the end in one write, below.
             Some(mut head) if data.len() <= COALESCE => {
                 head.extend_from_slice(prefix.as_bytes());
                 head.extend_from_slice(&data);
                 head.extend_from_slice(suffix);
-                // Held until the next frame or the end: a one-frame body goes out with its head.
-                pending = Some(head);
+                if body.is_end_stream() {
+                    pending = Some(head);
+                } else {
+                    // More to come, maybe much later (a stream): what came goes out now.
+                    io.write_all(&head).await?;
+                    io.flush().await?;
+                }
             }
             Some(head) => {
                 write_all(io, &[&head, prefix.as_bytes(), &data, suffix]).await?;
@@ -349,12 +373,6 @@ where
             }
             None => {
                 write_all(io, &[prefix.as_bytes(), &data, suffix]).await?;
-                io.flush().await?;
-            }
-        }
-        if pending.as_ref().is_some_and(|h| h.len() > COALESCE) {
-            if let Some(head) = pending.take() {
-                io.write_all(&head).await?;
                 io.flush().await?;
             }
         }

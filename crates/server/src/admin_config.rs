@@ -46,6 +46,14 @@ pub struct Connector {
     pub admin: bool,
 }
 
+impl Connector {
+    /// The largest request head served, on the lean path and through hyper alike:
+    /// `maxTotalHeadersSize`, but never below hyper's floor of 8 KiB.
+    pub fn max_head(&self) -> usize {
+        self.max_total_headers_size.max(8192)
+    }
+}
+
 /// Whether admin APIs are open to any client or to loopback only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunMode {

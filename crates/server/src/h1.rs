@@ -83,7 +83,7 @@ where
                 Ok(_) => {}
             }
         }
-        let max_head = lean.connector.max_total_headers_size.max(8192);
+        let max_head = lean.connector.max_head();
         let mut parsed = parse(&mut buf, max_head);
         // A head larger than the first read, if the rest is already there: read on without
         // waiting (a head still arriving is hyper's to wait for, with its timeout).
@@ -119,7 +119,8 @@ where
         let written = Box::pin(write_response(io, response, head_only, close, lean.edge.clock())).await;
         drop(busy);
         match written {
-            Ok(keep) if keep && !close && !*stop.borrow() => {}
+            // `true` only when neither side asked to close.
+            Ok(true) if !*stop.borrow() => {}
             _ => {
                 let _ = io.shutdown().await;
                 return Outcome::Closed;
@@ -144,7 +145,8 @@ async fn read_ready<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> boo
     n > 0
 }
 
-/// Parses one request from the front of `buf` and takes its bytes (head and body) out of it:
+/// Parses one request, its head at most `max_head` bytes ([`Connector::max_head`]), from the
+/// front of `buf` and takes its bytes (head and body) out of it:
 /// `None`, with `buf` untouched, when it is not a request this path serves (incomplete,
 /// malformed or outside the subset). The target, header values and body are slices of the
 /// bytes read, not copies.
@@ -155,7 +157,7 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
         Ok(httparse::Status::Complete(n)) => n,
         _ => return None,
     };
-    if req.version != Some(1) || head_len > max_head.max(8192) {
+    if req.version != Some(1) || head_len > max_head {
         return None;
     }
     let base = buf.as_ptr() as usize;

@@ -125,7 +125,7 @@ async fn accept_loop(
         .timer(TokioTimer::new())
         .header_read_timeout(connector.request_header_timeout)
         // hyper answers 431 when the head outgrows this buffer; it cannot go below 8 KiB.
-        .max_buf_size(connector.max_total_headers_size.max(8192));
+        .max_buf_size(connector.max_head());
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -311,20 +311,20 @@ impl Conn {
         let client = Arc::new(client);
         let metrics = self.edge.metrics().clone();
         metrics.connection_opened();
-        let mut first = bytes::Bytes::new();
-        if lean {
+        let handover = if lean {
             let path =
                 h1::Lean { edge: &self.edge, client: &client, connector: &self.connector, activity: &self.activity };
             match h1::serve(&mut io, path, &mut self.stop).await {
-                h1::Outcome::Closed => {
-                    metrics.connection_closed();
-                    return;
-                }
-                h1::Outcome::Handover(read) => first = read,
+                h1::Outcome::Closed => None,
+                h1::Outcome::Handover(read) => Some(read),
             }
+        } else {
+            Some(bytes::Bytes::new())
+        };
+        if let Some(first) = handover {
+            // Boxed: a connection on the lean path does not carry hyper's state with it.
+            Box::pin(self.serve_hyper(h1::Prefixed::new(first, io), client)).await;
         }
-        // Boxed: a connection on the lean path does not carry hyper's state with it.
-        Box::pin(self.serve_hyper(h1::Prefixed::new(first, io), client)).await;
         metrics.connection_closed();
     }
 

@@ -211,6 +211,16 @@ impl PgStore {
         Ok(Conn::new(client))
     }
 
+    /// Holds box `bid`'s "started" mark (opened `at`), waking the marks' task for the first
+    /// one held; a box already held keeps its first opening, which is returned.
+    fn hold_mark(&self, bid: String, at: i64) -> i64 {
+        let mut opened = lock(&self.opened);
+        if opened.is_empty() {
+            let _ = self.marks.send(Mark::Opened);
+        }
+        *opened.entry(bid).or_insert(at)
+    }
+
     /// Writes every "started" mark held so far.
     async fn flush_marks(&self) {
         let (flushed, done) = oneshot::channel();
@@ -443,13 +453,7 @@ impl Store for PgStore {
                 // The mark's condition is the one checked here, so the first opener's view
                 // is what the row becomes; an answer that lands first simply wins. A box
                 // opened again before its mark is written keeps its first opening.
-                let at = {
-                    let mut opened = lock(&self.opened);
-                    if opened.is_empty() {
-                        let _ = self.marks.send(Mark::Opened);
-                    }
-                    *opened.entry(bid).or_insert(now as i64)
-                };
+                let at = self.hold_mark(bid, now as i64);
                 c.state = State::Started;
                 c.started_at = Some(at as Millis);
             }
@@ -478,11 +482,7 @@ impl Store for PgStore {
                 (Ok(stored), _) => stored,
                 (Err(e), Some(at)) => {
                     // Not answered: the mark is held again.
-                    let mut held = lock(&self.opened);
-                    if held.is_empty() {
-                        let _ = self.marks.send(Mark::Opened);
-                    }
-                    held.entry(bid).or_insert(at);
+                    self.hold_mark(bid, at);
                     return Err(e);
                 }
                 (Err(e), None) => return Err(e),

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::origin::Origin;
-use support::{curl, eventually, get, request, Gateway, TempInstance};
+use support::{curl, eventually, get, parse_response, request, Gateway, TempInstance};
 
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
@@ -576,19 +576,13 @@ fn read_responses(s: &mut TcpStream, n: usize) -> Vec<String> {
         let got = s.read(&mut chunk).unwrap();
         assert!(got > 0, "closed after {} responses: {}", bodies.len(), String::from_utf8_lossy(&raw));
         raw.extend_from_slice(&chunk[..got]);
-        loop {
-            let text = String::from_utf8_lossy(&raw).into_owned();
-            let Some(end) = text.find("\r\n\r\n") else { break };
-            let len: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
+        while let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = parse_response(&raw[..end + 4]).unwrap();
+            let len: usize = head.header("content-length").unwrap().parse().unwrap();
             if raw.len() < end + 4 + len {
                 break;
             }
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            assert!(raw.starts_with(b"HTTP/1.1 200"), "{head:?}");
             bodies.push(String::from_utf8_lossy(&raw[end + 4..end + 4 + len]).into_owned());
             raw.drain(..end + 4 + len);
         }

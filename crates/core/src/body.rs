@@ -71,6 +71,16 @@ impl Body {
         }
     }
 
+    /// The buffered content when the body is already in memory (empty or full), else the
+    /// body back.
+    pub fn into_bytes(self) -> Result<Bytes, Body> {
+        match self {
+            Body::Empty => Ok(Bytes::new()),
+            Body::Full { data } => Ok(data.unwrap_or_default()),
+            other => Err(other),
+        }
+    }
+
     /// Reads the whole body into memory, failing with `PayloadTooLarge` past `limit` bytes.
     /// `side` says whose body this is, for the error.
     pub async fn collect(self, limit: usize, side: Side) -> Result<Bytes, Error> {

@@ -27,6 +27,11 @@ pub fn enter(index: usize) {
     CURRENT.with(|c| c.set(Some(index)));
 }
 
+/// The unit the current thread serves, if it is one.
+pub fn current() -> Option<usize> {
+    CURRENT.with(Cell::get)
+}
+
 /// The slot of the current thread, below [`slots`] as it was when the caller built its slots
 /// (`built`): its unit's, or the last one.
 pub fn slot(built: usize) -> usize {

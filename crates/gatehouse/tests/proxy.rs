@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::origin::{checksum, write_pattern_file, Origin};
+use support::scripted::Scripted;
 use support::{curl, eventually, get, request, Gateway, TempInstance};
 
 /// A gateway whose only route proxies everything to `origin`, with extra handler config.
@@ -19,6 +20,15 @@ fn proxy_to(origin: &str, handler_config: &str) -> (TempInstance, Gateway) {
         "proxy.json",
         &format!(r#"{{ "baseURI": "{origin}", "handler": {{ "type": "ReverseProxyHandler", "config": {{ {handler_config} }} }} }}"#),
     );
+    let gw = Gateway::start(&t.dir);
+    (t, gw)
+}
+
+/// As [`proxy_to`], with one gateway unit: every client connection shares one upstream pool.
+fn proxy_on_one_unit_to(origin: &str) -> (TempInstance, Gateway) {
+    let t = TempInstance::new();
+    t.write("config/admin.json", r#"{ "gatewayUnits": 1, "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#);
+    t.route("proxy.json", &format!(r#"{{ "baseURI": "{origin}", "handler": "ReverseProxyHandler" }}"#));
     let gw = Gateway::start(&t.dir);
     (t, gw)
 }
@@ -365,4 +375,53 @@ fn a_streamed_body_reaches_the_client_as_it_comes_not_when_it_ends() {
         seen.extend_from_slice(&chunk[..n]);
     }
     assert!(String::from_utf8_lossy(&seen).starts_with("HTTP/1.1 200"), "{}", String::from_utf8_lossy(&seen));
+}
+
+#[test]
+fn a_pooled_connection_the_upstream_closed_while_idle_is_not_used() {
+    let origin = Scripted::start();
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url());
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", &gw.url("/then-close")]), "200");
+    eventually("the origin closed its idle connection", || origin.closed() == 1);
+    // A POST is never sent twice, so it must not go out on the connection the origin closed.
+    // (No body: one that arrives after its head takes hyper's legs, with hyper's own pool.)
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", &gw.url("/after")]), "200");
+    assert_eq!(origin.seen(), ["GET /then-close", "POST /after"]);
+    assert_eq!(origin.connections(), 2);
+}
+
+#[test]
+fn a_request_the_upstream_dropped_on_a_pooled_connection_is_retried_only_if_idempotent() {
+    let origin = Scripted::start();
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url());
+    // One client connection (curl reuses it across --next), so one pooled upstream connection.
+    let status = ["-o", "/dev/null", "-w", "%{http_code} "];
+    let (warm, get, warm2, post) =
+        (gw.url("/warm"), gw.url("/drop-once-get"), gw.url("/warm-again"), gw.url("/drop-once-post"));
+    let mut args: Vec<&str> = status.to_vec();
+    args.extend([warm.as_str(), "--next"]);
+    args.extend(status);
+    args.extend([get.as_str(), "--next"]);
+    args.extend(status);
+    args.extend([warm2.as_str(), "--next", "-X", "POST"]);
+    args.extend(status);
+    args.push(post.as_str());
+    assert_eq!(curl(&args), "200 200 200 502 ");
+    assert_eq!(
+        origin.seen(),
+        ["GET /warm", "GET /drop-once-get", "GET /drop-once-get", "GET /warm-again", "POST /drop-once-post"],
+        "the GET went again on a new connection, the POST did not"
+    );
+}
+
+#[test]
+fn an_answer_to_head_has_no_body_whatever_its_length_says() {
+    let origin = Scripted::start();
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url());
+    let out = curl(&["-I", &gw.url("/head"), "--next", "-o", "/dev/null", "-w", "%{http_code}", &gw.url("/next")]);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.to_ascii_lowercase().contains("content-length: 100"), "{out}");
+    assert!(out.ends_with("200"), "the connection went on to the next request: {out}");
+    assert_eq!(origin.seen(), ["HEAD /head", "GET /next"]);
+    assert_eq!(origin.connections(), 1, "the upstream connection was reused after the HEAD");
 }

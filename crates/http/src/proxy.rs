@@ -2,6 +2,7 @@
 //! or binding's `baseURI`) over pooled connections and stream the answer back.
 //!
 //! - `config`: the properties, with IG's names; `client`: the handler;
+//! - `h1`, `h1_body`: the lean HTTP/1.1 upstream leg the units use for plain exchanges;
 //! - `hop`: hop-by-hop and `X-Forwarded-*` headers; `limit`: connections per upstream;
 //! - `guard`: idle and total timeouts on streamed bodies; `upgrade`: WebSocket passthrough;
 //! - `spool`: request bodies read whole before an upstream slot is taken.
@@ -9,6 +10,8 @@
 mod client;
 mod config;
 mod guard;
+mod h1;
+mod h1_body;
 mod hop;
 mod limit;
 mod spool;

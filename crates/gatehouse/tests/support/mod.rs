@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub mod examples;
 pub mod origin;
+pub mod scripted;
 pub mod tls;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");

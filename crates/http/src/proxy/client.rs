@@ -14,10 +14,12 @@ use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
 use super::config::ProxyConfig;
 use super::guard::Guarded;
+use super::h1::{Outgoing, Upstreams};
 use super::limit::Limits;
 use super::{hop, spool, upgrade};
 
@@ -38,6 +40,8 @@ pub struct ProxyHandler {
     /// One pool per gateway unit (and one for the other threads): a unit's exchanges reuse
     /// the connections its own runtime drives, with no lock shared across units.
     clients: Box<[Client<HttpsConnector<HttpConnector>, Body>]>,
+    /// The lean HTTP/1.1 leg the units take for plain exchanges (`None` with HTTP/2).
+    lean: Option<Arc<Upstreams>>,
     limits: Limits,
 }
 
@@ -76,7 +80,9 @@ fn build(cx: &BuildCtx<'_>, node: &Node, kind: ProxyKind) -> Result<Object, Conf
         .http2_only(config.http2);
     let clients = (0..gatehouse_core::units::slots()).map(|_| builder.build(connector.clone())).collect();
     let limits = Limits::new(config.connections, config.queue_timeout);
-    Ok(Object::Handler(Arc::new(ProxyHandler { kind, config, clients, limits })))
+    let max_idle = if config.no_reuse { 0 } else { config.connections };
+    let lean = (!config.http2).then(|| Upstreams::new(max_idle, config.connect_timeout));
+    Ok(Object::Handler(Arc::new(ProxyHandler { kind, config, clients, lean, limits })))
 }
 
 impl ProxyHandler {
@@ -145,6 +151,28 @@ impl ProxyHandler {
         }
         *req.version_mut() = if self.config.http2 { Version::HTTP_2 } else { Version::HTTP_11 };
 
+        let head_wait = match (self.config.so_timeout, deadline) {
+            (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
+            (Some(so), None) => Some(Instant::now() + so),
+            (None, d) => d,
+        };
+        let lean = self.lean.as_ref().filter(|lean| downstream_upgrade.is_none() && lean.serves(req.uri()));
+        if let Some(lean) = lean {
+            match std::mem::take(req.body_mut()).into_bytes() {
+                Ok(body) => {
+                    let out = Outgoing { method: req.method(), uri: req.uri(), headers: req.headers(), body };
+                    let resp = within(head_wait, lean.send(out)).await.ok_or_else(|| self.timed_out())?.map_err(
+                        |e| match e {
+                            super::h1::H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
+                            _ => self.upstream_error(ErrorKind::Protocol, e),
+                        },
+                    )?;
+                    return Ok(self.guard_response(resp, deadline, permit));
+                }
+                Err(body) => *req.body_mut() = body,
+            }
+        }
+
         // Stream the request body under the idle timeout; note if the client's side fails.
         let downstream_failed = Arc::new(AtomicBool::new(false));
         if !req.body().is_end_stream() {
@@ -154,17 +182,7 @@ impl ProxyHandler {
         }
 
         let call = self.clients[gatehouse_core::units::slot(self.clients.len())].request(req);
-        let head_wait = match (self.config.so_timeout, deadline) {
-            (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
-            (Some(so), None) => Some(Instant::now() + so),
-            (None, d) => d,
-        };
-        let result = match head_wait {
-            Some(at) => tokio::time::timeout_at(at, call)
-                .await
-                .map_err(|_| self.upstream_error(ErrorKind::Timeout, "the upstream did not answer in time"))?,
-            None => call.await,
-        };
+        let result = within(head_wait, call).await.ok_or_else(|| self.timed_out())?;
         let mut resp = result.map_err(|e| {
             if downstream_failed.load(Ordering::Relaxed) {
                 // The client's upload failed or stalled: its fault, not the upstream's.
@@ -197,14 +215,35 @@ impl ProxyHandler {
                 }
             }
         }
+        Ok(self.guard_response(resp.map(Body::from), deadline, permit))
+    }
+
+    fn timed_out(&self) -> Error {
+        self.upstream_error(ErrorKind::Timeout, "the upstream did not answer in time")
+    }
+
+    /// The answer without its hop-by-hop headers, its body under the timeouts and holding the
+    /// upstream slot until it ends.
+    fn guard_response(&self, resp: Response, deadline: Option<Instant>, permit: OwnedSemaphorePermit) -> Response {
         let (mut parts, body) = resp.into_parts();
         hop::strip(&mut parts.headers);
         let body = if body.is_end_stream() {
             Body::empty()
+        } else if body.as_bytes().is_some() {
+            // Already in memory: no stream to time, and the connection is free again.
+            body
         } else {
             Body::boxed(Guarded::new(body, self.config.so_timeout, deadline, Some(permit), None))
         };
-        Ok(Response::from_parts(parts, body))
+        Response::from_parts(parts, body)
+    }
+}
+
+/// `call`, unless `at` passes first (`None`).
+async fn within<F: std::future::Future>(at: Option<Instant>, call: F) -> Option<F::Output> {
+    match at {
+        Some(at) => tokio::time::timeout_at(at, call).await.ok(),
+        None => Some(call.await),
     }
 }
 

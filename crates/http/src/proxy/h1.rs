@@ -1,0 +1,498 @@
+//! The lean HTTP/1.1 upstream leg: the common exchange, without hyper's client machinery.
+//!
+//! On a gateway unit, a request to a plain `http://` upstream whose body is already in memory
+//! (empty, or read whole with its head) and that upgrades nothing is written and its answer
+//! read by the request's own task, on a connection from the unit's own pool: no connection
+//! task to hand the request to and wake, no channel, no lock shared with another unit. The
+//! head is written with the body in one `write` when it is small; the answer's head is parsed
+//! once with `httparse`, its header values sliced from the bytes read; a body already read
+//! with the head is handed on as it is and the connection goes back to the pool at once,
+//! anything longer streams ([`super::h1_body`]) and returns the connection when it ends.
+//! Everything else (HTTPS, HTTP/2, upgrades, streamed uploads, threads that are not units)
+//! goes through hyper's pooled client as before.
+//!
+//! An idle connection costs its socket and nothing else: buffers live only during an
+//! exchange. A pooled connection the upstream closed (or wrote to unasked) is noticed when it
+//! is taken, from the readiness the runtime already has; one that fails before any byte of an
+//! answer came back is retried once on a new connection when the request is idempotent, as
+//! nginx's `proxy_next_upstream error` does.
+
+use std::io;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use gatehouse_core::Body;
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::h1_body::{Framing, UpstreamBody};
+
+/// How long an idle pooled connection is kept (hyper's pool used the same).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The largest answer head read (hyper's client default is larger; 64 KiB is nginx's
+/// `proxy_buffer_size` ceiling in practice and far above real heads).
+const MAX_HEAD: usize = 64 * 1024;
+/// Header fields an answer may have (hyper's default).
+const MAX_HEADERS: usize = 100;
+/// A request body up to this size is written behind its head in one `write`.
+const COALESCE: usize = 16 * 1024;
+/// Upstreams with idle connections kept per unit; beyond, connections are not pooled.
+const MAX_UPSTREAMS: usize = 64;
+/// The first read of an answer.
+const FIRST_READ: usize = 4096;
+
+/// Why an exchange on the lean leg failed. Messages name no header or body content.
+#[derive(Debug)]
+pub(crate) enum H1Error {
+    /// No connection could be made.
+    Connect(io::Error),
+    /// The connection failed during the exchange.
+    Io(io::Error),
+    /// The upstream's answer is not valid HTTP/1.1 (or not one a proxy may pass on).
+    Protocol(&'static str),
+}
+
+impl std::fmt::Display for H1Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            H1Error::Connect(e) => write!(f, "cannot connect to the upstream: {e}"),
+            H1Error::Io(e) => write!(f, "the upstream connection failed: {e}"),
+            H1Error::Protocol(what) => write!(f, "the upstream's answer is not valid HTTP/1.1: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for H1Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            H1Error::Connect(e) | H1Error::Io(e) => Some(e),
+            H1Error::Protocol(_) => None,
+        }
+    }
+}
+
+/// An idle connection.
+struct Idle {
+    stream: TcpStream,
+    since: Instant,
+}
+
+/// One unit's idle connections, by upstream authority.
+#[derive(Default)]
+struct Pool {
+    upstreams: Vec<(Box<str>, Vec<Idle>)>,
+}
+
+/// The lean leg of one proxy handler: a pool per gateway unit.
+pub(crate) struct Upstreams {
+    pools: Box<[Mutex<Pool>]>,
+    /// Idle connections kept per upstream and unit (`connections`; 0 with `reuse` off).
+    max_idle: usize,
+    connect_timeout: Option<Duration>,
+}
+
+/// What the exchange needs from the request, its body already taken out.
+pub(crate) struct Outgoing<'a> {
+    pub(crate) method: &'a Method,
+    pub(crate) uri: &'a Uri,
+    pub(crate) headers: &'a HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Upstreams {
+    pub(crate) fn new(max_idle: usize, connect_timeout: Option<Duration>) -> Arc<Self> {
+        let pools = (0..gatehouse_core::units::slots()).map(|_| Mutex::new(Pool::default())).collect();
+        Arc::new(Upstreams { pools, max_idle, connect_timeout })
+    }
+
+    /// The current unit's pool, or `None` off the units (those threads use hyper's client).
+    fn pool(&self) -> Option<&Mutex<Pool>> {
+        let unit = gatehouse_core::units::current()?;
+        self.pools.get(unit)
+    }
+
+    /// Whether this thread may take the lean leg for `uri`.
+    pub(crate) fn serves(&self, uri: &Uri) -> bool {
+        uri.scheme() == Some(&http::uri::Scheme::HTTP) && self.pool().is_some()
+    }
+
+    /// A pooled connection to `key` that still looks usable, if any.
+    pub(crate) fn take(&self, key: &str) -> Option<TcpStream> {
+        let mut pool = self.pool()?.lock().unwrap_or_else(PoisonError::into_inner);
+        let (_, idle) = pool.upstreams.iter_mut().find(|(k, _)| &**k == key)?;
+        while let Some(Idle { stream, since }) = idle.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && !closed_or_spoke(&stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
+
+    /// Gives a connection whose exchange ended cleanly back to the current unit's pool.
+    pub(crate) fn put(&self, key: &str, stream: TcpStream) {
+        let Some(pool) = self.pool() else { return };
+        let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        let index = match pool.upstreams.iter().position(|(k, _)| &**k == key) {
+            Some(i) => i,
+            None if pool.upstreams.len() < MAX_UPSTREAMS => {
+                pool.upstreams.push((key.into(), Vec::new()));
+                pool.upstreams.len() - 1
+            }
+            None => return,
+        };
+        let idle = &mut pool.upstreams[index].1;
+        idle.retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
+        if idle.len() < self.max_idle {
+            idle.push(Idle { stream, since: now });
+        }
+    }
+
+    async fn connect(&self, uri: &Uri) -> Result<TcpStream, H1Error> {
+        let host = uri.host().unwrap_or_default();
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        let port = uri.port_u16().unwrap_or(80);
+        let connect = TcpStream::connect((host, port));
+        let stream = match self.connect_timeout {
+            Some(t) => tokio::time::timeout(t, connect)
+                .await
+                .map_err(|_| H1Error::Connect(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))?,
+            None => connect.await,
+        }
+        .map_err(H1Error::Connect)?;
+        stream.set_nodelay(true).map_err(H1Error::Connect)?;
+        Ok(stream)
+    }
+
+    /// Sends the request and reads the answer's head; the body streams from the answer.
+    pub(crate) async fn send(self: &Arc<Self>, out: Outgoing<'_>) -> Result<Response<Body>, H1Error> {
+        let key = authority_key(out.uri);
+        let (head, body) = write_head(&out);
+        let retriable = is_idempotent(out.method);
+        let mut pooled = self.take(&key);
+        loop {
+            let reused = pooled.is_some();
+            let mut stream = match pooled.take() {
+                Some(s) => s,
+                None => self.connect(out.uri).await?,
+            };
+            match exchange(&mut stream, &head, body.as_ref(), out.method == Method::HEAD).await {
+                Ok(answer) => return Ok(self.respond(key, stream, answer)),
+                // A reused connection that failed before any answer came: the upstream closed
+                // it meanwhile. Once more on a new one, when the request may be repeated.
+                Err(Failed { error, answered: false }) if reused && retriable => {
+                    tracing::debug!(error = %error, "a pooled upstream connection failed; retrying on a new one");
+                }
+                Err(Failed { error, .. }) => return Err(error),
+            }
+        }
+    }
+
+    /// The response for an answer read on `stream`.
+    fn respond(self: &Arc<Self>, key: String, stream: TcpStream, answer: Answer) -> Response<Body> {
+        let Answer { mut response, framing, mut rest, reusable } = answer;
+        let body = match framing {
+            Framing::Length(n) if rest.len() as u64 >= n => {
+                // The whole body came with the head: the connection is free now.
+                let body = rest.split_to(n as usize).freeze();
+                if reusable && rest.is_empty() {
+                    self.put(&key, stream);
+                }
+                Body::from(body)
+            }
+            Framing::None => {
+                if reusable && rest.is_empty() {
+                    self.put(&key, stream);
+                }
+                Body::empty()
+            }
+            framing => {
+                let back = reusable.then(|| (self.clone(), key));
+                Body::boxed(UpstreamBody::new(stream, rest, framing, back))
+            }
+        };
+        *response.body_mut() = body;
+        response
+    }
+}
+
+/// The pool key: the authority with its port.
+fn authority_key(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or_default();
+    format!("{host}:{}", uri.port_u16().unwrap_or(80))
+}
+
+/// Whether a request may be sent again after a failure (RFC 9110 section 9.2.2).
+fn is_idempotent(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE)
+}
+
+/// Whether an idle connection has been closed by its upstream or received bytes nobody
+/// asked for. `try_read` only makes the system call when the runtime saw it readable.
+fn closed_or_spoke(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    !matches!(stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+/// The request's head, and its body when it is too large to copy behind the head.
+fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
+    let coalesce = out.body.len() <= COALESCE;
+    let mut head = Vec::with_capacity(128 + out.headers.len() * 48 + if coalesce { out.body.len() } else { 0 });
+    head.extend_from_slice(out.method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(out.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
+    head.extend_from_slice(b" HTTP/1.1\r\n");
+    if !out.headers.contains_key(header::HOST) {
+        head.extend_from_slice(b"host: ");
+        if let Some(authority) = out.uri.authority() {
+            head.extend_from_slice(authority.as_str().as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+    }
+    for (name, value) in out.headers {
+        // The framing is this writer's: the body is in memory, its length known.
+        if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    let expects_body = matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
+    if !out.body.is_empty() || expects_body || out.headers.contains_key(header::CONTENT_LENGTH) {
+        head.extend_from_slice(b"content-length: ");
+        head.extend_from_slice(out.body.len().to_string().as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    if coalesce {
+        head.extend_from_slice(&out.body);
+        (head, None)
+    } else {
+        (head, Some(out.body.clone()))
+    }
+}
+
+/// An answer's head, read.
+struct Answer {
+    response: Response<Body>,
+    framing: Framing,
+    /// What was read past the head.
+    rest: BytesMut,
+    /// The connection may carry another exchange once the body is read.
+    reusable: bool,
+}
+
+/// A failed exchange, and whether any byte of an answer had come.
+struct Failed {
+    error: H1Error,
+    answered: bool,
+}
+
+/// Writes the request on `stream` and reads the answer's head (skipping interim 1xx).
+async fn exchange(stream: &mut TcpStream, head: &[u8], body: Option<&Bytes>, to_head: bool) -> Result<Answer, Failed> {
+    let io_failed = |answered| move |e| Failed { error: H1Error::Io(e), answered };
+    stream.write_all(head).await.map_err(io_failed(false))?;
+    if let Some(body) = body {
+        stream.write_all(body).await.map_err(io_failed(false))?;
+    }
+    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    loop {
+        if let Some(answer) = parse_answer(&mut buf, to_head).map_err(|error| Failed { error, answered: true })? {
+            return Ok(answer);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(Failed { error: H1Error::Protocol("the head is too large"), answered: true });
+        }
+        buf.reserve(FIRST_READ);
+        let answered = !buf.is_empty();
+        match stream.read_buf(&mut buf).await {
+            Ok(0) => {
+                let e = io::Error::new(io::ErrorKind::UnexpectedEof, "closed before an answer");
+                return Err(Failed { error: H1Error::Io(e), answered });
+            }
+            Ok(_) => {}
+            Err(e) => return Err(io_failed(answered)(e)),
+        }
+    }
+}
+
+/// Parses an answer's head from `buf`: `None` while incomplete. Interim answers (1xx but
+/// `101`) are dropped from the buffer.
+fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1Error> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let head_len = match parsed.parse(buf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(H1Error::Protocol("too many header fields")),
+            Err(_) => return Err(H1Error::Protocol("a malformed head")),
+        };
+        let code = parsed.code.unwrap_or(0);
+        let status = StatusCode::from_u16(code).map_err(|_| H1Error::Protocol("an invalid status code"))?;
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            return Err(H1Error::Protocol("a protocol switch nobody asked for"));
+        }
+        if status.is_informational() {
+            buf.advance(head_len);
+            continue;
+        }
+        let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+        let base = buf.as_ptr() as usize;
+        let mut fields = Vec::with_capacity(parsed.headers.len());
+        let (mut length, mut chunked, mut close, mut keep_alive, mut coded) = (None::<u64>, false, false, false, false);
+        for h in parsed.headers.iter() {
+            let name =
+                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| H1Error::Protocol("an invalid field name"))?;
+            if name == header::CONTENT_LENGTH {
+                let n = parse_length(h.value).ok_or(H1Error::Protocol("an invalid Content-Length"))?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(H1Error::Protocol("conflicting Content-Length fields"));
+                }
+                length = Some(n);
+            } else if name == header::TRANSFER_ENCODING {
+                coded = true;
+                // Only the last coding frames the message (RFC 9112 section 6.3).
+                chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
+            } else if name == header::CONNECTION {
+                for token in h.value.split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    close |= token.eq_ignore_ascii_case(b"close");
+                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            let start = h.value.as_ptr() as usize - base;
+            fields.push((name, start..start + h.value.len()));
+        }
+        let head = buf.split_to(head_len).freeze();
+        let mut map = HeaderMap::with_capacity(fields.len());
+        for (name, range) in fields {
+            let value = HeaderValue::from_maybe_shared(head.slice(range))
+                .map_err(|_| H1Error::Protocol("an invalid field value"))?;
+            map.append(name, value);
+        }
+        if coded {
+            // The coding frames the body; a length beside it describes nothing passed on.
+            map.remove(header::CONTENT_LENGTH);
+        }
+        let no_body = to_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let framing = if no_body {
+            Framing::None
+        } else if coded && chunked {
+            Framing::Chunked
+        } else if coded {
+            Framing::Close
+        } else {
+            length.map_or(Framing::Close, Framing::Length)
+        };
+        let persistent = if version == Version::HTTP_11 { !close } else { keep_alive && !close };
+        // Both framings at once may be a smuggling attempt: read by the coding, then closed
+        // (RFC 9112 section 6.3).
+        let reusable = persistent && !matches!(framing, Framing::Close) && !(coded && length.is_some());
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = status;
+        *response.version_mut() = version;
+        *response.headers_mut() = map;
+        return Ok(Some(Answer { response, framing, rest: std::mem::take(buf), reusable }));
+    }
+}
+
+/// A `Content-Length` value: digits only, at most 18 of them.
+fn parse_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// The last comma-separated token of a field value, trimmed.
+fn last_token(value: &[u8]) -> &[u8] {
+    value.rsplit(|b| *b == b',').next().unwrap_or_default().trim_ascii()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    fn answer(bytes: &[u8], to_head: bool) -> Result<Option<Answer>, H1Error> {
+        parse_answer(&mut BytesMut::from(bytes), to_head)
+    }
+
+    #[test]
+    fn a_length_framed_answer_keeps_its_fields_and_the_bytes_past_the_head() {
+        let a =
+            answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: 1\r\nX-A: 2\r\n\r\nhello", false).unwrap().unwrap();
+        assert_eq!(a.response.status(), 200);
+        assert_eq!(a.response.headers().get_all("x-a").iter().count(), 2);
+        assert!(matches!(a.framing, Framing::Length(5)));
+        assert_eq!(&a.rest[..], b"hello");
+        assert!(a.reusable);
+    }
+
+    #[test]
+    fn interim_answers_are_skipped_and_incomplete_heads_wait() {
+        assert!(answer(b"HTTP/1.1 200 OK\r\nContent-Len", false).unwrap().is_none());
+        let a = answer(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", false).unwrap().unwrap();
+        assert_eq!(a.response.status(), 204);
+        assert!(matches!(a.framing, Framing::None));
+    }
+
+    #[test]
+    fn framing_follows_rfc_9112() {
+        let chunked =
+            answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n", false);
+        assert!(matches!(chunked.unwrap().unwrap().framing, Framing::Chunked));
+        let close = answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", false).unwrap().unwrap();
+        assert!(matches!(close.framing, Framing::Close) && !close.reusable);
+        let unframed = answer(b"HTTP/1.1 200 OK\r\n\r\nuntil the end", false).unwrap().unwrap();
+        assert!(matches!(unframed.framing, Framing::Close) && !unframed.reusable);
+        let head = answer(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true).unwrap().unwrap();
+        assert!(matches!(head.framing, Framing::None) && head.reusable);
+        let old = answer(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", false).unwrap().unwrap();
+        assert!(!old.reusable, "HTTP/1.0 without keep-alive closes");
+        let closing = answer(b"HTTP/1.1 200 OK\r\nConnection: x, close\r\nContent-Length: 0\r\n\r\n", false);
+        assert!(!closing.unwrap().unwrap().reusable);
+    }
+
+    #[test]
+    fn answers_a_proxy_must_not_pass_on_are_errors() {
+        for bad in [
+            &b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n",
+            b"HTTP/1.1 2000 OK\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX\x00: y\r\n\r\n",
+            b"NOT HTTP\r\n\r\n",
+        ] {
+            assert!(answer(bad, false).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn the_request_head_has_the_host_and_its_own_framing() {
+        let uri: Uri = "http://origin:8080/a/b?c=d".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert("x-a", HeaderValue::from_static("1"));
+        let out = Outgoing { method: &Method::POST, uri: &uri, headers: &headers, body: Bytes::from_static(b"hi") };
+        let (head, rest) = write_head(&out);
+        assert!(rest.is_none());
+        assert_eq!(
+            String::from_utf8(head).unwrap(),
+            "POST /a/b?c=d HTTP/1.1\r\nhost: origin:8080\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nhi"
+        );
+        let big = Bytes::from(vec![b'x'; COALESCE + 1]);
+        let out = Outgoing { method: &Method::PUT, uri: &uri, headers: &HeaderMap::new(), body: big.clone() };
+        let (head, rest) = write_head(&out);
+        assert!(head.ends_with(format!("content-length: {}\r\n\r\n", big.len()).as_bytes()));
+        assert_eq!(rest, Some(big));
+    }
+}

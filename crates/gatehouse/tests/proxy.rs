@@ -425,3 +425,26 @@ fn an_answer_to_head_has_no_body_whatever_its_length_says() {
     assert_eq!(origin.seen(), ["HEAD /head", "GET /next"]);
     assert_eq!(origin.connections(), 1, "the upstream connection was reused after the HEAD");
 }
+
+/// The checksum ([`checksum`]) and length of a file.
+fn file_checksum(path: &std::path::Path) -> (u64, u64) {
+    let data = std::fs::read(path).unwrap();
+    (data.len() as u64, checksum(0, &data, 0))
+}
+
+#[test]
+fn bodies_of_every_size_cross_the_upstream_leg_intact() {
+    // Around the sizes where the legs change how they carry a body: one write with the head
+    // (16 KiB), the lean server path (64 KiB), one read buffer, memory spooling (1 MiB).
+    let origin = Origin::start();
+    let (t, gw) = proxy_to(&origin.url(), "");
+    for size in [1u64, 4095, 16 * 1024, 16 * 1024 + 1, 64 * 1024 + 1, 200_000, 1 << 20] {
+        let upload = t.path("upload.bin");
+        let expected = write_pattern_file(&upload, size);
+        let out = curl(&["-H", "Expect:", "--data-binary", &format!("@{}", upload.display()), &gw.url("/upload")]);
+        assert_eq!(out, format!("len={size} sum={expected}"), "upload of {size} bytes");
+        let download = t.path("download.bin");
+        let _ = curl(&["-o", &download.display().to_string(), &gw.url(&format!("/download?n={size}"))]);
+        assert_eq!(file_checksum(&download), (size, expected), "download of {size} bytes");
+    }
+}

@@ -70,6 +70,12 @@ pub(crate) async fn spool(body: Body, dir: &Path) -> Result<Body, Error> {
         }
     }
     match file {
+        // In memory and no trailers: one buffer, which the lean upstream leg writes at once.
+        None if trailers.is_none() => Ok(match chunks.len() {
+            0 => Body::empty(),
+            1 => Body::full(chunks.swap_remove(0)),
+            _ => Body::full(chunks.concat()),
+        }),
         None => {
             let mut frames: VecDeque<Frame<Bytes>> = chunks.into_iter().map(Frame::data).collect();
             frames.extend(trailers.map(Frame::trailers));

@@ -34,6 +34,8 @@ impl std::fmt::Display for RequestId {
 pub struct ClientInfo {
     /// The peer's address.
     pub remote_addr: SocketAddr,
+    /// The peer's IP address as header text (`X-Forwarded-For`), written once per connection.
+    pub remote_ip: http::HeaderValue,
     /// The local address the connection was accepted on.
     pub local_addr: SocketAddr,
     /// Whether the connection is TLS.
@@ -43,6 +45,15 @@ pub struct ClientInfo {
     /// The client's TLS certificates (mutual TLS), leaf first, described for expressions
     /// (`subjectDN.name`, `issuerDN.name`, `serialNumber`, ...); null without any.
     pub certificates: Value,
+}
+
+impl ClientInfo {
+    /// `addr`'s IP address as header text.
+    pub fn ip_value(addr: SocketAddr) -> http::HeaderValue {
+        // An address's text is always a valid header value.
+        http::HeaderValue::from_maybe_shared(bytes::Bytes::from(addr.ip().to_string()))
+            .unwrap_or(http::HeaderValue::from_static("unknown"))
+    }
 }
 
 /// The session of an exchange: a JSON map that remembers whether it changed. A session
@@ -225,6 +236,7 @@ impl Context {
             RequestId::new(0, 0),
             Arc::new(ClientInfo {
                 remote_addr: addr,
+                remote_ip: ClientInfo::ip_value(addr),
                 local_addr: addr,
                 secure: false,
                 server_name: None,

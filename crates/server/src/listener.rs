@@ -164,7 +164,15 @@ async fn accept_loop(
         let local_addr = stream.local_addr().unwrap_or(remote_addr);
         let activity = Arc::new(Activity::default());
         let stream = Watchdog::new(stream, connector.request_header_timeout, connector.idle_timeout, activity.clone());
-        let plain = ClientInfo { remote_addr, local_addr, secure: false, server_name: None, certificates: Value::Null };
+        let remote_ip = ClientInfo::ip_value(remote_addr);
+        let plain = ClientInfo {
+            remote_addr,
+            remote_ip,
+            local_addr,
+            secure: false,
+            server_name: None,
+            certificates: Value::Null,
+        };
         let conn = Conn {
             builder: builder.clone(),
             edge: edge.clone(),

@@ -124,15 +124,20 @@ pub(crate) fn via(headers: &mut HeaderMap) {
 /// `X-Forwarded-Port`, from what the gateway served (`served`: the request URI before any
 /// `baseURI`), never from what the client wrote.
 pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap) {
-    use std::fmt::Write as _;
-    // One allocation: the text is written once and handed to the header without a copy.
-    let mut xff = String::with_capacity(48);
-    if let Some(prev) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        xff.push_str(prev);
-        xff.push_str(", ");
-    }
-    let _ = write!(xff, "{}", cx.client.remote_addr.ip());
-    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(xff)) {
+    // The connection's address text, shared (no allocation), unless a proxy before us wrote
+    // its own list: then one allocation, handed to the header without a copy.
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+        Some(prev) => {
+            let ip = cx.client.remote_ip.as_bytes();
+            let mut list = Vec::with_capacity(prev.len() + 2 + ip.len());
+            list.extend_from_slice(prev.as_bytes());
+            list.extend_from_slice(b", ");
+            list.extend_from_slice(ip);
+            HeaderValue::from_maybe_shared(bytes::Bytes::from(list)).ok()
+        }
+        None => Some(cx.client.remote_ip.clone()),
+    };
+    if let Some(v) = xff {
         headers.insert(X_FORWARDED_FOR, v);
     }
     let proto = if cx.client.secure { "https" } else { "http" };
@@ -143,7 +148,13 @@ pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap) {
         None => headers.remove(X_FORWARDED_HOST),
     };
     let port = served.and_then(|a| a.port_u16()).unwrap_or(if cx.client.secure { 443 } else { 80 });
-    headers.insert(X_FORWARDED_PORT, HeaderValue::from(port));
+    let port = match port {
+        // The usual ports cost no allocation.
+        80 => HeaderValue::from_static("80"),
+        443 => HeaderValue::from_static("443"),
+        port => HeaderValue::from(port),
+    };
+    headers.insert(X_FORWARDED_PORT, port);
 }
 
 #[cfg(test)]

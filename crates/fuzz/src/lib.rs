@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("authorization_header", authorization_header),
     ("cms_file", cms_file),
     ("http1_request", http1_request),
+    ("http1_response", http1_response),
 ];
 
 /// The lean HTTP/1.1 path's request parser: a request it does not take must leave every byte
@@ -36,6 +37,13 @@ pub fn http1_request(data: &[u8]) {
     } else {
         assert_eq!(left, data.len(), "a request handed to hyper lost bytes");
     }
+}
+
+/// The lean upstream leg's answer parser and body reader (length, chunked with trailers,
+/// until close), on an upstream's bytes; it asserts itself that a length-framed body never
+/// yields more than its length.
+pub fn http1_response(data: &[u8]) {
+    let _ = gatehouse_http::proxy::parse_http1_answer(data);
 }
 
 /// The configuration JSON reader (routes, config.json, admin.json), then config tokens.

@@ -23,6 +23,13 @@ pub use client::{ProxyHandler, ProxyKind};
 pub(crate) use guard::{is_stream_timeout, Guarded};
 pub use hop::came_through_this_gateway;
 
+/// The lean upstream leg's answer parser and body reader over `data` (for the fuzz target
+/// `http1_response`): the status and body bytes read, `None` when no head was taken.
+#[doc(hidden)]
+pub fn parse_http1_answer(data: &[u8]) -> Option<(u16, u64)> {
+    h1::parse_for_fuzzing(data)
+}
+
 /// Builds a `ClientHandler` (for types that wrap one).
 pub(crate) fn build_client_handler(
     cx: &gatehouse_config::BuildCtx<'_>,

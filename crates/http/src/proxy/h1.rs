@@ -192,25 +192,25 @@ impl Upstreams {
     }
 
     /// The response for an answer read on `stream`.
-    fn respond(self: &Arc<Self>, key: String, stream: TcpStream, answer: Answer) -> Response<Body> {
+    fn respond(self: &Arc<Self>, key: &str, stream: TcpStream, answer: Answer) -> Response<Body> {
         let Answer { mut response, framing, mut rest, reusable } = answer;
         let body = match framing {
             Framing::Length(n) if rest.len() as u64 >= n => {
                 // The whole body came with the head: the connection is free now.
                 let body = rest.split_to(n as usize).freeze();
                 if reusable && rest.is_empty() {
-                    self.put(&key, stream);
+                    self.put(key, stream);
                 }
                 Body::from(body)
             }
             Framing::None => {
                 if reusable && rest.is_empty() {
-                    self.put(&key, stream);
+                    self.put(key, stream);
                 }
                 Body::empty()
             }
             framing => {
-                let back = reusable.then(|| (self.clone(), key));
+                let back = reusable.then(|| (self.clone(), key.to_owned()));
                 Body::boxed(UpstreamBody::new(stream, rest, framing, back))
             }
         };
@@ -219,10 +219,10 @@ impl Upstreams {
     }
 }
 
-/// The pool key: the authority with its port.
-fn authority_key(uri: &Uri) -> String {
-    let host = uri.host().unwrap_or_default();
-    format!("{host}:{}", uri.port_u16().unwrap_or(80))
+/// The pool key: the authority as the URI has it (`host` and `host:80` pool apart, which
+/// costs a connection, never a wrong one).
+fn authority_key(uri: &Uri) -> &str {
+    uri.authority().map_or("", |a| a.as_str())
 }
 
 /// Whether a request may be sent again after a failure (RFC 9110 section 9.2.2).
@@ -302,13 +302,6 @@ async fn exchange(stream: &mut TcpStream, head: &[u8], body: Option<&Bytes>, to_
     }
     let mut buf = BytesMut::with_capacity(FIRST_READ);
     loop {
-        if let Some(answer) = parse_answer(&mut buf, to_head).map_err(|error| Failed { error, answered: true })? {
-            return Ok(answer);
-        }
-        if buf.len() >= MAX_HEAD {
-            return Err(Failed { error: H1Error::Protocol("the head is too large"), answered: true });
-        }
-        buf.reserve(FIRST_READ);
         let answered = !buf.is_empty();
         match stream.read_buf(&mut buf).await {
             Ok(0) => {
@@ -318,6 +311,13 @@ async fn exchange(stream: &mut TcpStream, head: &[u8], body: Option<&Bytes>, to_
             Ok(_) => {}
             Err(e) => return Err(io_failed(answered)(e)),
         }
+        if let Some(answer) = parse_answer(&mut buf, to_head).map_err(|error| Failed { error, answered: true })? {
+            return Ok(answer);
+        }
+        if buf.len() >= MAX_HEAD {
+            return Err(Failed { error: H1Error::Protocol("the head is too large"), answered: true });
+        }
+        buf.reserve(FIRST_READ);
     }
 }
 
@@ -400,6 +400,25 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1E
         *response.headers_mut() = map;
         return Ok(Some(Answer { response, framing, rest: std::mem::take(buf), reusable }));
     }
+}
+
+/// [`parse_answer`] on `data`, then the body reader over the bytes past the head, as if the
+/// connection closed after them: the status and the body bytes read, or `None` when no head
+/// was taken. A length-framed body never yields more than its length.
+pub(crate) fn parse_for_fuzzing(data: &[u8]) -> Option<(u16, u64)> {
+    use http_body::Body as _;
+    let answer = parse_answer(&mut BytesMut::from(data), false).ok()??;
+    let mut body = std::pin::pin!(UpstreamBody::from_buffer(answer.rest, answer.framing));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let mut read = 0u64;
+    // Without a connection every poll is ready: the loop ends at the body's end or error.
+    while let std::task::Poll::Ready(Some(Ok(frame))) = body.as_mut().poll_frame(&mut cx) {
+        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+    }
+    if let Framing::Length(n) = answer.framing {
+        assert!(read <= n, "a body of {n} bytes yielded {read}");
+    }
+    Some((answer.response.status().as_u16(), read))
 }
 
 /// A `Content-Length` value: digits only, at most 18 of them.

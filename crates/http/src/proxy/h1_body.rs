@@ -85,13 +85,22 @@ impl UpstreamBody {
         framing: Framing,
         back: Option<(Arc<Upstreams>, String)>,
     ) -> Self {
+        UpstreamBody { stream: Some(stream), back, ..UpstreamBody::new_state(buf, framing) }
+    }
+
+    /// A body read from `buf` alone, as if its connection had closed after it (for fuzzing).
+    pub(crate) fn from_buffer(buf: BytesMut, framing: Framing) -> Self {
+        UpstreamBody::new_state(buf, framing)
+    }
+
+    fn new_state(buf: BytesMut, framing: Framing) -> Self {
         let state = match framing {
             Framing::None => State::Done,
             Framing::Length(n) => State::Length(n),
             Framing::Chunked => State::ChunkSize,
             Framing::Close => State::Close,
         };
-        UpstreamBody { stream: Some(stream), buf, state, back }
+        UpstreamBody { stream: None, buf, state, back: None }
     }
 
     /// The body ended: the connection goes back to the pool if nothing follows it.

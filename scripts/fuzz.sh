@@ -6,7 +6,7 @@
 #
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #   default: 60 seconds for each of config_json expression session_cookie jws_token
-#   cookie_header authorization_header cms_file. Crashes land in fuzz/artifacts/<target>/.
+#   cookie_header authorization_header cms_file http1_request http1_response. Crashes land in fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,7 +14,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(config_json expression session_cookie jws_token cookie_header authorization_header cms_file)
+  targets=(config_json expression session_cookie jws_token cookie_header authorization_header cms_file http1_request http1_response)
 fi
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked

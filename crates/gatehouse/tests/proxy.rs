@@ -25,10 +25,13 @@ fn proxy_to(origin: &str, handler_config: &str) -> (TempInstance, Gateway) {
 }
 
 /// As [`proxy_to`], with one gateway unit: every client connection shares one upstream pool.
-fn proxy_on_one_unit_to(origin: &str) -> (TempInstance, Gateway) {
+fn proxy_on_one_unit_to(origin: &str, handler_config: &str) -> (TempInstance, Gateway) {
     let t = TempInstance::new();
     t.write("config/admin.json", r#"{ "gatewayUnits": 1, "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#);
-    t.route("proxy.json", &format!(r#"{{ "baseURI": "{origin}", "handler": "ReverseProxyHandler" }}"#));
+    t.route(
+        "proxy.json",
+        &format!(r#"{{ "baseURI": "{origin}", "handler": {{ "type": "ReverseProxyHandler", "config": {{ {handler_config} }} }} }}"#),
+    );
     let gw = Gateway::start(&t.dir);
     (t, gw)
 }
@@ -380,7 +383,7 @@ fn a_streamed_body_reaches_the_client_as_it_comes_not_when_it_ends() {
 #[test]
 fn a_pooled_connection_the_upstream_closed_while_idle_is_not_used() {
     let origin = Scripted::start();
-    let (_t, gw) = proxy_on_one_unit_to(&origin.url());
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url(), "");
     assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", &gw.url("/then-close")]), "200");
     eventually("the origin closed its idle connection", || origin.closed() == 1);
     // A POST is never sent twice, so it must not go out on the connection the origin closed.
@@ -393,7 +396,7 @@ fn a_pooled_connection_the_upstream_closed_while_idle_is_not_used() {
 #[test]
 fn a_request_the_upstream_dropped_on_a_pooled_connection_is_retried_only_if_idempotent() {
     let origin = Scripted::start();
-    let (_t, gw) = proxy_on_one_unit_to(&origin.url());
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url(), "");
     // One client connection (curl reuses it across --next), so one pooled upstream connection.
     let status = ["-o", "/dev/null", "-w", "%{http_code} "];
     let (warm, get, warm2, post) =
@@ -417,7 +420,7 @@ fn a_request_the_upstream_dropped_on_a_pooled_connection_is_retried_only_if_idem
 #[test]
 fn an_answer_to_head_has_no_body_whatever_its_length_says() {
     let origin = Scripted::start();
-    let (_t, gw) = proxy_on_one_unit_to(&origin.url());
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url(), "");
     let out = curl(&["-I", &gw.url("/head"), "--next", "-o", "/dev/null", "-w", "%{http_code}", &gw.url("/next")]);
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(out.to_ascii_lowercase().contains("content-length: 100"), "{out}");
@@ -447,4 +450,14 @@ fn bodies_of_every_size_cross_the_upstream_leg_intact() {
         let _ = curl(&["-o", &download.display().to_string(), &gw.url(&format!("/download?n={size}"))]);
         assert_eq!(file_checksum(&download), (size, expected), "download of {size} bytes");
     }
+}
+
+#[test]
+fn disable_reuse_connection_opens_a_connection_per_exchange() {
+    let origin = Scripted::start();
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url(), r#""disableReuseConnection": true"#);
+    let out = curl(&["-o", "/dev/null", "-w", "%{http_code} ", &gw.url("/a"), "-o", "/dev/null", &gw.url("/b")]);
+    assert_eq!(out, "200 200 ");
+    assert_eq!(origin.seen(), ["GET /a", "GET /b"]);
+    assert_eq!(origin.connections(), 2, "no upstream connection was kept for the second request");
 }

@@ -205,7 +205,9 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
     }
     let bytes = buf.split_to(head_len + length).freeze();
     let built = (|| {
-        let mut map = HeaderMap::with_capacity(fields.len());
+        // Room for what a proxy adds (`X-Forwarded-*`, `Via`, a trace), so the map is not
+        // grown (and its index rebuilt) on the way upstream.
+        let mut map = HeaderMap::with_capacity(fields.len() + 8);
         for (name, value) in fields {
             map.append(name, HeaderValue::from_maybe_shared(bytes.slice(value)).ok()?);
         }

@@ -133,7 +133,7 @@ impl ProxyHandler {
         let carried = hop::strip_request(headers, downstream_upgrade.is_some());
         hop::restore(headers, carried);
         if self.config.forwarded_headers {
-            hop::forwarded(cx, headers);
+            hop::forwarded(cx, headers, original_host.as_ref());
         }
         hop::via(headers);
         // Traced exchanges name their span as the upstream request's parent (W3C Trace Context),

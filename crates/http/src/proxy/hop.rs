@@ -56,7 +56,11 @@ fn has_token(headers: &HeaderMap, name: &HeaderName, token: &str) -> bool {
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub(crate) fn strip(headers: &mut HeaderMap) {
-    if headers.contains_key(header::CONNECTION) {
+    // `keep-alive` and `close` name no header but `Keep-Alive`, removed below: the common
+    // `Connection` values cost no allocation.
+    let names_others = tokens(headers, &header::CONNECTION)
+        .any(|t| !t.is_empty() && !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"));
+    if names_others {
         let named: Vec<HeaderName> =
             tokens(headers, &header::CONNECTION).filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()).collect();
         for name in &named {
@@ -123,7 +127,7 @@ pub(crate) fn via(headers: &mut HeaderMap) {
 /// Adds `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host` and
 /// `X-Forwarded-Port`, from what the gateway served (`served`: the request URI before any
 /// `baseURI`), never from what the client wrote.
-pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap) {
+pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Option<&HeaderValue>) {
     // The connection's address text, shared (no allocation), unless a proxy before us wrote
     // its own list: then one allocation, handed to the header without a copy.
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
@@ -143,7 +147,12 @@ pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap) {
     let proto = if cx.client.secure { "https" } else { "http" };
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     let served = cx.original_uri.as_ref().and_then(|u| u.authority());
-    match served.and_then(|a| HeaderValue::from_str(a.as_str()).ok()) {
+    // The client's `Host` is usually the served authority as it is: shared, not copied.
+    let host = served.and_then(|a| match original_host {
+        Some(h) if h.as_bytes() == a.as_str().as_bytes() => Some(h.clone()),
+        _ => HeaderValue::from_str(a.as_str()).ok(),
+    });
+    match host {
         Some(host) => headers.insert(X_FORWARDED_HOST, host),
         None => headers.remove(X_FORWARDED_HOST),
     };

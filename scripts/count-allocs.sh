@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Heap allocations per proxied request: a deterministic companion to scripts/bench-proxy.sh,
+# whose req/s move with the machine's load. Counts calls to libc's malloc in the gateway
+# (a perf uprobe; needs root and perf) while wrk sends keep-alive requests through it to an
+# nginx origin, and prints mallocs per request for each build given.
+#
+#   scripts/count-allocs.sh                       # the release build here
+#   scripts/count-allocs.sh /tmp/gh-a /tmp/gh-b   # builds side by side
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v perf >/dev/null || need+=(linux-perf)
+if ((${#need[@]})); then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+builds=("$@")
+if ((${#builds[@]} == 0)); then
+  cargo build --release --locked -q
+  builds=("$PWD/target/release/gatehouse")
+fi
+
+LIBC=$(ldd "${builds[0]}" | awk '/libc\.so/{print $3}')
+perf probe -q -x "$LIBC" malloc 2>/dev/null || true   # already there from an earlier run is fine
+EVENT=$(perf probe -l 2>/dev/null | awk '/:malloc/{print $1; exit}')
+[ -n "$EVENT" ] || { echo "cannot place a uprobe on $LIBC malloc (root and perf are needed)" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/gatehouse-allocs.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+ORIGIN_PORT=$(free_port)
+mkdir -p "$WORK/origin/logs"
+cat > "$WORK/origin/nginx.conf" <<CONF
+worker_processes 1; daemon off; pid $WORK/origin/nginx.pid; error_log $WORK/origin/logs/error.log warn;
+events { worker_connections 4096; }
+http { access_log off; server { listen 127.0.0.1:$ORIGIN_PORT; keepalive_requests 1000000;
+       location / { return 200 'hello, world\n'; } } }
+CONF
+taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+
+for build in "${builds[@]}"; do
+  port=$(free_port)
+  rm -rf "$WORK/gh"; mkdir -p "$WORK/gh/config/routes"
+  echo "{ \"connectors\": [ { \"port\": $port, \"host\": \"127.0.0.1\" } ] }" > "$WORK/gh/config/admin.json"
+  echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/proxy.json"
+  RUST_LOG=warn taskset -c 1 "$build" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & gh=$!
+  PIDS+=($gh)
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done
+  taskset -c 0 wrk -t1 -c50 -d1s "http://127.0.0.1:$port/" >/dev/null   # warm: pools, buffers
+  perf stat -e "$EVENT" -p "$gh" -o "$WORK/stat" -- sleep 3.5 & stat=$!
+  requests=$(taskset -c 0 wrk -t1 -c50 -d3s "http://127.0.0.1:$port/" | awk '/requests in/{print $1}')
+  wait "$stat"
+  mallocs=$(awk -v e="$EVENT" '$2 == e {gsub(",", "", $1); print $1}' "$WORK/stat")
+  python3 -c "import sys; r, m = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]}: {m / r:.1f} mallocs per request ({m} in {r} requests)')" \
+    "$build" "$requests" "$mallocs"
+  kill "$gh"; wait "$gh" 2>/dev/null || true
+done

@@ -461,3 +461,12 @@ fn disable_reuse_connection_opens_a_connection_per_exchange() {
     assert_eq!(origin.seen(), ["GET /a", "GET /b"]);
     assert_eq!(origin.connections(), 2, "no upstream connection was kept for the second request");
 }
+
+#[test]
+fn an_upstream_named_by_host_name_is_resolved_and_each_address_tried() {
+    // `localhost` may resolve to ::1 first, where nothing listens: the next address serves.
+    let origin = Scripted::start();
+    let (_t, gw) = proxy_on_one_unit_to(&format!("http://localhost:{}", origin.addr.port()), "");
+    assert_eq!(curl(&["-o", "/dev/null", "-w", "%{http_code}", &gw.url("/named")]), "200");
+    assert_eq!(origin.seen(), ["GET /named"]);
+}

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Heap allocations per proxied request: a deterministic companion to scripts/bench-proxy.sh,
-# whose req/s move with the machine's load. Counts calls to libc's malloc in the gateway
-# (a perf uprobe; needs root and perf) while wrk sends keep-alive requests through it to an
-# nginx origin, and prints mallocs per request for each build given.
+# What one proxied request costs the gateway in counts rather than time: a deterministic
+# companion to scripts/bench-proxy.sh, whose req/s move with the machine's load. For each
+# build given, while wrk sends requests through it to an nginx origin:
+# - heap allocations: calls to libc's malloc (a perf uprobe; root and perf are needed),
+#   50 keep-alive connections;
+# - system calls by name (strace -c), one connection, serial.
 #
-#   scripts/count-allocs.sh                       # the release build here
-#   scripts/count-allocs.sh /tmp/gh-a /tmp/gh-b   # builds side by side
+#   scripts/per-request.sh                       # the release build here
+#   scripts/per-request.sh /tmp/gh-a /tmp/gh-b   # builds side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v perf >/dev/null || need+=(linux-perf)
+command -v strace >/dev/null || need+=(strace)
 if ((${#need[@]})); then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
@@ -60,5 +63,23 @@ for build in "${builds[@]}"; do
   mallocs=$(awk -v e="$EVENT" '$2 == e {gsub(",", "", $1); print $1}' "$WORK/stat")
   python3 -c "import sys; r, m = int(sys.argv[2]), int(sys.argv[3]); print(f'{sys.argv[1]}: {m / r:.1f} mallocs per request ({m} in {r} requests)')" \
     "$build" "$requests" "$mallocs"
+  # System calls: one connection, so that each request's calls are its own.
+  timeout 5 strace -c -f -p "$gh" -o "$WORK/strace" 2>/dev/null & tracer=$!
+  sleep 0.5
+  requests=$(taskset -c 0 wrk -t1 -c1 -d2s "http://127.0.0.1:$port/" | awk '/requests in/{print $1}')
+  kill -INT "$tracer" 2>/dev/null || true
+  wait "$tracer" 2>/dev/null || true
+  python3 - "$WORK/strace" "$requests" <<'PY'
+import sys
+requests = int(sys.argv[2])
+calls = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) >= 5 and f[0][0].isdigit() and f[-1] not in ("total", "clock_nanosleep", "restart_syscall"):
+        calls[f[-1]] = int(f[3])
+per = {k: v / requests for k, v in calls.items() if v / requests >= 0.05}
+print("  system calls per request (serial): " + ", ".join(f"{k} {v:.2f}" for k, v in sorted(per.items(), key=lambda kv: -kv[1]))
+      + f" (total {sum(per.values()):.2f}; {requests} requests under strace)")
+PY
   kill "$gh"; wait "$gh" 2>/dev/null || true
 done

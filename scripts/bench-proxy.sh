@@ -34,11 +34,8 @@ command -v taskset >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
-if ((${#need[@]})); then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
+. scripts/lib/packages.sh
+install_packages "${need[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # GATEHOUSE_BIN compares another build (an earlier commit's) in the same harness.

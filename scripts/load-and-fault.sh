@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/test-deps.sh >/dev/null
-command -v nginx >/dev/null || { SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo; $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx-light; }
+. scripts/lib/packages.sh
+command -v nginx >/dev/null || install_packages nginx-light
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ -z "${GATEHOUSE_BIN:-}" ]; then cargo build --release --locked -q; fi
 GATEHOUSE=${GATEHOUSE_BIN:-$PWD/target/release/gatehouse}

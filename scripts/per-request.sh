@@ -16,11 +16,8 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v perf >/dev/null || need+=(linux-perf)
 command -v strace >/dev/null || need+=(strace)
-if ((${#need[@]})); then
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
+. scripts/lib/packages.sh
+install_packages "${need[@]}"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 builds=("$@")
 if ((${#builds[@]} == 0)); then

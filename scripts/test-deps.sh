@@ -22,11 +22,8 @@ command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
-if ((${#need[@]})); then
-  echo "installing: ${need[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
-fi
+. "$(dirname "$0")/lib/packages.sh"
+install_packages "${need[@]}"
 
 # module:package pairs (the import name and the name on PyPI differ for PyJWT).
 for pair in websockets:websockets jwcrypto:jwcrypto jwt:PyJWT cryptography:cryptography authlib:authlib requests:requests; do
@@ -42,9 +39,7 @@ done
 # a machine without it gets Debian's, started here). Tests connect as postgres/postgres.
 if ! command -v pg_isready >/dev/null 2>&1 || ! pg_isready -q -h 127.0.0.1 -p 5432; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
-    echo "installing: postgresql"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+    install_packages postgresql
   fi
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start || $SUDO pg_ctlcluster "$version" main start

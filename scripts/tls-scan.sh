@@ -9,15 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/tls-scan}
 
-SUDO=""
-[ "$(id -u)" -eq 0 ] || SUDO="sudo"
 need=()
 command -v testssl >/dev/null 2>&1 || command -v testssl.sh >/dev/null 2>&1 || need+=(testssl.sh)
 command -v keytool >/dev/null 2>&1 || need+=(default-jre-headless)
-if ((${#need[@]})); then
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" bsdextrautils
-fi
+((${#need[@]} == 0)) || need+=(bsdextrautils)
+. scripts/lib/packages.sh
+install_packages "${need[@]}"
 TESTSSL=$(command -v testssl || command -v testssl.sh)
 
 cargo build --release --locked

@@ -172,7 +172,7 @@ impl Upstreams {
         let key = authority_key(out.uri);
         let (head, body) = write_head(&out);
         let retriable = is_idempotent(out.method);
-        let mut pooled = self.take(&key);
+        let mut pooled = self.take(key);
         loop {
             let reused = pooled.is_some();
             let mut stream = match pooled.take() {

@@ -1,4 +1,5 @@
-//! The proxy handler: pooled hyper client, limits, timeouts, header hygiene, streaming.
+//! The proxy handler: limits, timeouts, header hygiene, streaming; plain HTTP/1.1 exchanges on
+//! the gateway units take the lean upstream leg (`h1`), everything else hyper's pooled client.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio::time::Instant;
 
 use super::config::ProxyConfig;
 use super::guard::Guarded;
-use super::h1::{Outgoing, Upstreams};
+use super::h1::{H1Error, Outgoing, Upstreams};
 use super::limit::Limits;
 use super::{hop, spool, upgrade};
 
@@ -163,7 +164,7 @@ impl ProxyHandler {
                     let out = Outgoing { method: req.method(), uri: req.uri(), headers: req.headers(), body };
                     let resp = within(head_wait, lean.send(out)).await.ok_or_else(|| self.timed_out())?.map_err(
                         |e| match e {
-                            super::h1::H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
+                            H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
                             _ => self.upstream_error(ErrorKind::Protocol, e),
                         },
                     )?;

@@ -194,22 +194,21 @@ impl Upstreams {
     /// The response for an answer read on `stream`.
     fn respond(self: &Arc<Self>, key: &str, stream: TcpStream, answer: Answer) -> Response<Body> {
         let Answer { mut response, framing, mut rest, reusable } = answer;
-        let body = match framing {
-            Framing::Length(n) if rest.len() as u64 >= n => {
-                // The whole body came with the head: the connection is free now.
-                let body = rest.split_to(n as usize).freeze();
+        let whole = match framing {
+            Framing::None => Some(Body::empty()),
+            Framing::Length(n) if rest.len() as u64 >= n => Some(Body::from(rest.split_to(n as usize).freeze())),
+            _ => None,
+        };
+        let body = match whole {
+            // The whole body came with the head: the connection is free now, if nothing
+            // follows the body.
+            Some(body) => {
                 if reusable && rest.is_empty() {
                     self.put(key, stream);
                 }
-                Body::from(body)
+                body
             }
-            Framing::None => {
-                if reusable && rest.is_empty() {
-                    self.put(key, stream);
-                }
-                Body::empty()
-            }
-            framing => {
+            None => {
                 let back = reusable.then(|| (self.clone(), key.to_owned()));
                 Body::boxed(UpstreamBody::new(stream, rest, framing, back))
             }

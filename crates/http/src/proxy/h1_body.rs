@@ -85,15 +85,11 @@ impl UpstreamBody {
         framing: Framing,
         back: Option<(Arc<Upstreams>, String)>,
     ) -> Self {
-        UpstreamBody { stream: Some(stream), back, ..UpstreamBody::new_state(buf, framing) }
+        UpstreamBody { stream: Some(stream), back, ..UpstreamBody::from_buffer(buf, framing) }
     }
 
     /// A body read from `buf` alone, as if its connection had closed after it (for fuzzing).
     pub(crate) fn from_buffer(buf: BytesMut, framing: Framing) -> Self {
-        UpstreamBody::new_state(buf, framing)
-    }
-
-    fn new_state(buf: BytesMut, framing: Framing) -> Self {
         let state = match framing {
             Framing::None => State::Done,
             Framing::Length(n) => State::Length(n),
@@ -112,6 +108,12 @@ impl UpstreamBody {
                 upstreams.put(&key, stream);
             }
         }
+    }
+
+    /// The body cannot go on: its connection is dropped, never pooled.
+    fn stop(&mut self) {
+        self.state = State::Done;
+        self.stream = None;
     }
 
     /// Reads more into the buffer: the count read, 0 at the end of the stream.
@@ -133,8 +135,7 @@ impl UpstreamBody {
     fn poll_more(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BodyError>> {
         match ready!(self.poll_fill(cx)) {
             Ok(0) => {
-                self.state = State::Done;
-                self.stream = None;
+                self.stop();
                 Poll::Ready(Err(Box::new(H1Error::Io(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
                     "the upstream closed before the end of the body",
@@ -142,8 +143,7 @@ impl UpstreamBody {
             }
             Ok(_) => Poll::Ready(Ok(())),
             Err(e) => {
-                self.state = State::Done;
-                self.stream = None;
+                self.stop();
                 Poll::Ready(Err(Box::new(H1Error::Io(e))))
             }
         }
@@ -179,23 +179,16 @@ impl UpstreamBody {
                 }
                 State::Close => match ready!(self.poll_fill(cx)) {
                     Ok(0) => {
-                        self.state = State::Done;
-                        self.stream = None;
+                        self.stop();
                         return Poll::Ready(None);
                     }
                     Ok(_) => {}
-                    Err(e) => {
-                        self.state = State::Done;
-                        self.stream = None;
-                        return Poll::Ready(Some(Err(Box::new(H1Error::Io(e)))));
-                    }
+                    Err(e) => return self.fail(Box::new(H1Error::Io(e))),
                 },
                 State::ChunkSize => match self.buf.windows(2).position(|w| w == b"\r\n") {
                     Some(end) => {
-                        let size = chunk_size(&self.buf[..end]).ok_or_else(|| protocol("an invalid chunk size"));
-                        let size = match size {
-                            Ok(size) => size,
-                            Err(e) => return self.fail(e),
+                        let Some(size) = chunk_size(&self.buf[..end]) else {
+                            return self.fail(protocol("an invalid chunk size"));
                         };
                         self.buf.advance(end + 2);
                         self.state = if size == 0 { State::Trailers } else { State::ChunkData(size) };
@@ -237,8 +230,7 @@ impl UpstreamBody {
     }
 
     fn fail(&mut self, e: BodyError) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        self.state = State::Done;
-        self.stream = None;
+        self.stop();
         Poll::Ready(Some(Err(e)))
     }
 }

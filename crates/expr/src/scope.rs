@@ -350,7 +350,8 @@ fn entity_property<'a>(b: &'a Body, key: &str) -> Value<'a> {
 fn client_property<'a>(cx: &'a Context, req: Option<&'a Request>, key: &str) -> Value<'a> {
     let c = &cx.client;
     match key {
-        "remoteAddress" => Value::Str(Cow::Owned(c.remote_addr.ip().to_string())),
+        // Written once per connection (it is also the `X-Forwarded-For` the proxy adds).
+        "remoteAddress" => c.remote_ip.to_str().map_or(Value::Null, |ip| Value::Str(Cow::Borrowed(ip))),
         "remotePort" => Value::Int(i64::from(c.remote_addr.port())),
         "localAddress" => Value::Str(Cow::Owned(c.local_addr.ip().to_string())),
         "localPort" => Value::Int(i64::from(c.local_addr.port())),

@@ -42,7 +42,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ -z "${GATEHOUSE_BIN:-}" ]; then cargo build --release --locked -q; fi
 GATEHOUSE=${GATEHOUSE_BIN:-$PWD/target/release/gatehouse}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib/bench.sh
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 ORIGIN_PORT=$(free_port); NGINX_PORT=$(free_port); GH_PORT=$(free_port)
@@ -52,23 +52,8 @@ openssl req -newkey rsa:2048 -nodes -x509 -days 2 -subj /CN=localhost -keyout "$
   -out "$WORK/secrets/cert.pem" 2>/dev/null
 cat "$WORK/secrets/key.pem" "$WORK/secrets/cert.pem" > "$WORK/secrets/tls.pem"
 
-nginx_conf() { # $1 dir, $2 body of the http block
-  mkdir -p "$1/logs"
-  cat > "$1/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $1/nginx.pid;
-error_log $1/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  $2
-}
-CONF
-}
-
 # The origin: a fixed 13-byte answer, keep-alive.
-nginx_conf "$WORK/origin" "server { listen 127.0.0.1:$ORIGIN_PORT; keepalive_requests 1000000; location / { return 200 'hello, world\n'; } }"
+origin_conf "$WORK/origin" "$ORIGIN_PORT"
 taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
 
 # nginx as the proxy, with an access log (Gatehouse writes one too) and pooled upstreams.

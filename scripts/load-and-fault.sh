@@ -19,7 +19,7 @@ WORK=$(mktemp -d /tmp/gatehouse-fault.XXXXXX)
 GW_PID=""
 cleanup() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null; pkill -f "nginx -p $WORK" 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib/bench.sh
 ORIGIN_PORT=$(free_port); PORT=$(free_port); TLS_PORT=$(free_port)
 
 # The origin: nginx answering 200 on every path, restarted by the fault schedule.

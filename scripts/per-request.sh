@@ -34,15 +34,9 @@ WORK=$(mktemp -d /tmp/gatehouse-allocs.XXXXXX)
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib/bench.sh
 ORIGIN_PORT=$(free_port)
-mkdir -p "$WORK/origin/logs"
-cat > "$WORK/origin/nginx.conf" <<CONF
-worker_processes 1; daemon off; pid $WORK/origin/nginx.pid; error_log $WORK/origin/logs/error.log warn;
-events { worker_connections 4096; }
-http { access_log off; server { listen 127.0.0.1:$ORIGIN_PORT; keepalive_requests 1000000;
-       location / { return 200 'hello, world\n'; } } }
-CONF
+origin_conf "$WORK/origin" "$ORIGIN_PORT"
 taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
 
 for build in "${builds[@]}"; do

@@ -38,6 +38,8 @@ pub struct ClientInfo {
     pub remote_ip: http::HeaderValue,
     /// The local address the connection was accepted on.
     pub local_addr: SocketAddr,
+    /// Its port as header text (`X-Forwarded-Port`), written once per listener and shared.
+    pub local_port: http::HeaderValue,
     /// Whether the connection is TLS.
     pub secure: bool,
     /// The TLS server name the client asked for, if any.
@@ -238,6 +240,7 @@ impl Context {
                 remote_addr: addr,
                 remote_ip: ClientInfo::ip_value(addr),
                 local_addr: addr,
+                local_port: http::HeaderValue::from(addr.port()),
                 secure: false,
                 server_name: None,
                 certificates: Value::Null,

@@ -122,7 +122,8 @@ impl Edge {
                         if relayed {
                             req.extensions_mut().insert(request::Relayed);
                         }
-                        self.admin.serve(&mut cx, req, &sub).await
+                        // Boxed: the admin endpoints' state is not carried by every exchange.
+                        Box::pin(self.admin.serve(&mut cx, req, &sub)).await
                     }
                     None => match self.root.handle(&mut cx, req).await {
                         Ok(resp) => resp,

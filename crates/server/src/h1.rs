@@ -116,7 +116,7 @@ where
         drop(serving);
         let close = close || *stop.borrow();
         // Boxed, like the edge's future: between requests the connection's task keeps neither.
-        let written = Box::pin(write_response(io, response, head_only, close, lean.edge.clock())).await;
+        let written = write_response(io, response, head_only, close, lean.edge.clock()).await;
         drop(busy);
         match written {
             // `true` only when neither side asked to close.
@@ -246,24 +246,39 @@ enum Framing {
     Chunked,
 }
 
-/// Writes `response`; `Ok(true)` when the connection may serve another request.
-async fn write_response<I>(
-    io: &mut I,
+/// Writes `response`; `Ok(true)` when the connection may serve another request. The head is
+/// written out here; the future only carries the body's writing (it is boxed per exchange,
+/// and copied into its box at its full size).
+fn write_response<'a, I>(
+    io: &'a mut I,
     response: hyper::Response<LoggedBody>,
     head_only: bool,
     close: bool,
     clock: &gatehouse_core::Clock,
-) -> std::io::Result<bool>
+) -> Pin<Box<impl std::future::Future<Output = std::io::Result<bool>> + 'a>>
 where
     I: AsyncWrite + Unpin,
 {
     let (parts, body) = response.into_parts();
+    let exact = body.size_hint().exact();
+    let (head, framing, closing) = response_head(&parts, exact, head_only, close, clock);
+    drop(parts);
+    Box::pin(write_body(io, head, framing, closing, body))
+}
+
+/// The response's head, how its body is framed, and whether the connection closes after it.
+fn response_head(
+    parts: &http::response::Parts,
+    exact: Option<u64>,
+    head_only: bool,
+    close: bool,
+    clock: &gatehouse_core::Clock,
+) -> (Vec<u8>, Framing, bool) {
     let status = parts.status;
     let no_body = head_only
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let exact = body.size_hint().exact();
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     let framing = if no_body {
         Framing::None
@@ -296,7 +311,7 @@ where
     match framing {
         Framing::Length(n) => {
             head.extend_from_slice(b"content-length: ");
-            head.extend_from_slice(n.to_string().as_bytes());
+            head.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
             head.extend_from_slice(b"\r\n");
         }
         Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
@@ -311,8 +326,22 @@ where
         head.extend_from_slice(b"connection: close\r\n");
     }
     head.extend_from_slice(b"\r\n");
+    (head, framing, closing)
+}
 
-    let mut body = std::pin::pin!(body);
+/// Writes `head`, then the body framed as `framing`.
+async fn write_body<I>(
+    io: &mut I,
+    head: Vec<u8>,
+    framing: Framing,
+    closing: bool,
+    body: LoggedBody,
+) -> std::io::Result<bool>
+where
+    I: AsyncWrite + Unpin,
+{
+    let mut body = body;
+    let mut body = Pin::new(&mut body);
     if matches!(framing, Framing::None) {
         io.write_all(&head).await?;
         io.flush().await?;

@@ -152,6 +152,8 @@ async fn accept_loop(
     let graceful = GracefulShutdown::new();
     // Every connection on the lean path holds a sender; the drain waits for the last to go.
     let (lean_open, mut lean_closed) = tokio::sync::mpsc::channel::<()>(1);
+    // `X-Forwarded-Port` for this listener's connections: one text, shared by all.
+    let local_port = http::HeaderValue::from(listener.local_addr().map_or(0, |a| a.port()));
     loop {
         let accepted = tokio::select! {
             r = accept(&listener, &shared, connector.max_connections) => r,
@@ -186,6 +188,7 @@ async fn accept_loop(
             remote_addr,
             remote_ip,
             local_addr,
+            local_port: local_port.clone(),
             secure: false,
             server_name: None,
             certificates: Value::Null,

@@ -33,9 +33,11 @@ pub struct Rebased {
 
 impl Handler for Rebased {
     fn handle<'a>(&'a self, cx: &'a mut Context, mut req: Request) -> BoxFuture<'a, Result<Response>> {
-        Box::pin(async move {
-            self.base.apply(cx, &mut req)?;
-            self.inner.handle(cx, req).await
-        })
+        // Rebasing is done before the inner handler starts and nothing is left to do after
+        // it: its future is returned as it is, without a box and a poll of its own.
+        match self.base.apply(cx, &mut req) {
+            Ok(()) => self.inner.handle(cx, req),
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
     }
 }

@@ -118,9 +118,11 @@ impl ProxyHandler {
             return Ok(resp);
         }
         let upgrade = hop::upgrade_protocol(req.headers()).filter(|p| self.config.upgrades.iter().any(|a| a == p));
-        if self.config.request_buffering && upgrade.is_none() {
+        let whole = req.body().is_end_stream() || req.body().as_bytes().is_some();
+        if self.config.request_buffering && upgrade.is_none() && !whole {
             let body = std::mem::take(req.body_mut());
-            *req.body_mut() = spool::spool(body, &self.config.spool_dir).await?;
+            // Boxed: the spooling state (a file, its key) is not carried by every exchange.
+            *req.body_mut() = Box::pin(spool::spool(body, &self.config.spool_dir)).await?;
         }
         let deadline = self.config.total_timeout.map(|t| Instant::now() + t);
         let permit = self.limits.acquire(authority.as_str()).await?;
@@ -173,7 +175,23 @@ impl ProxyHandler {
                 Err(body) => *req.body_mut() = body,
             }
         }
+        // Boxed: hyper's client state is not carried by the exchanges the lean leg serves.
+        Box::pin(self.via_hyper(cx, req, upgrade, downstream_upgrade, head_wait, deadline, permit)).await
+    }
 
+    /// The exchange through hyper's client: HTTPS and h2 upstreams, upgrades, streamed
+    /// request bodies, threads that are not units.
+    #[allow(clippy::too_many_arguments)]
+    async fn via_hyper(
+        &self,
+        cx: &mut Context,
+        mut req: Request,
+        upgrade: Option<String>,
+        downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
+        head_wait: Option<Instant>,
+        deadline: Option<Instant>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<Response> {
         // Stream the request body under the idle timeout; note if the client's side fails.
         let downstream_failed = Arc::new(AtomicBool::new(false));
         if !req.body().is_end_stream() {

@@ -177,7 +177,8 @@ impl Upstreams {
             let reused = pooled.is_some();
             let mut stream = match pooled.take() {
                 Some(s) => s,
-                None => self.connect(out.uri).await?,
+                // Boxed: resolving and connecting happen once per connection, not per exchange.
+                None => Box::pin(self.connect(out.uri)).await?,
             };
             match exchange(&mut stream, &head, body.as_ref(), out.method == Method::HEAD).await {
                 Ok(answer) => return Ok(self.respond(key, stream, answer)),
@@ -264,7 +265,7 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
     let expects_body = matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
     if !out.body.is_empty() || expects_body || out.headers.contains_key(header::CONTENT_LENGTH) {
         head.extend_from_slice(b"content-length: ");
-        head.extend_from_slice(out.body.len().to_string().as_bytes());
+        head.extend_from_slice(itoa::Buffer::new().format(out.body.len()).as_bytes());
         head.extend_from_slice(b"\r\n");
     }
     head.extend_from_slice(b"\r\n");

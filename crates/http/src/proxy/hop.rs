@@ -158,9 +158,10 @@ pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Op
     };
     let port = served.and_then(|a| a.port_u16()).unwrap_or(if cx.client.secure { 443 } else { 80 });
     let port = match port {
-        // The usual ports cost no allocation.
+        // The usual ports, and the port the connection came to, cost no allocation.
         80 => HeaderValue::from_static("80"),
         443 => HeaderValue::from_static("443"),
+        port if port == cx.client.local_addr.port() => cx.client.local_port.clone(),
         port => HeaderValue::from(port),
     };
     headers.insert(X_FORWARDED_PORT, port);
@@ -169,6 +170,29 @@ pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn forwarded_port_is_the_served_port_shared_when_it_is_the_connection_s() {
+        use gatehouse_core::{ClientInfo, Clock, RequestId};
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8443));
+        let client = ClientInfo {
+            remote_addr: addr,
+            remote_ip: ClientInfo::ip_value(addr),
+            local_addr: addr,
+            local_port: HeaderValue::from_static("8443"),
+            secure: false,
+            server_name: None,
+            certificates: serde_json::Value::Null,
+        };
+        let mut cx = Context::new(RequestId::new(0, 1), std::sync::Arc::new(client), Clock::system());
+        for (served, port) in [("h:8443", "8443"), ("h:9000", "9000"), ("h", "80")] {
+            cx.original_uri = Some(format!("http://{served}/").parse().unwrap());
+            let mut h = HeaderMap::new();
+            forwarded(&cx, &mut h, None);
+            assert_eq!(h[X_FORWARDED_PORT], port, "{served}");
+            assert_eq!(h[X_FORWARDED_HOST], served);
+        }
+    }
 
     #[test]
     fn connection_named_headers_and_hop_by_hop_headers_go() {

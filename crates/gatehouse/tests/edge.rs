@@ -591,6 +591,39 @@ fn read_responses(s: &mut TcpStream, n: usize) -> Vec<String> {
 }
 
 #[test]
+fn requests_one_after_another_share_the_read_buffer_and_each_sees_only_its_own_bytes() {
+    // A connection reads its next request into what is left of the last one's buffer while
+    // the last one's bytes are still referenced (its access log line): every request must
+    // see its own target, headers and body, whatever sizes come in whatever order (small
+    // ones sharing a buffer, one that outgrows it, small ones after).
+    let t = TempInstance::new();
+    t.write("config/admin.json", ADMIN);
+    t.route(
+        "all.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.uri.path} ${request.headers['X-N'][0]} ${request.entity.string}" } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+    for i in 0..40usize {
+        let pad = "p".repeat(match i % 10 {
+            3 => 700,
+            7 => 3000,
+            n => n * 13,
+        });
+        let body = format!("body-{i}");
+        s.write_all(
+            format!(
+                "POST /r{i} HTTP/1.1\r\nHost: x\r\nX-Pad: {pad}\r\nX-N: n{i}\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(read_responses(&mut s, 1), [format!("/r{i} n{i} {body}")], "request {i}");
+    }
+}
+
+#[test]
 fn pipelined_requests_large_heads_and_heads_split_across_writes_are_answered_in_order() {
     let t = TempInstance::new();
     t.write("config/admin.json", ADMIN);

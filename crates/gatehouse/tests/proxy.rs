@@ -418,6 +418,33 @@ fn a_request_the_upstream_dropped_on_a_pooled_connection_is_retried_only_if_idem
 }
 
 #[test]
+fn answers_of_every_head_size_read_one_after_another_on_one_connection_arrive_intact() {
+    // The lean leg reads each answer into what is left of an earlier answer's buffer while
+    // that answer may still be on its way to the client; heads larger than the buffer make
+    // it grow (and such a buffer is not kept). Each answer must keep its own header and body.
+    let origin = Scripted::start();
+    let (_t, gw) = proxy_on_one_unit_to(&origin.url(), "");
+    let pads = [0usize, 700, 3000, 6000, 10, 5000, 20, 900, 1500, 0, 8000, 30, 40, 2500, 60];
+    let urls: Vec<String> = pads.iter().map(|n| gw.url(&format!("/pad/{n}"))).collect();
+    let mut args = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        if i > 0 {
+            args.push("--next");
+        }
+        args.extend(["-s", "-D", "-", url.as_str()]);
+    }
+    let out = curl(&args);
+    let answers: Vec<&str> = out.split("HTTP/1.1 200").skip(1).collect();
+    assert_eq!(answers.len(), pads.len(), "{out}");
+    for (answer, n) in answers.iter().zip(pads) {
+        let pad = answer.lines().find_map(|l| l.strip_prefix("x-pad: ")).map_or(0, |p| p.trim_end().len());
+        assert_eq!(pad, n, "the X-Pad header of /pad/{n}");
+        assert!(answer.ends_with(&format!("\r\n\r\n/pad/{n}")), "the body of /pad/{n}: {answer}");
+    }
+    assert_eq!(origin.connections(), 1, "one upstream connection carried every exchange");
+}
+
+#[test]
 fn an_answer_to_head_has_no_body_whatever_its_length_says() {
     let origin = Scripted::start();
     let (_t, gw) = proxy_on_one_unit_to(&origin.url(), "");

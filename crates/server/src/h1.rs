@@ -12,7 +12,9 @@
 //!
 //! Between requests a connection holds only a 1 KiB read buffer (nginx's
 //! `client_header_buffer_size`; hyper keeps an 8 KiB read and an 8 KiB write buffer), which
-//! grows only for a larger head; the response's head is built per response and freed after.
+//! grows only for a larger head; the next request is read into what is left of it while at
+//! least `REUSE_AT_LEAST` bytes are, so small requests share one allocation. The response's
+//! head is built per response and freed after.
 
 use std::io::IoSlice;
 use std::pin::Pin;
@@ -42,6 +44,10 @@ pub(crate) enum Outcome {
 
 /// The read buffer taken when a request starts arriving.
 const FIRST_READ: usize = 1024;
+/// Room left in the buffer after a request that is enough to read the next one into: the
+/// requests of a connection then share one allocation (the parsed ones slice it) until it
+/// is used up, instead of taking a new buffer each.
+const REUSE_AT_LEAST: usize = 512;
 /// Headers a lean request may have; more go to hyper.
 const MAX_HEADERS: usize = 64;
 /// The largest request body the lean path takes (already read with its head).
@@ -70,10 +76,18 @@ where
     I: AsyncRead + AsyncWrite + Unpin,
 {
     let mut buf = BytesMut::new();
+    // Whether `buf` may have outgrown FIRST_READ (a large head, pipelined bytes): such a
+    // buffer is not kept for the next request.
+    let mut grown = false;
     loop {
         if buf.is_empty() {
-            // Idle: wait for the next request in a small buffer, unless a stop comes.
-            buf = BytesMut::with_capacity(FIRST_READ);
+            // Idle: wait for the next request in a small buffer (what is left of the last
+            // one's, when enough is), unless a stop comes. Either way at most FIRST_READ
+            // bytes are held while idle.
+            if grown || buf.capacity() < REUSE_AT_LEAST {
+                buf = BytesMut::with_capacity(FIRST_READ);
+                grown = false;
+            }
             let read = tokio::select! {
                 r = io.read_buf(&mut buf) => r,
                 _ = stop.wait_for(|s| *s) => return Outcome::Closed,
@@ -89,6 +103,7 @@ where
         // waiting (a head still arriving is hyper's to wait for, with its timeout).
         while parsed.is_none() && buf.len() == buf.capacity() && buf.len() < max_head {
             buf.reserve(buf.len());
+            grown = true;
             if !read_ready(io, &mut buf).await {
                 break;
             }
@@ -105,11 +120,13 @@ where
         let mut serving = Box::pin(lean.edge.serve(request, lean.client, lean.connector));
         let response = loop {
             let watching = buf.len() < max_head;
+            let full = buf.len() == buf.capacity();
             tokio::select! {
                 response = &mut serving => break response,
                 read = io.read_buf(&mut buf), if watching => match read {
                     Ok(0) | Err(_) => return Outcome::Closed,
-                    Ok(_) => {}
+                    // A full buffer grows to take what is read.
+                    Ok(_) => grown |= full,
                 },
             }
         };

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `/drop-once...` | the first time: read, then close the connection without an answer; then 200 |
 //! | `/then-close` | 200 on a keep-alive connection, then the origin closes it (counted in `closed`) |
+//! | `/pad/N` | 200 with an `X-Pad` header of N bytes, the path as its body |
 //! | anything else | 200 `ok`; to `HEAD`, `Content-Length: 100` and no body |
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -94,7 +95,13 @@ fn serve(stream: TcpStream, log: &Log) {
         if path.starts_with("/drop-once") && log.dropped.lock().unwrap().insert(path.clone()) {
             return;
         }
-        let answer: &[u8] = if method == "HEAD" {
+        let padded = path.strip_prefix("/pad/").and_then(|n| n.parse::<usize>().ok()).map(|n| {
+            let pad = "p".repeat(n);
+            format!("HTTP/1.1 200 OK\r\nX-Pad: {pad}\r\nContent-Length: {}\r\n\r\n{path}", path.len()).into_bytes()
+        });
+        let answer: &[u8] = if let Some(padded) = &padded {
+            padded
+        } else if method == "HEAD" {
             b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
         } else {
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -12,7 +12,8 @@
 //! goes through hyper's pooled client as before.
 //!
 //! An idle connection costs its socket and nothing else: buffers live only during an
-//! exchange. A pooled connection the upstream closed (or wrote to unasked) is noticed when it
+//! exchange, except what is left of recent answers' read buffers, kept per unit (at most
+//! `MAX_SPARES`) so that small answers share an allocation. A pooled connection the upstream closed (or wrote to unasked) is noticed when it
 //! is taken, from the readiness the runtime already has; one that fails before any byte of an
 //! answer came back is retried once on a new connection when the request is idempotent, as
 //! nginx's `proxy_next_upstream error` does.
@@ -43,6 +44,12 @@ const COALESCE: usize = 16 * 1024;
 const MAX_UPSTREAMS: usize = 64;
 /// The first read of an answer.
 const FIRST_READ: usize = 4096;
+/// Room left after an answer that is enough to read the next one into: the answers of a
+/// unit then share one buffer until it is used up, instead of taking a new one each.
+const SPARE_AT_LEAST: usize = 1024;
+/// Spare buffers kept per unit (each at most FIRST_READ): enough for the exchanges that
+/// end and start around the same time, bounded whatever the number of connections.
+const MAX_SPARES: usize = 64;
 
 /// Why an exchange on the lean leg failed. Messages name no header or body content.
 #[derive(Debug)]
@@ -84,6 +91,23 @@ struct Idle {
 #[derive(Default)]
 struct Pool {
     upstreams: Vec<(Box<str>, Vec<Idle>)>,
+    /// What is left of recent answers' read buffers, for the next answers read on this unit
+    /// (at most MAX_SPARES, whatever the number of connections: an idle connection holds
+    /// none).
+    spares: Vec<BytesMut>,
+}
+
+impl Pool {
+    /// An idle connection to `key` that still looks usable, if any.
+    fn idle(&mut self, key: &str) -> Option<TcpStream> {
+        let (_, idle) = self.upstreams.iter_mut().find(|(k, _)| &**k == key)?;
+        while let Some(Idle { stream, since }) = idle.pop() {
+            if since.elapsed() < IDLE_TIMEOUT && !closed_or_spoke(&stream) {
+                return Some(stream);
+            }
+        }
+        None
+    }
 }
 
 /// The lean leg of one proxy handler: a pool per gateway unit.
@@ -120,21 +144,30 @@ impl Upstreams {
     }
 
     /// A pooled connection to `key` that still looks usable, if any.
+    #[cfg(test)]
     pub(crate) fn take(&self, key: &str) -> Option<TcpStream> {
-        let mut pool = self.pool()?.lock().unwrap_or_else(PoisonError::into_inner);
-        let (_, idle) = pool.upstreams.iter_mut().find(|(k, _)| &**k == key)?;
-        while let Some(Idle { stream, since }) = idle.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && !closed_or_spoke(&stream) {
-                return Some(stream);
-            }
-        }
-        None
+        self.pool()?.lock().unwrap_or_else(PoisonError::into_inner).idle(key)
     }
 
-    /// Gives a connection whose exchange ended cleanly back to the current unit's pool.
-    pub(crate) fn put(&self, key: &str, stream: TcpStream) {
+    /// A pooled connection to `key` that still looks usable, if any, and a buffer to read
+    /// the answer into (the unit's spare one, if it has one).
+    fn checkout(&self, key: &str) -> (Option<TcpStream>, BytesMut) {
+        let Some(pool) = self.pool() else { return (None, BytesMut::with_capacity(FIRST_READ)) };
+        let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+        let buf = pool.spares.pop().unwrap_or_else(|| BytesMut::with_capacity(FIRST_READ));
+        (pool.idle(key), buf)
+    }
+
+    /// Gives a connection whose exchange ended cleanly back to the current unit's pool, with
+    /// what is left of the buffer its answer was read into when that can serve again.
+    pub(crate) fn put(&self, key: &str, stream: TcpStream, spare: Option<BytesMut>) {
         let Some(pool) = self.pool() else { return };
         let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(spare) = spare.filter(|s| s.is_empty() && s.capacity() >= SPARE_AT_LEAST) {
+            if pool.spares.len() < MAX_SPARES {
+                pool.spares.push(spare);
+            }
+        }
         let now = Instant::now();
         let index = match pool.upstreams.iter().position(|(k, _)| &**k == key) {
             Some(i) => i,
@@ -172,7 +205,7 @@ impl Upstreams {
         let key = authority_key(out.uri);
         let (head, body) = write_head(&out);
         let retriable = is_idempotent(out.method);
-        let mut pooled = self.take(key);
+        let (mut pooled, mut buf) = self.checkout(key);
         loop {
             let reused = pooled.is_some();
             let mut stream = match pooled.take() {
@@ -180,7 +213,9 @@ impl Upstreams {
                 // Boxed: resolving and connecting happen once per connection, not per exchange.
                 None => Box::pin(self.connect(out.uri)).await?,
             };
-            match exchange(&mut stream, &head, body.as_ref(), out.method == Method::HEAD).await {
+            match exchange(&mut stream, &head, body.as_ref(), out.method == Method::HEAD, std::mem::take(&mut buf))
+                .await
+            {
                 Ok(answer) => return Ok(self.respond(key, stream, answer)),
                 // A reused connection that failed before any answer came: the upstream closed
                 // it meanwhile. Once more on a new one, when the request may be repeated.
@@ -194,7 +229,7 @@ impl Upstreams {
 
     /// The response for an answer read on `stream`.
     fn respond(self: &Arc<Self>, key: &str, stream: TcpStream, answer: Answer) -> Response<Body> {
-        let Answer { mut response, framing, mut rest, reusable } = answer;
+        let Answer { mut response, framing, mut rest, reusable, grown } = answer;
         let whole = match framing {
             Framing::None => Some(Body::empty()),
             Framing::Length(n) if rest.len() as u64 >= n => Some(Body::from(rest.split_to(n as usize).freeze())),
@@ -205,7 +240,7 @@ impl Upstreams {
             // follows the body.
             Some(body) => {
                 if reusable && rest.is_empty() {
-                    self.put(key, stream);
+                    self.put(key, stream, (!grown).then_some(rest));
                 }
                 body
             }
@@ -285,6 +320,8 @@ struct Answer {
     rest: BytesMut,
     /// The connection may carry another exchange once the body is read.
     reusable: bool,
+    /// The read buffer grew past the one the exchange started with (it is not kept).
+    grown: bool,
 }
 
 /// A failed exchange, and whether any byte of an answer had come.
@@ -293,14 +330,25 @@ struct Failed {
     answered: bool,
 }
 
-/// Writes the request on `stream` and reads the answer's head (skipping interim 1xx).
-async fn exchange(stream: &mut TcpStream, head: &[u8], body: Option<&Bytes>, to_head: bool) -> Result<Answer, Failed> {
+/// Writes the request on `stream` and reads the answer's head (skipping interim 1xx) into
+/// `buf`, empty.
+async fn exchange(
+    stream: &mut TcpStream,
+    head: &[u8],
+    body: Option<&Bytes>,
+    to_head: bool,
+    mut buf: BytesMut,
+) -> Result<Answer, Failed> {
     let io_failed = |answered| move |e| Failed { error: H1Error::Io(e), answered };
     stream.write_all(head).await.map_err(io_failed(false))?;
     if let Some(body) = body {
         stream.write_all(body).await.map_err(io_failed(false))?;
     }
-    let mut buf = BytesMut::with_capacity(FIRST_READ);
+    if buf.capacity() == 0 {
+        // A retry: the first attempt's buffer went with it.
+        buf.reserve(FIRST_READ);
+    }
+    let mut grown = false;
     loop {
         let answered = !buf.is_empty();
         match stream.read_buf(&mut buf).await {
@@ -312,12 +360,13 @@ async fn exchange(stream: &mut TcpStream, head: &[u8], body: Option<&Bytes>, to_
             Err(e) => return Err(io_failed(answered)(e)),
         }
         if let Some(answer) = parse_answer(&mut buf, to_head).map_err(|error| Failed { error, answered: true })? {
-            return Ok(answer);
+            return Ok(Answer { grown, ..answer });
         }
         if buf.len() >= MAX_HEAD {
             return Err(Failed { error: H1Error::Protocol("the head is too large"), answered: true });
         }
         buf.reserve(FIRST_READ);
+        grown = true;
     }
 }
 
@@ -398,7 +447,7 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1E
         *response.status_mut() = status;
         *response.version_mut() = version;
         *response.headers_mut() = map;
-        return Ok(Some(Answer { response, framing, rest: std::mem::take(buf), reusable }));
+        return Ok(Some(Answer { response, framing, rest: std::mem::take(buf), reusable, grown: false }));
     }
 }
 

@@ -21,6 +21,11 @@ fn guide_pkcs12_keystore_serves_https_next_to_http() {
     guide_keystore(&secrets, "ig.example.com", "IG-keystore");
     inst.write("config/admin.json", &guide_file(ADMIN_KEYSTORE, &secrets));
     inst.route("echo.json", ECHO_ROUTE);
+    inst.route(
+        "a-uri.json",
+        r#"{ "condition": "${request.uri.path == '/uri'}", "handler": { "type": "StaticResponseHandler",
+             "config": { "status": 200, "entity": "${request.uri.scheme}://${request.uri.host}:${request.uri.port}" } } }"#,
+    );
     let g = Gateway::start(&inst.dir);
     assert_eq!(g.ports.len(), 2, "{}", g.stdout_line);
     let (http_port, https_port) = (g.ports[0], g.ports[1]);
@@ -34,6 +39,15 @@ fn guide_pkcs12_keystore_serves_https_next_to_http() {
     ]);
     assert_eq!(body, "secure=true sni=ig.example.com");
     assert_eq!(curl(&[&format!("http://127.0.0.1:{http_port}/")]), "secure=false sni=");
+    // The request URI a route sees: the connection's scheme, the Host's authority.
+    let uri = curl(&[
+        "-k",
+        "--resolve",
+        &format!("ig.example.com:{https_port}:127.0.0.1"),
+        &format!("https://ig.example.com:{https_port}/uri"),
+    ]);
+    assert_eq!(uri, format!("https://ig.example.com:{https_port}"));
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{http_port}/uri")]), format!("http://127.0.0.1:{http_port}"));
     // HTTP/2 is negotiated by ALPN.
     let h2 = curl(&[
         "-k",

@@ -166,7 +166,10 @@ async fn read_ready<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> boo
 /// front of `buf` and takes its bytes (head and body) out of it:
 /// `None`, with `buf` untouched, when it is not a request this path serves (incomplete,
 /// malformed or outside the subset). The target, header values and body are slices of the
-/// bytes read, not copies.
+/// bytes read, not copies. With a `Host` that is a valid authority, the URI is absolute
+/// (`http://` + `Host` + target, the effective request URI of RFC 9112 section 3.3, its
+/// authority the `Host` value's bytes), so that the edge takes the authority without
+/// copying it; the edge sets the scheme the connection has.
 fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
@@ -183,12 +186,13 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
         start..start + s.len()
     };
     let path = req.path?;
-    if !path.starts_with('/') {
+    // `http` keeps a target's offsets in 16 bits and refuses longer URIs (hyper's 414).
+    if !path.starts_with('/') || path.len() >= usize::from(u16::MAX) - 1 {
         return None;
     }
     let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
     let target = range(path.as_bytes());
-    let (mut close, mut length) = (false, None::<usize>);
+    let (mut close, mut length, mut host) = (false, None::<usize>, None);
     let mut fields = Vec::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
@@ -214,7 +218,11 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
             }
             length = Some(digits.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')));
         }
-        fields.push((HeaderName::from_bytes(name).ok()?, range(h.value)));
+        let name = HeaderName::from_bytes(name).ok()?;
+        if name == http::header::HOST && host.is_none() {
+            host = Some(range(h.value));
+        }
+        fields.push((name, range(h.value)));
     }
     let length = length.unwrap_or(0);
     if length > MAX_BODY || buf.len() - head_len < length {
@@ -228,7 +236,18 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
         for (name, value) in fields {
             map.append(name, HeaderValue::from_maybe_shared(bytes.slice(value)).ok()?);
         }
-        let uri = Uri::from_maybe_shared(bytes.slice(target)).ok()?;
+        let path = http::uri::PathAndQuery::from_maybe_shared(bytes.slice(target)).ok()?;
+        let authority = host.and_then(|h| http::uri::Authority::from_maybe_shared(bytes.slice(h)).ok());
+        let uri = match authority {
+            Some(authority) => {
+                let mut parts = http::uri::Parts::default();
+                parts.scheme = Some(http::uri::Scheme::HTTP);
+                parts.authority = Some(authority);
+                parts.path_and_query = Some(path);
+                Uri::from_parts(parts).ok()?
+            }
+            None => Uri::from(path),
+        };
         let body = if length == 0 { Body::empty() } else { Body::from(bytes.slice(head_len..)) };
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
@@ -568,13 +587,25 @@ mod tests {
     }
 
     #[test]
+    fn the_uri_is_the_effective_request_uri_when_the_host_is_an_authority() {
+        let (p, _) = parsed("GET /a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n").unwrap();
+        assert_eq!(p.request.uri(), "http://example.com:8080/a?b=1");
+        // A Host that is not an authority leaves the target as it came (the edge answers 400).
+        let (p, _) = parsed("GET /a HTTP/1.1\r\nHost: a b\r\n\r\n").unwrap();
+        assert_eq!(p.request.uri(), "/a");
+        assert!(p.request.uri().authority().is_none());
+        let (p, _) = parsed("GET /a HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(p.request.uri(), "/a");
+    }
+
+    #[test]
     fn a_plain_request_is_parsed_with_its_body_and_what_it_used() {
         let raw =
             "POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nX-A: 1\r\nX-A: 2\r\n\r\nabcGET / HTTP/1.1\r\n";
         let (p, used) = parsed(raw).unwrap();
         assert_eq!(used, raw.find("GET").unwrap());
         assert_eq!(p.request.method(), Method::POST);
-        assert_eq!(p.request.uri(), "/a?b=1");
+        assert_eq!(p.request.uri().path_and_query().unwrap(), "/a?b=1");
         assert_eq!(p.request.headers().get_all("x-a").iter().count(), 2);
         assert_eq!(p.request.body().as_bytes(), Some(&b"abc"[..]));
         assert!(!p.close);

@@ -43,7 +43,11 @@ pub(crate) fn target(parts: &http::request::Parts, client: &ClientInfo, connecto
         return Err(bad("more than one Host header"));
     }
     let authority = match parts.headers.get(header::HOST) {
-        Some(h) => Authority::try_from(h.as_bytes()).map_err(|_| bad("invalid Host header"))?,
+        // The lean parser's URI carries the Host value's own bytes: shared, not copied.
+        Some(h) => match parts.uri.authority() {
+            Some(a) if a.as_str().as_bytes() == h.as_bytes() => a.clone(),
+            _ => Authority::try_from(h.as_bytes()).map_err(|_| bad("invalid Host header"))?,
+        },
         None => match parts.uri.authority() {
             Some(a) => a.clone(),
             None if parts.version == Version::HTTP_10 || parts.version == Version::HTTP_09 => {

@@ -591,6 +591,41 @@ fn read_responses(s: &mut TcpStream, n: usize) -> Vec<String> {
 }
 
 #[test]
+fn the_request_uri_takes_its_authority_from_host_and_a_bad_host_is_refused() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", ADMIN);
+    t.route(
+        "all.json",
+        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.uri.host} ${request.uri.port} ${request.uri.path}" } } }"#,
+    );
+    let gw = Gateway::start(&t.dir);
+    let exchange = |raw: &str| {
+        let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let ok = |raw: &str, body: &str| {
+        let out = exchange(raw);
+        assert!(out.starts_with("HTTP/1.1 200") && out.ends_with(body), "{raw:?}: {out}");
+    };
+    ok("GET /a HTTP/1.1\r\nHost: example.com:8080\r\nConnection: close\r\n\r\n", "example.com 8080 /a");
+    ok("GET /b?q=1 HTTP/1.1\r\nX-A: 1\r\nHost: h\r\nConnection: close\r\n\r\n", "h -1 /b");
+    // An absolute-form target: the Host still names the authority (as before the lean path).
+    ok("GET http://other:1/c HTTP/1.1\r\nHost: h:2\r\nConnection: close\r\n\r\n", "h 2 /c");
+    for bad in [
+        "GET /a HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+        "GET /a HTTP/1.1\r\nHost: h\r\nHost: h\r\nConnection: close\r\n\r\n",
+        "GET /a HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ] {
+        let out = exchange(bad);
+        assert!(out.starts_with("HTTP/1.1 400"), "{bad:?}: {out}");
+    }
+}
+
+#[test]
 fn requests_one_after_another_share_the_read_buffer_and_each_sees_only_its_own_bytes() {
     // A connection reads its next request into what is left of the last one's buffer while
     // the last one's bytes are still referenced (its access log line): every request must

@@ -283,8 +283,8 @@ enum Framing {
 }
 
 /// Writes `response`; `Ok(true)` when the connection may serve another request. The head is
-/// written out here; the future only carries the body's writing (it is boxed per exchange,
-/// and copied into its box at its full size).
+/// built before the future, which carries only the writing (it is boxed per exchange, and a
+/// box copies its future at its full size).
 fn write_response<'a, I>(
     io: &'a mut I,
     response: hyper::Response<LoggedBody>,
@@ -371,12 +371,11 @@ async fn write_body<I>(
     head: Vec<u8>,
     framing: Framing,
     closing: bool,
-    body: LoggedBody,
+    mut body: LoggedBody,
 ) -> std::io::Result<bool>
 where
     I: AsyncWrite + Unpin,
 {
-    let mut body = body;
     let mut body = Pin::new(&mut body);
     if matches!(framing, Framing::None) {
         io.write_all(&head).await?;

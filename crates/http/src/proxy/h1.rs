@@ -13,10 +13,11 @@
 //!
 //! An idle connection costs its socket and nothing else: buffers live only during an
 //! exchange, except what is left of recent answers' read buffers, kept per unit (at most
-//! `MAX_SPARES`) so that small answers share an allocation. A pooled connection the upstream closed (or wrote to unasked) is noticed when it
-//! is taken, from the readiness the runtime already has; one that fails before any byte of an
-//! answer came back is retried once on a new connection when the request is idempotent, as
-//! nginx's `proxy_next_upstream error` does.
+//! `MAX_SPARES`) so that small answers share an allocation. A pooled connection the upstream
+//! closed (or wrote to unasked) is noticed when it is taken, from the readiness the runtime
+//! already has; one that fails before any byte of an answer came back is retried once on a
+//! new connection when the request is idempotent, as nginx's `proxy_next_upstream error`
+//! does.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -150,7 +151,7 @@ impl Upstreams {
     }
 
     /// A pooled connection to `key` that still looks usable, if any, and a buffer to read
-    /// the answer into (the unit's spare one, if it has one).
+    /// the answer into (one of the unit's spares, if it has any).
     fn checkout(&self, key: &str) -> (Option<TcpStream>, BytesMut) {
         let Some(pool) = self.pool() else { return (None, BytesMut::with_capacity(FIRST_READ)) };
         let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);

@@ -12,7 +12,6 @@ pub mod counters;
 pub mod credentials;
 mod error;
 mod handler;
-pub mod header_maps;
 pub mod histogram;
 pub mod recent;
 pub mod route_stats;

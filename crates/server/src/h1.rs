@@ -23,7 +23,7 @@ use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use gatehouse_core::{Body, ClientInfo};
-use http::{header, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
+use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -232,7 +232,7 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
     let built = (|| {
         // Room for what a proxy adds (`X-Forwarded-*`, `Via`, a trace), so the map is not
         // grown (and its index rebuilt) on the way upstream.
-        let mut map = gatehouse_core::header_maps::take(fields.len() + 8);
+        let mut map = HeaderMap::with_capacity(fields.len() + 8);
         for (name, value) in fields {
             map.append(name, HeaderValue::from_maybe_shared(bytes.slice(value)).ok()?);
         }
@@ -298,7 +298,7 @@ where
     let (parts, body) = response.into_parts();
     let exact = body.size_hint().exact();
     let (head, framing, closing) = response_head(&parts, exact, head_only, close, clock);
-    gatehouse_core::header_maps::recycle(parts.headers);
+    drop(parts);
     Box::pin(write_body(io, head, framing, closing, body))
 }
 

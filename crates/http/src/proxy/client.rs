@@ -164,13 +164,12 @@ impl ProxyHandler {
             match std::mem::take(req.body_mut()).into_bytes() {
                 Ok(body) => {
                     let out = Outgoing { method: req.method(), uri: req.uri(), headers: req.headers(), body };
-                    let sent = within(head_wait, lean.send(out)).await;
-                    // The request's map is built in again for a later request on this unit.
-                    gatehouse_core::header_maps::recycle(std::mem::take(req.headers_mut()));
-                    let resp = sent.ok_or_else(|| self.timed_out())?.map_err(|e| match e {
-                        H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
-                        _ => self.upstream_error(ErrorKind::Protocol, e),
-                    })?;
+                    let resp = within(head_wait, lean.send(out)).await.ok_or_else(|| self.timed_out())?.map_err(
+                        |e| match e {
+                            H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
+                            _ => self.upstream_error(ErrorKind::Protocol, e),
+                        },
+                    )?;
                     return Ok(self.guard_response(resp, deadline, permit));
                 }
                 Err(body) => *req.body_mut() = body,

@@ -420,7 +420,7 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1E
             fields.push((name, start..start + h.value.len()));
         }
         let head = buf.split_to(head_len).freeze();
-        let mut map = gatehouse_core::header_maps::take(fields.len());
+        let mut map = HeaderMap::with_capacity(fields.len());
         for (name, range) in fields {
             let value = HeaderValue::from_maybe_shared(head.slice(range))
                 .map_err(|_| H1Error::Protocol("an invalid field value"))?;

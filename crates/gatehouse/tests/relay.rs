@@ -418,11 +418,14 @@ fn accepted_commands_survive_kill_minus_nine_and_every_callback_arrives() {
     let t = relay_instance(&receiver, r#""callbackRetry": { "initialDelay": "100 ms", "maxDelay": "500 ms" },"#);
     let mut gw = Gateway::start(&t.dir);
     let mut boxes = Vec::new();
+    // The session-start timeout is far from the default 10 s: on a loaded machine, posting,
+    // restarting and opening 1,000 boxes one by one may take longer, and a box whose command
+    // timed out is rightly gone (410); this test is about what survives kill -9.
     for i in 0..1000 {
         let (status, answer) = post_command(
             &gw,
             "provision",
-            &format!(r#"{{ "lifespan": 3600, "timeout": 3600, "externalId": "c{i}" }}"#),
+            &format!(r#"{{ "lifespan": 3600, "timeout": 3600, "sessionStartTimeout": 3000, "externalId": "c{i}" }}"#),
         );
         assert_eq!(status, 200);
         boxes.push(box_path(answer["destinations"][0]["uri"].as_str().unwrap()));

@@ -31,6 +31,18 @@ fn guarded_origin(origin: &Origin, admin: &str) -> (TempInstance, Gateway) {
 
 const ADMIN: &str = r#"{ "connectors": [ { "port": 0, "host": "127.0.0.1" } ] }"#;
 
+/// A gateway whose one route answers 200 with `entity` (an expression) to every request.
+fn answering(entity: &str) -> (TempInstance, Gateway) {
+    let t = TempInstance::new();
+    t.write("config/admin.json", ADMIN);
+    let route = format!(
+        r#"{{ "handler": {{ "type": "StaticResponseHandler", "config": {{ "status": 200, "entity": "{entity}" }} }} }}"#
+    );
+    t.route("all.json", &route);
+    let gw = Gateway::start(&t.dir);
+    (t, gw)
+}
+
 #[test]
 fn path_rules_cannot_be_bypassed_and_the_upstream_gets_the_path_routes_decided_on() {
     let origin = Origin::start();
@@ -592,13 +604,7 @@ fn read_responses(s: &mut TcpStream, n: usize) -> Vec<String> {
 
 #[test]
 fn the_request_uri_takes_its_authority_from_host_and_a_bad_host_is_refused() {
-    let t = TempInstance::new();
-    t.write("config/admin.json", ADMIN);
-    t.route(
-        "all.json",
-        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.uri.host} ${request.uri.port} ${request.uri.path}" } } }"#,
-    );
-    let gw = Gateway::start(&t.dir);
+    let (_t, gw) = answering(r#"${request.uri.host} ${request.uri.port} ${request.uri.path}"#);
     let exchange = |raw: &str| {
         let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -631,13 +637,7 @@ fn requests_one_after_another_share_the_read_buffer_and_each_sees_only_its_own_b
     // the last one's bytes are still referenced (its access log line): every request must
     // see its own target, headers and body, whatever sizes come in whatever order (small
     // ones sharing a buffer, one that outgrows it, small ones after).
-    let t = TempInstance::new();
-    t.write("config/admin.json", ADMIN);
-    t.route(
-        "all.json",
-        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.uri.path} ${request.headers['X-N'][0]} ${request.entity.string}" } } }"#,
-    );
-    let gw = Gateway::start(&t.dir);
+    let (_t, gw) = answering(r#"${request.uri.path} ${request.headers['X-N'][0]} ${request.entity.string}"#);
     let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
     for i in 0..40usize {
         let pad = "p".repeat(match i % 10 {
@@ -660,13 +660,7 @@ fn requests_one_after_another_share_the_read_buffer_and_each_sees_only_its_own_b
 
 #[test]
 fn pipelined_requests_large_heads_and_heads_split_across_writes_are_answered_in_order() {
-    let t = TempInstance::new();
-    t.write("config/admin.json", ADMIN);
-    t.route(
-        "all.json",
-        r#"{ "handler": { "type": "StaticResponseHandler", "config": { "status": 200, "entity": "${request.method} ${request.uri.path} ${request.entity.string}" } } }"#,
-    );
-    let gw = Gateway::start(&t.dir);
+    let (_t, gw) = answering(r#"${request.method} ${request.uri.path} ${request.entity.string}"#);
     let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
     // Three requests in one write, the last with a body, then a head larger than the first
     // read's buffer (4 KiB of cookie) in one write.

@@ -21,6 +21,16 @@ impl RequestId {
     pub fn new(prefix: u32, seq: u64) -> Self {
         RequestId { prefix, seq }
     }
+
+    /// The per-process prefix (printed as eight hex digits).
+    pub fn prefix(&self) -> u32 {
+        self.prefix
+    }
+
+    /// The sequence number within the process.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
 }
 
 impl std::fmt::Display for RequestId {

@@ -25,6 +25,8 @@ use gatehouse_core::{Body, BodyError};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+mod line;
+
 use crate::log_files::{self, Rotation};
 use crate::metrics::Metrics;
 
@@ -153,6 +155,7 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
         .map_or_else(|| log_files::day_of(live.clock.now()), log_files::day_of);
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut line = String::with_capacity(256);
+    let mut lines = line::Lines::default();
     loop {
         // Never block in recv(): a blocked receiver makes every send a wake-up.
         std::thread::sleep(DRAIN_EVERY);
@@ -164,7 +167,7 @@ fn write_loop(rx: Receiver<Entry>, file: std::fs::File, live: Live) {
                     // By the line's own day (when its exchange ended), not the writer's clock.
                     rotate_if_due(&mut out, &mut size, &mut opened_day, log_files::day_of(entry.ended), &live);
                     line.clear();
-                    format_line(&mut line, &entry);
+                    lines.format(&mut line, &entry);
                     let _ = out.write_all(line.as_bytes());
                     size += line.len() as u64;
                     wrote = true;
@@ -331,30 +334,6 @@ impl Drop for InFlight {
     }
 }
 
-fn format_line(out: &mut String, e: &Entry) {
-    use std::fmt::Write as _;
-    let r = &e.record;
-    let ms = e.elapsed.as_secs_f64() * 1e3;
-    let route = r.route.as_deref().unwrap_or("-");
-    let _ = writeln!(
-        out,
-        "{} {} \"{} {} {:?}\" {} {} {ms:.3}ms route={route} id={}",
-        humantime::format_rfc3339_millis(e.ended),
-        r.remote,
-        r.method,
-        r.uri.path().escape_default(),
-        r.version,
-        r.status,
-        e.bytes,
-        r.id
-    );
-    if let Some(user) = &r.user {
-        // Before the newline writeln! added: ` user=<name>` ends the line.
-        out.pop();
-        let _ = writeln!(out, " user={}", user.escape_default());
-    }
-}
-
 impl LoggedBody {
     /// Keeps `value` until the body is done or dropped.
     pub fn hold(mut self, value: impl std::any::Any + Send + Sync) -> Self {
@@ -426,9 +405,9 @@ mod tests {
 
     #[test]
     fn lines_name_the_principal_when_there_is_one_and_never_the_query() {
-        let mut out = String::new();
-        format_line(&mut out, &entry(None));
-        format_line(&mut out, &entry(Some("Job\n")));
+        let (mut out, mut lines) = (String::new(), line::Lines::default());
+        lines.format(&mut out, &entry(None));
+        lines.format(&mut out, &entry(Some("Job\n")));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(
             lines[0],

@@ -171,9 +171,11 @@ async fn read_ready<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> boo
 /// authority the `Host` value's bytes), so that the edge takes the authority without
 /// copying it; the edge sets the scheme the connection has.
 fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let head_len = match req.parse(buf) {
+    // Not initialized first: the parser writes the fields it finds (64 blank fields were
+    // 2 KiB of stores per request).
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let head_len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         _ => return None,
     };

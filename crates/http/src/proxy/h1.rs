@@ -179,7 +179,12 @@ impl Upstreams {
             None => return,
         };
         let idle = &mut pool.upstreams[index].1;
-        idle.retain(|i| now.duration_since(i.since) < IDLE_TIMEOUT);
+        // Pushed as they came back, so the oldest come first: those past the idle timeout
+        // are a prefix (most often empty, found with one look at the first).
+        if idle.first().is_some_and(|i| now.duration_since(i.since) >= IDLE_TIMEOUT) {
+            let expired = idle.partition_point(|i| now.duration_since(i.since) >= IDLE_TIMEOUT);
+            idle.drain(..expired);
+        }
         if idle.len() < self.max_idle {
             idle.push(Idle { stream, since: now });
         }
@@ -375,9 +380,14 @@ async fn exchange(
 /// `101`) are dropped from the buffer.
 fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1Error> {
     loop {
-        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut parsed = httparse::Response::new(&mut headers);
-        let head_len = match parsed.parse(buf) {
+        // Not initialized first: the parser writes the fields it finds.
+        let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut []);
+        let head_len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut parsed,
+            buf,
+            &mut headers,
+        ) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(httparse::Error::TooManyHeaders) => return Err(H1Error::Protocol("too many header fields")),

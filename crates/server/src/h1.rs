@@ -317,17 +317,10 @@ fn response_head(
         || status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
-    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let framing = if no_body {
-        Framing::None
-    } else if let Some(n) = exact.or(declared) {
-        Framing::Length(n)
-    } else {
-        Framing::Chunked
-    };
-    let closing =
-        close || parts.headers.get(header::CONNECTION).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-
+    // What the writer needs to know of the fields is gathered in the one pass that writes
+    // them, not looked up (hashed) one by one.
+    let (mut declared, mut connection_close, mut has_connection, mut has_date) =
+        (None::<Option<u64>>, false, false, false);
     let mut head = Vec::with_capacity(256 + parts.headers.len() * 32);
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(status.as_str().as_bytes());
@@ -335,6 +328,19 @@ fn response_head(
     head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     head.extend_from_slice(b"\r\n");
     for (name, value) in &parts.headers {
+        if name == header::CONTENT_LENGTH {
+            // The first, as `HeaderMap::get` gives it.
+            if declared.is_none() {
+                declared = Some(std::str::from_utf8(value.as_bytes()).ok().and_then(|v| v.parse::<u64>().ok()));
+            }
+        } else if name == header::CONNECTION {
+            if !has_connection {
+                connection_close = value.as_bytes().eq_ignore_ascii_case(b"close");
+            }
+            has_connection = true;
+        } else if name == header::DATE {
+            has_date = true;
+        }
         let framing_header = name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING;
         // The framing is this writer's: a 204's or 1xx's length is dropped, a HEAD's or
         // 304's kept as the handler said it.
@@ -346,6 +352,14 @@ fn response_head(
         head.extend_from_slice(value.as_bytes());
         head.extend_from_slice(b"\r\n");
     }
+    let framing = if no_body {
+        Framing::None
+    } else if let Some(n) = exact.or(declared.flatten()) {
+        Framing::Length(n)
+    } else {
+        Framing::Chunked
+    };
+    let closing = close || connection_close;
     match framing {
         Framing::Length(n) => {
             head.extend_from_slice(b"content-length: ");
@@ -355,12 +369,12 @@ fn response_head(
         Framing::Chunked => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
         Framing::None => {}
     }
-    if !parts.headers.contains_key(header::DATE) {
+    if !has_date {
         head.extend_from_slice(b"date: ");
         date::now(clock, &mut head);
         head.extend_from_slice(b"\r\n");
     }
-    if close && !parts.headers.contains_key(header::CONNECTION) {
+    if close && !has_connection {
         head.extend_from_slice(b"connection: close\r\n");
     }
     head.extend_from_slice(b"\r\n");

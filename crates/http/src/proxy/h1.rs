@@ -420,10 +420,17 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1E
                 // Only the last coding frames the message (RFC 9112 section 6.3).
                 chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
             } else if name == header::CONNECTION {
+                let mut names_others = false;
                 for token in h.value.split(|b| *b == b',') {
                     let token = token.trim_ascii();
-                    close |= token.eq_ignore_ascii_case(b"close");
-                    keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                    let (c, k) = (token.eq_ignore_ascii_case(b"close"), token.eq_ignore_ascii_case(b"keep-alive"));
+                    (close, keep_alive) = (close | c, keep_alive | k);
+                    names_others |= !c && !k && !token.is_empty();
+                }
+                // Hop-by-hop: the proxy strips it from the answer. One that names no other
+                // field (`keep-alive`, `close`) has been read here and is not kept at all.
+                if !names_others {
+                    continue;
                 }
             }
             let start = h.value.as_ptr() as usize - base;

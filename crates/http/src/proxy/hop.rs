@@ -14,8 +14,9 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 
-/// Headers that describe one connection and never cross a proxy.
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// Headers that describe one connection and never cross a proxy. A `static`: a `const`
+/// array of names is built and dropped anew wherever it is used.
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     header::TE,
     header::TRANSFER_ENCODING,
@@ -67,10 +68,17 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
             headers.remove(name);
         }
     }
-    // Most messages carry none of them: one pass over the few headers present is cheaper
-    // than eight hashed removals.
-    if headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
-        for name in &HOP_BY_HOP {
+    // Most messages carry one of them at most (an answer's `Connection: keep-alive`): one
+    // pass over the few headers present finds which, and only those are removed (a hashed
+    // removal costs more than the pass).
+    let mut present = [false; 8];
+    for key in headers.keys() {
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| h == key) {
+            present[i] = true;
+        }
+    }
+    for (name, present) in HOP_BY_HOP.iter().zip(present) {
+        if present {
             headers.remove(name);
         }
     }

@@ -94,14 +94,16 @@ pub(crate) fn plain_chunked(headers: &HeaderMap) -> bool {
 const CONNECTION_OPTIONS: [&str; 4] = ["close", "keep-alive", "upgrade", "te"];
 
 /// Forwarding headers only the gateway may write (unless the connector trusts a proxy in
-/// front of it).
-const FORWARDING: [HeaderName; 5] = [
+/// front of it). A `static`: a `const` array of names is built and dropped wherever used.
+static FORWARDING: [HeaderName; 5] = [
     header::FORWARDED,
     HeaderName::from_static("x-forwarded-host"),
     HeaderName::from_static("x-forwarded-port"),
     HeaderName::from_static("x-forwarded-proto"),
     HeaderName::from_static("x-real-ip"),
 ];
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// Marks an admin request that came with forwarding headers (`Forwarded`, `X-Forwarded-*`,
 /// `X-Real-IP`), as [`scrub_headers`] saw them before removing them: a proxy relayed it for
@@ -144,7 +146,7 @@ pub(crate) fn scrub_headers(headers: &mut HeaderMap, connector: &Connector) -> b
         }
     }
     let forwarding = headers.keys().any(|k| FORWARDING.contains(k));
-    let relayed = forwarding || headers.contains_key("x-forwarded-for");
+    let relayed = forwarding || headers.contains_key(X_FORWARDED_FOR);
     if !connector.trust_forwarded_headers && forwarding {
         for name in &FORWARDING {
             headers.remove(name);

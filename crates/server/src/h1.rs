@@ -287,21 +287,81 @@ enum Framing {
 /// Writes `response`; `Ok(true)` when the connection may serve another request. The head is
 /// built before the future, which carries only the writing (it is boxed per exchange, and a
 /// box copies its future at its full size).
+///
+/// A small body of known length whose one frame is ready now (a response from memory, an
+/// answer the proxy read whole) is taken here and written with its head by a future a third
+/// the size of the general writer's: small enough for the allocator's per-thread cache,
+/// where the general one (1.4 KB) took about 800 instructions to allocate.
 fn write_response<'a, I>(
     io: &'a mut I,
     response: hyper::Response<LoggedBody>,
     head_only: bool,
     close: bool,
     clock: &gatehouse_core::Clock,
-) -> Pin<Box<impl std::future::Future<Output = std::io::Result<bool>> + 'a>>
+) -> Writing<
+    impl std::future::Future<Output = std::io::Result<bool>> + 'a,
+    impl std::future::Future<Output = std::io::Result<bool>> + 'a,
+>
 where
     I: AsyncWrite + Unpin,
 {
-    let (parts, body) = response.into_parts();
+    let (parts, mut body) = response.into_parts();
     let exact = body.size_hint().exact();
-    let (head, framing, closing) = response_head(&parts, exact, head_only, close, clock);
+    let (mut head, framing, closing) = response_head(&parts, exact, head_only, close, clock);
     drop(parts);
-    Box::pin(write_body(io, head, framing, closing, body))
+    let first = match framing {
+        Framing::Length(n) if n > 0 && n <= COALESCE as u64 => {
+            // Polled without a waker that matters: if the frame is not there yet, the general
+            // writer polls again with the connection's own.
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) if data.len() as u64 == n && body.is_end_stream() => {
+                        head.extend_from_slice(&data);
+                        return Writing::Whole(Box::pin(write_whole(io, head, closing, body)));
+                    }
+                    Ok(data) => Some(Some(Ok(http_body::Frame::data(data)))),
+                    Err(frame) => Some(Some(Ok(frame))),
+                },
+                Poll::Ready(next) => Some(next),
+                Poll::Pending => None,
+            }
+        }
+        _ => None,
+    };
+    Writing::General(Box::pin(write_body(io, head, framing, closing, body, first)))
+}
+
+/// One of the two writers, boxed.
+enum Writing<W, G> {
+    Whole(Pin<Box<W>>),
+    General(Pin<Box<G>>),
+}
+
+impl<W, G, T> std::future::Future for Writing<W, G>
+where
+    W: std::future::Future<Output = T>,
+    G: std::future::Future<Output = T>,
+{
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<T> {
+        match self.get_mut() {
+            Writing::Whole(f) => f.as_mut().poll(cx),
+            Writing::General(f) => f.as_mut().poll(cx),
+        }
+    }
+}
+
+/// Writes `message` (a head and the whole body), then ends the body (its access-log line).
+async fn write_whole<I>(io: &mut I, message: Vec<u8>, closing: bool, body: LoggedBody) -> std::io::Result<bool>
+where
+    I: AsyncWrite + Unpin,
+{
+    io.write_all(&message).await?;
+    io.flush().await?;
+    drop(body);
+    Ok(!closing)
 }
 
 /// The response's head, how its body is framed, and whether the connection closes after it.
@@ -388,6 +448,7 @@ async fn write_body<I>(
     framing: Framing,
     closing: bool,
     mut body: LoggedBody,
+    mut first: Option<Option<Result<http_body::Frame<Bytes>, gatehouse_core::BodyError>>>,
 ) -> std::io::Result<bool>
 where
     I: AsyncWrite + Unpin,
@@ -402,10 +463,15 @@ where
     let mut sent = 0u64;
     let mut pending = Some(head);
     loop {
-        let next = match pending.take() {
+        let next = match (first.take(), pending.take()) {
+            // A frame `write_response` already took.
+            (Some(next), head) => {
+                pending = head;
+                next
+            }
             // The head waits for the first frame only if it is already there: a body that is
             // not ready (a stream, a slow origin) gets its head sent now, as hyper would.
-            Some(head) => match std::future::poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
+            (None, Some(head)) => match std::future::poll_fn(|cx| Poll::Ready(body.as_mut().poll_frame(cx))).await {
                 Poll::Ready(next) => {
                     pending = Some(head);
                     next
@@ -416,7 +482,7 @@ where
                     body.frame().await
                 }
             },
-            None => body.frame().await,
+            (None, None) => body.frame().await,
         };
         let frame = match next {
             Some(Ok(frame)) => frame,

@@ -77,12 +77,23 @@ impl<I: AsyncRead> AsyncRead for Watchdog<I> {
                 Poll::Ready(Ok(()))
             }
             Poll::Pending if !this.activity.busy() => {
-                if this.timer.deadline() != *this.deadline {
+                // The timer is moved only to an earlier deadline here; a later one (every
+                // exchange makes one) waits until the timer fires, so that a busy connection
+                // does not reset it once per exchange.
+                if *this.deadline < this.timer.deadline() {
                     this.timer.as_mut().reset(*this.deadline);
                 }
-                match this.timer.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle connection"))),
-                    Poll::Pending => Poll::Pending,
+                // At most twice: after a reset to a deadline still ahead, the timer is pending.
+                loop {
+                    match this.timer.as_mut().poll(cx) {
+                        Poll::Ready(()) if this.timer.deadline() < *this.deadline => {
+                            this.timer.as_mut().reset(*this.deadline);
+                        }
+                        Poll::Ready(()) => {
+                            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "idle connection")))
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    }
                 }
             }
             other => other,
@@ -127,5 +138,51 @@ impl<I: AsyncWrite> AsyncWrite for Watchdog<I> {
 
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads from a watchdog over one end of a pipe while `writes` bytes come, one every
+    /// `every`, on the other; then waits for the timeout. The time it took, on the paused clock.
+    async fn busy_then_idle(first_byte: Duration, idle: Duration, every: Duration, writes: usize) -> Duration {
+        let (mut client, server) = tokio::io::duplex(64);
+        let start = Instant::now();
+        let mut dog = Watchdog::new(server, first_byte, idle, Arc::new(Activity::default()));
+        let writer = tokio::spawn(async move {
+            for _ in 0..writes {
+                tokio::time::sleep(every).await;
+                client.write_all(b"x").await.unwrap();
+            }
+            client
+        });
+        let mut byte = [0u8; 1];
+        for i in 0..writes {
+            assert_eq!(dog.read(&mut byte).await.unwrap_or_else(|e| panic!("read {i}: {e}")), 1);
+        }
+        let err = dog.read(&mut byte).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        drop(writer.await.unwrap());
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_that_moves_bytes_more_often_than_its_idle_timeout_stays_open() {
+        // The first-byte timer (1 s) fires while the deadline has moved on: it waits again.
+        let took = busy_then_idle(Duration::from_secs(1), Duration::from_secs(1), Duration::from_millis(600), 8).await;
+        // 8 bytes 600 ms apart, then one idle second.
+        assert!(took >= Duration::from_millis(5_800) && took < Duration::from_millis(5_900), "{took:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_timeout_shorter_than_the_first_byte_timeout_closes_on_time() {
+        // After the first byte, the deadline (1 s on) is earlier than the timer (60 s).
+        let took = busy_then_idle(Duration::from_secs(60), Duration::from_secs(1), Duration::from_millis(300), 1).await;
+        assert!(took >= Duration::from_millis(1_300) && took < Duration::from_millis(1_400), "{took:?}");
     }
 }

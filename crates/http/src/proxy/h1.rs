@@ -286,6 +286,8 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
     head.push(b' ');
     head.extend_from_slice(out.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
+    // Without one in the fields (the proxy takes the client's out unless `preserveHost`),
+    // `Host` is the first field (RFC 9110 section 7.2).
     if !out.headers.contains_key(header::HOST) {
         head.extend_from_slice(b"host: ");
         if let Some(authority) = out.uri.authority() {
@@ -293,9 +295,12 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
         }
         head.extend_from_slice(b"\r\n");
     }
+    // Whether the request declared a length is seen while writing the fields, not looked up.
+    let mut had_length = false;
     for (name, value) in out.headers {
         // The framing is this writer's: the body is in memory, its length known.
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
+            had_length |= name == header::CONTENT_LENGTH;
             continue;
         }
         head.extend_from_slice(name.as_str().as_bytes());
@@ -304,7 +309,7 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
         head.extend_from_slice(b"\r\n");
     }
     let expects_body = matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
-    if !out.body.is_empty() || expects_body || out.headers.contains_key(header::CONTENT_LENGTH) {
+    if !out.body.is_empty() || expects_body || had_length {
         head.extend_from_slice(b"content-length: ");
         head.extend_from_slice(itoa::Buffer::new().format(out.body.len()).as_bytes());
         head.extend_from_slice(b"\r\n");

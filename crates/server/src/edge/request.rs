@@ -119,7 +119,14 @@ pub(crate) struct Relayed;
 ///
 /// Returns whether the request came with forwarding headers (a proxy relayed it).
 pub(crate) fn scrub_headers(headers: &mut HeaderMap, connector: &Connector) -> bool {
-    if headers.contains_key(header::CONNECTION) {
+    // One pass over the names present instead of a hashed lookup for each.
+    let (mut connection, mut forwarding, mut xff) = (false, false, false);
+    for key in headers.keys() {
+        connection |= key == header::CONNECTION;
+        forwarding |= FORWARDING.contains(key);
+        xff |= key == X_FORWARDED_FOR;
+    }
+    if connection {
         let tokens: Vec<String> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -145,8 +152,7 @@ pub(crate) fn scrub_headers(headers: &mut HeaderMap, connector: &Connector) -> b
             }
         }
     }
-    let forwarding = headers.keys().any(|k| FORWARDING.contains(k));
-    let relayed = forwarding || headers.contains_key(X_FORWARDED_FOR);
+    let relayed = forwarding || xff;
     if !connector.trust_forwarded_headers && forwarding {
         for name in &FORWARDING {
             headers.remove(name);

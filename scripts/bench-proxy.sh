@@ -22,10 +22,8 @@ cd "$(dirname "$0")/.."
 
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10}
-WORK=$(mktemp -d /tmp/gatehouse-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+. scripts/lib/bench.sh
+bench_workdir gatehouse-bench
 
 need=()
 command -v wrk >/dev/null || need+=(wrk)
@@ -42,7 +40,6 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 if [ -z "${GATEHOUSE_BIN:-}" ]; then cargo build --release --locked -q; fi
 GATEHOUSE=${GATEHOUSE_BIN:-$PWD/target/release/gatehouse}
 
-. scripts/lib/bench.sh
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 never opened" >&2; exit 1; }
 
 ORIGIN_PORT=$(free_port); NGINX_PORT=$(free_port); GH_PORT=$(free_port)
@@ -53,19 +50,11 @@ openssl req -newkey rsa:2048 -nodes -x509 -days 2 -subj /CN=localhost -keyout "$
 cat "$WORK/secrets/key.pem" "$WORK/secrets/cert.pem" > "$WORK/secrets/tls.pem"
 
 # The origin: a fixed 13-byte answer, keep-alive.
-origin_conf "$WORK/origin" "$ORIGIN_PORT"
-taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+start_origin
 
 # nginx as the proxy, with an access log (Gatehouse writes one too) and pooled upstreams.
-nginx_conf "$WORK/proxy" "
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX_PORT; keepalive_requests 1000000;
-    listen 127.0.0.1:$NGINX_TLS_PORT ssl; ssl_certificate $WORK/secrets/cert.pem; ssl_certificate_key $WORK/secrets/key.pem;
-    access_log $WORK/proxy/logs/access.log combined buffer=64k flush=1s;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
-  }"
+proxy_conf "$WORK/proxy" "listen 127.0.0.1:$NGINX_PORT;
+    listen 127.0.0.1:$NGINX_TLS_PORT ssl; ssl_certificate $WORK/secrets/cert.pem; ssl_certificate_key $WORK/secrets/key.pem;"
 taskset -c 1 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
 
 # Gatehouse as the proxy: one route, the default ReverseProxyHandler.
@@ -100,14 +89,7 @@ GH_PID=$!
 # Two cores: nginx with two workers and Gatehouse with two gateway units, each alone on both
 # cores (with wrk's two threads and the origin), the same routes.
 NGINX2_PORT=$(free_port); GH2_PORT=$(free_port)
-nginx_conf "$WORK/proxy2" "
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$NGINX2_PORT; keepalive_requests 1000000;
-    access_log $WORK/proxy2/logs/access.log combined buffer=64k flush=1s;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
-  }"
+proxy_conf "$WORK/proxy2" "listen 127.0.0.1:$NGINX2_PORT;"
 sed -i 's/^worker_processes 1;/worker_processes 2;/' "$WORK/proxy2/nginx.conf"
 taskset -c 0,1 "$NGINX" -p "$WORK/proxy2" -c "$WORK/proxy2/nginx.conf" & PIDS+=($!)
 mkdir -p "$WORK/gh2/config/routes"

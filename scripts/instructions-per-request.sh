@@ -30,14 +30,9 @@ if ((${#builds[@]} == 0)); then
   builds=("$PWD/target/release/gatehouse")
 fi
 
-WORK=$(mktemp -d /tmp/gatehouse-instr.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 . scripts/lib/bench.sh
-ORIGIN_PORT=$(free_port)
-origin_conf "$WORK/origin" "$ORIGIN_PORT"
-taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+bench_workdir gatehouse-instr
+start_origin
 
 # Runs "$@" under callgrind on core 1, serving on port $PORT: prints instructions per request.
 measure() {
@@ -62,14 +57,7 @@ measure() {
 
 # nginx as the proxy, as in scripts/bench-proxy.sh (access log, pooled upstreams), one process.
 PORT=$(free_port)
-nginx_conf "$WORK/proxy" "
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
-  server {
-    listen 127.0.0.1:$PORT; keepalive_requests 1000000;
-    access_log $WORK/proxy/logs/access.log combined buffer=64k flush=1s;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
-                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
-  }"
+proxy_conf "$WORK/proxy" "listen 127.0.0.1:$PORT;"
 sed -i 's/^daemon off;/daemon off;\nmaster_process off;/' "$WORK/proxy/nginx.conf"
 measure nginx "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf"
 

@@ -30,14 +30,9 @@ perf probe -q -x "$LIBC" malloc 2>/dev/null || true   # already there from an ea
 EVENT=$(perf probe -l 2>/dev/null | awk '/:malloc/{print $1; exit}')
 [ -n "$EVENT" ] || { echo "cannot place a uprobe on $LIBC malloc (root and perf are needed)" >&2; exit 1; }
 
-WORK=$(mktemp -d /tmp/gatehouse-allocs.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
 . scripts/lib/bench.sh
-ORIGIN_PORT=$(free_port)
-origin_conf "$WORK/origin" "$ORIGIN_PORT"
-taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+bench_workdir gatehouse-allocs
+start_origin
 
 for build in "${builds[@]}"; do
   port=$(free_port)

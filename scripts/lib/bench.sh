@@ -24,3 +24,32 @@ CONF
 origin_conf() {
   nginx_conf "$1" "server { listen 127.0.0.1:$2; keepalive_requests 1000000; location / { return 200 'hello, world\n'; } }"
 }
+
+# Sets WORK (a new directory under /tmp named after $1) and PIDS (processes to stop), both
+# cleaned up when the script exits.
+bench_workdir() {
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  PIDS=()
+  trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"' EXIT
+}
+
+# Starts the origin (origin_conf) on core 0 with $NGINX, on $ORIGIN_PORT (chosen when unset).
+start_origin() {
+  ORIGIN_PORT=${ORIGIN_PORT:-$(free_port)}
+  origin_conf "$WORK/origin" "$ORIGIN_PORT"
+  taskset -c 0 "$NGINX" -p "$WORK/origin" -c "$WORK/origin/nginx.conf" & PIDS+=($!)
+}
+
+# Writes $1/nginx.conf: nginx as the proxy every benchmark compares with (access log, pooled
+# upstream connections to the origin on $ORIGIN_PORT), listening as $2 says (`listen`
+# directives).
+proxy_conf() {
+  nginx_conf "$1" "
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; }
+  server {
+    $2 keepalive_requests 1000000;
+    access_log $1/logs/access.log combined buffer=64k flush=1s;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection \"\";
+                 proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
+  }"
+}

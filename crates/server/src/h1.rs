@@ -312,6 +312,8 @@ where
     let (mut head, framing, closing) = response_head(&parts, exact, head_only, close, clock);
     drop(parts);
     let first = match framing {
+        // Nothing follows the head (HEAD, 1xx, 204, 304).
+        Framing::None => return Writing::Whole(Box::pin(write_whole(io, head, closing, body))),
         Framing::Length(n) if n > 0 && n <= COALESCE as u64 => {
             // Polled without a waker that matters: if the frame is not there yet, the general
             // writer polls again with the connection's own.
@@ -355,7 +357,8 @@ where
     }
 }
 
-/// Writes `message` (a head and the whole body), then ends the body (its access-log line).
+/// Writes `message` (a head, and the whole body if there is one), then ends the body (its
+/// access-log line).
 async fn write_whole<I>(io: &mut I, message: Vec<u8>, closing: bool, body: LoggedBody) -> std::io::Result<bool>
 where
     I: AsyncWrite + Unpin,
@@ -456,11 +459,6 @@ where
     I: AsyncWrite + Unpin,
 {
     let mut body = Pin::new(&mut body);
-    if matches!(framing, Framing::None) {
-        io.write_all(&head).await?;
-        io.flush().await?;
-        return Ok(!closing);
-    }
     let chunked = matches!(framing, Framing::Chunked);
     let mut sent = 0u64;
     let mut pending = Some(head);

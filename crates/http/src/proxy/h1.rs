@@ -181,9 +181,9 @@ impl Upstreams {
         let idle = &mut pool.upstreams[index].1;
         // Pushed as they came back, so the oldest come first: those past the idle timeout
         // are a prefix (most often empty, found with one look at the first).
-        if idle.first().is_some_and(|i| now.duration_since(i.since) >= IDLE_TIMEOUT) {
-            let expired = idle.partition_point(|i| now.duration_since(i.since) >= IDLE_TIMEOUT);
-            idle.drain(..expired);
+        let expired = |i: &Idle| now.duration_since(i.since) >= IDLE_TIMEOUT;
+        if idle.first().is_some_and(expired) {
+            idle.drain(..idle.partition_point(expired));
         }
         if idle.len() < self.max_idle {
             idle.push(Idle { stream, since: now });

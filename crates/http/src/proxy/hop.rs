@@ -27,6 +27,12 @@ static HOP_BY_HOP: [HeaderName; 8] = [
     PROXY_CONNECTION,
 ];
 
+/// Whether a name `len` bytes long can be one of [`HOP_BY_HOP`] (most names cannot, and a
+/// length is cheaper to compare than a name; a test holds this to the list).
+fn may_be_hop_by_hop(len: usize) -> bool {
+    matches!(len, 2 | 7 | 10 | 16..=19)
+}
+
 /// What of the hop-by-hop headers a request carries that the proxy passes on.
 pub(crate) struct Carried {
     /// The client accepts trailers (`TE: trailers`), which the upstream needs to know.
@@ -73,8 +79,7 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
     // removal costs more than the pass).
     let mut present = [false; 8];
     for key in headers.keys() {
-        // Only a name as long as one of them can be one (most names are not).
-        if matches!(key.as_str().len(), 2 | 7 | 10 | 16..=19) {
+        if may_be_hop_by_hop(key.as_str().len()) {
             if let Some(i) = HOP_BY_HOP.iter().position(|h| h == key) {
                 present[i] = true;
             }
@@ -181,6 +186,13 @@ pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_hop_by_hop_name_passes_the_length_filter() {
+        for name in &HOP_BY_HOP {
+            assert!(may_be_hop_by_hop(name.as_str().len()), "{name}");
+        }
+    }
 
     #[test]
     fn forwarded_port_is_the_served_port_shared_when_it_is_the_connection_s() {

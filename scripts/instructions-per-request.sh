@@ -63,8 +63,6 @@ measure nginx "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf"
 
 for build in "${builds[@]}"; do
   PORT=$(free_port)
-  rm -rf "$WORK/gh"; mkdir -p "$WORK/gh/config/routes"
-  echo "{ \"connectors\": [ { \"port\": $PORT, \"host\": \"127.0.0.1\" } ] }" > "$WORK/gh/config/admin.json"
-  echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/proxy.json"
+  proxy_instance "$WORK/gh" "$PORT"
   RUST_LOG=warn measure "$build" "$build" start "$WORK/gh"
 done

@@ -36,9 +36,7 @@ start_origin
 
 for build in "${builds[@]}"; do
   port=$(free_port)
-  rm -rf "$WORK/gh"; mkdir -p "$WORK/gh/config/routes"
-  echo "{ \"connectors\": [ { \"port\": $port, \"host\": \"127.0.0.1\" } ] }" > "$WORK/gh/config/admin.json"
-  echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$WORK/gh/config/routes/proxy.json"
+  proxy_instance "$WORK/gh" "$port"
   RUST_LOG=warn taskset -c 1 "$build" start "$WORK/gh" > "$WORK/gh.out" 2>&1 & gh=$!
   PIDS+=($gh)
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.05; done

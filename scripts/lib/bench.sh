@@ -53,3 +53,11 @@ proxy_conf() {
                  proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for; }
   }"
 }
+
+# Writes a new Gatehouse instance in $1 serving port $2 with one route: the default
+# ReverseProxyHandler to the origin on $ORIGIN_PORT.
+proxy_instance() {
+  rm -rf "$1"; mkdir -p "$1/config/routes"
+  echo "{ \"connectors\": [ { \"port\": $2, \"host\": \"127.0.0.1\" } ] }" > "$1/config/admin.json"
+  echo "{ \"baseURI\": \"http://127.0.0.1:$ORIGIN_PORT\", \"handler\": \"ReverseProxyHandler\" }" > "$1/config/routes/proxy.json"
+}

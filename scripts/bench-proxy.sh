@@ -53,8 +53,13 @@ cat "$WORK/secrets/key.pem" "$WORK/secrets/cert.pem" > "$WORK/secrets/tls.pem"
 start_origin
 
 # nginx as the proxy, with an access log (Gatehouse writes one too) and pooled upstreams.
+# TLS as Gatehouse negotiates it: nginx before 1.23.4 (Debian 12 has 1.22) speaks only up to
+# TLS 1.2 unless told, and a resumed TLS 1.2 session skips the key exchange a TLS 1.3 one
+# makes; and the server's order of suites, SHA-256 first (Gatehouse's default).
 proxy_conf "$WORK/proxy" "listen 127.0.0.1:$NGINX_PORT;
-    listen 127.0.0.1:$NGINX_TLS_PORT ssl; ssl_certificate $WORK/secrets/cert.pem; ssl_certificate_key $WORK/secrets/key.pem;"
+    listen 127.0.0.1:$NGINX_TLS_PORT ssl; ssl_certificate $WORK/secrets/cert.pem; ssl_certificate_key $WORK/secrets/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;
+    ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256;"
 taskset -c 1 "$NGINX" -p "$WORK/proxy" -c "$WORK/proxy/nginx.conf" & PIDS+=($!)
 
 # Gatehouse as the proxy: one route, the default ReverseProxyHandler.

@@ -105,6 +105,21 @@ fn connections_that_send_nothing_or_stall_are_closed() {
 }
 
 #[test]
+fn a_head_that_stops_halfway_is_closed_after_the_header_timeout_even_with_a_long_idle_timeout() {
+    let t = TempInstance::new();
+    t.write("config/admin.json", &connector(r#", "requestHeaderTimeout": "1 second", "idleTimeout": "1 minute""#));
+    let gw = Gateway::start(&t.dir);
+    for partial in [&b"GET / HTTP/1.1\r\nHost: x\r\n"[..], b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTT"] {
+        let mut s = TcpStream::connect(("127.0.0.1", gw.port())).unwrap();
+        s.write_all(partial).unwrap();
+        // Bytes moved, so the idle timeout (a minute) is not what closes it.
+        let took = closed_within(s, Duration::from_secs(20));
+        assert!(took < Duration::from_secs(20), "{took:?}");
+    }
+    assert_eq!(get(gw.port(), "/").status, 200, "the gateway still serves");
+}
+
+#[test]
 fn a_body_that_trickles_is_cut_off_with_408() {
     let t = TempInstance::new();
     t.write("config/admin.json", &connector(r#", "requestBodyTimeout": "1 second""#));
@@ -680,6 +695,16 @@ fn pipelined_requests_large_heads_and_heads_split_across_writes_are_answered_in_
     std::thread::sleep(Duration::from_millis(50));
     s.write_all(b"lit HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     assert_eq!(read_responses(&mut s, 1), ["GET /split "]);
+    // A head in four pieces (one ending inside a field name, one after the last CR), its
+    // body with the last: twice on the same connection.
+    for n in 0..2 {
+        for piece in [&b"POST /pieces HTTP/1.1\r\nHo"[..], b"st: x\r\nContent-Length: 3\r\n", b"\r", b"\nabc"] {
+            s.write_all(piece).unwrap();
+            s.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(read_responses(&mut s, 1), ["POST /pieces abc"], "round {n}");
+    }
     s.write_all(b"POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n").unwrap();
     s.flush().unwrap();
     std::thread::sleep(Duration::from_millis(50));

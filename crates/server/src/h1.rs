@@ -1,14 +1,15 @@
 //! The lean HTTP/1.1 path: the common request, served without hyper's connection machinery.
 //!
-//! A connection starts here. Each request whose head arrived whole in one read and is plain
+//! A connection starts here. Each request whose head has arrived (in one read or in pieces,
+//! the rest read here within `requestHeaderTimeout` of its first byte) and is plain
 //! HTTP/1.1 (origin-form target, no `Transfer-Encoding`, `Upgrade`, `Expect` or `TE`, at most
 //! one `Content-Length` whose body is already in the buffer, `Connection` only `keep-alive`
 //! or `close`) is parsed once with `httparse` (header values are slices of the read buffer,
 //! not copies), served by the edge, and its response written with one `write` when it fits.
-//! Anything else (an h2c preface, a head split across reads, a chunked or large upload, an
-//! upgrade, HTTP/1.0, a malformed head) hands the connection, with every byte read so far,
-//! to hyper, which serves that request and the rest of the connection as before: the lean
-//! path never answers what it does not fully understand.
+//! Anything else (an h2c preface, a body still coming after its head, a chunked or large
+//! upload, an upgrade, HTTP/1.0, a malformed head) hands the connection, with every byte
+//! read so far, to hyper, which serves that request and the rest of the connection as
+//! before: the lean path never answers what it does not fully understand.
 //!
 //! Between requests a connection holds only a 1 KiB read buffer (nginx's
 //! `client_header_buffer_size`; hyper keeps an 8 KiB read and an 8 KiB write buffer), which
@@ -109,6 +110,29 @@ where
             }
             parsed = parse(&mut buf, max_head);
         }
+        // A head that came in pieces (a client that writes its request line and fields
+        // separately): the rest is read here rather than the connection handed to hyper,
+        // within requestHeaderTimeout of its first byte (which came just now, or, pipelined,
+        // with the last request), as hyper would allow it.
+        let mut head_due = None;
+        while parsed.is_none() && head_incomplete(&buf, max_head) {
+            let due =
+                *head_due.get_or_insert_with(|| tokio::time::Instant::now() + lean.connector.request_header_timeout);
+            if buf.len() == buf.capacity() {
+                buf.reserve(buf.len());
+                grown = true;
+            }
+            let read = tokio::select! {
+                r = tokio::time::timeout_at(due, io.read_buf(&mut buf)) => r,
+                _ = stop.wait_for(|s| *s) => return Outcome::Closed,
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {}
+                // Closed, failed, or too slow (hyper closes such a connection too).
+                _ => return Outcome::Closed,
+            }
+            parsed = parse(&mut buf, max_head);
+        }
         let Some(Parsed { request, close }) = parsed else {
             return Outcome::Handover(buf.freeze());
         };
@@ -160,6 +184,14 @@ async fn read_ready<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> boo
     .await;
     buf.truncate(had + n);
     n > 0
+}
+
+/// Whether `buf` holds the beginning of a request head, shorter than `max_head`, with
+/// nothing wrong in it so far: the rest is worth waiting for on this path.
+fn head_incomplete(buf: &[u8], max_head: usize) -> bool {
+    let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    buf.len() < max_head && matches!(req.parse_with_uninit_headers(buf, &mut headers), Ok(httparse::Status::Partial))
 }
 
 /// Parses one request, its head at most `max_head` bytes ([`Connector::max_head`]), from the
@@ -691,6 +723,29 @@ mod tests {
         assert_eq!(p.request.body().as_bytes(), Some(&b"abc"[..]));
         assert!(!p.close);
         assert!(parsed("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").unwrap().0.close);
+    }
+
+    #[test]
+    fn the_beginning_of_a_head_is_waited_for_and_anything_else_is_not() {
+        for raw in [
+            "G",
+            "GET / HT",
+            "GET / HTTP/1.1\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1",
+            "GET / HTTP/1.1\r\nHost: x\r\n\r",
+        ] {
+            assert!(head_incomplete(raw.as_bytes(), 8192), "{raw:?}");
+            assert!(!head_incomplete(raw.as_bytes(), raw.len()), "{raw:?} is as long as the limit");
+        }
+        for raw in [
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n",              // whole
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", // the body is hyper's to wait for
+            "PRI * HTTP/2.0\r\n\r\n",                         // h2c
+            "GET / HTTP/1.1\r\nBad Header: x\r\n",            // malformed
+            "G\0T / HTTP/1.1\r\n",
+        ] {
+            assert!(!head_incomplete(raw.as_bytes(), 8192), "{raw:?}");
+        }
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The lean HTTP/1.1 path: the common request, served without hyper's connection machinery.
 //!
-//! A connection starts here. Each request that has arrived (in one read or in pieces: the
-//! rest of a head is read here within `requestHeaderTimeout` of its first byte, a body of at
-//! most 64 KiB read by reads each within `requestBodyTimeout`) and is plain HTTP/1.1
-//! (origin-form target, no `Transfer-Encoding`, `Upgrade`, `Expect` or `TE`, at most one
-//! `Content-Length`, `Connection` only `keep-alive` or `close`) is parsed once with `httparse` (header values are slices of the read buffer,
+//! A connection starts here. Each request whose head has arrived (in one read or in pieces,
+//! the rest read here within `requestHeaderTimeout` of its first byte) and is plain
+//! HTTP/1.1 (origin-form target, no `Transfer-Encoding`, `Upgrade`, `Expect` or `TE`, at most
+//! one `Content-Length` whose body is already in the buffer, `Connection` only `keep-alive`
+//! or `close`) is parsed once with `httparse` (header values are slices of the read buffer,
 //! not copies), served by the edge, and its response written with one `write` when it fits.
-//! Anything else (an h2c preface, a body that pauses longer, a chunked or large upload, an
-//! upgrade, HTTP/1.0, a malformed head) hands the connection, with every byte read so far,
-//! to hyper, which serves that request and the rest of the connection as
+//! Anything else (an h2c preface, a body still coming after its head, a chunked or large
+//! upload, an upgrade, HTTP/1.0, a malformed head) hands the connection, with every byte
+//! read so far, to hyper, which serves that request and the rest of the connection as
 //! before: the lean path never answers what it does not fully understand.
 //!
 //! Between requests a connection holds only a 1 KiB read buffer (nginx's
@@ -101,7 +101,7 @@ where
         let max_head = lean.connector.max_head();
         let mut parsed = parse(&mut buf, max_head);
         // A head larger than the first read, if the rest is already there: read on without
-        // waiting (what is still coming is waited for below).
+        // waiting (a head still arriving is hyper's to wait for, with its timeout).
         while parsed.is_none() && buf.len() == buf.capacity() && buf.len() < max_head {
             buf.reserve(buf.len());
             grown = true;
@@ -110,38 +110,25 @@ where
             }
             parsed = parse(&mut buf, max_head);
         }
-        // A request that comes in pieces (a client that writes its request line, its fields
-        // or its body separately) is read here rather than the connection handed to hyper:
-        // the rest of its head within requestHeaderTimeout of its first byte (which came just
-        // now, or, pipelined, with the last request), as hyper would allow it; each read of
-        // its body within requestBodyTimeout, the edge's rule for a body. A body that pauses
-        // longer goes to hyper with every byte, whose edge answers 408 as for any slow upload.
+        // A head that came in pieces (a client that writes its request line and fields
+        // separately): the rest is read here rather than the connection handed to hyper,
+        // within requestHeaderTimeout of its first byte (which came just now, or, pipelined,
+        // with the last request), as hyper would allow it.
         let mut head_due = None;
-        while parsed.is_none() {
-            let (due, body) = match still_coming(&buf, max_head) {
-                Some(Coming::Head) => {
-                    let timeout = lean.connector.request_header_timeout;
-                    (*head_due.get_or_insert_with(|| tokio::time::Instant::now() + timeout), false)
-                }
-                Some(Coming::Body(total)) => {
-                    buf.reserve(total - buf.len());
-                    (tokio::time::Instant::now() + lean.connector.request_body_timeout, true)
-                }
-                None => break,
-            };
+        while parsed.is_none() && head_incomplete(&buf, max_head) {
+            let due =
+                *head_due.get_or_insert_with(|| tokio::time::Instant::now() + lean.connector.request_header_timeout);
             if buf.len() == buf.capacity() {
                 buf.reserve(buf.len());
+                grown = true;
             }
-            grown |= buf.capacity() > FIRST_READ;
             let read = tokio::select! {
                 r = tokio::time::timeout_at(due, io.read_buf(&mut buf)) => r,
-                // A request under way is hyper's to finish in the drain; half a head is not one.
-                _ = stop.wait_for(|s| *s) => return if body { Outcome::Handover(buf.freeze()) } else { Outcome::Closed },
+                _ = stop.wait_for(|s| *s) => return Outcome::Closed,
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {}
-                Err(_) if body => return Outcome::Handover(buf.freeze()),
-                // Closed, failed, or a head too slow (hyper closes such a connection too).
+                // Closed, failed, or too slow (hyper closes such a connection too).
                 _ => return Outcome::Closed,
             }
             parsed = parse(&mut buf, max_head);
@@ -199,47 +186,12 @@ async fn read_ready<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> boo
     n > 0
 }
 
-/// What of a request is still to come, when the rest is worth waiting for on this path.
-#[derive(Debug, PartialEq)]
-enum Coming {
-    /// The rest of its head (shorter than the limit so far, nothing wrong in it yet).
-    Head,
-    /// The rest of its body (one `Content-Length` of at most `MAX_BODY`, no `Expect`): the
-    /// request is this many bytes, head and body.
-    Body(usize),
-}
-
-/// What of the request at the front of `buf` is still to come (`None`: nothing, or nothing
-/// this path waits for).
-fn still_coming(buf: &[u8], max_head: usize) -> Option<Coming> {
+/// Whether `buf` holds the beginning of a request head, shorter than `max_head`, with
+/// nothing wrong in it so far: the rest is worth waiting for on this path.
+fn head_incomplete(buf: &[u8], max_head: usize) -> bool {
     let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    match req.parse_with_uninit_headers(buf, &mut headers) {
-        Ok(httparse::Status::Partial) => (buf.len() < max_head).then_some(Coming::Head),
-        Ok(httparse::Status::Complete(head_len)) if head_len <= max_head => {
-            let mut length = None;
-            for h in req.headers.iter() {
-                // The client waits for `100 Continue` before its body: hyper's to send.
-                if h.name.eq_ignore_ascii_case("expect") {
-                    return None;
-                }
-                if h.name.eq_ignore_ascii_case("content-length") {
-                    let digits = h.value;
-                    if length.is_some()
-                        || digits.is_empty()
-                        || digits.len() > 9
-                        || !digits.iter().all(u8::is_ascii_digit)
-                    {
-                        return None;
-                    }
-                    length = Some(digits.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')));
-                }
-            }
-            let length = length.filter(|l| *l <= MAX_BODY)?;
-            (buf.len() < head_len + length).then_some(Coming::Body(head_len + length))
-        }
-        _ => None,
-    }
+    buf.len() < max_head && matches!(req.parse_with_uninit_headers(buf, &mut headers), Ok(httparse::Status::Partial))
 }
 
 /// Parses one request, its head at most `max_head` bytes ([`Connector::max_head`]), from the
@@ -774,7 +726,7 @@ mod tests {
     }
 
     #[test]
-    fn the_rest_of_a_head_or_a_small_body_is_waited_for_and_nothing_else() {
+    fn the_beginning_of_a_head_is_waited_for_and_anything_else_is_not() {
         for raw in [
             "G",
             "GET / HT",
@@ -782,28 +734,17 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: x\r\nX-A: 1",
             "GET / HTTP/1.1\r\nHost: x\r\n\r",
         ] {
-            assert_eq!(still_coming(raw.as_bytes(), 8192), Some(Coming::Head), "{raw:?}");
-            assert_eq!(still_coming(raw.as_bytes(), raw.len()), None, "{raw:?} is as long as the limit");
+            assert!(head_incomplete(raw.as_bytes(), 8192), "{raw:?}");
+            assert!(!head_incomplete(raw.as_bytes(), raw.len()), "{raw:?} is as long as the limit");
         }
-        let head = "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n";
-        for body in ["", "ab", "abcd"] {
-            let raw = format!("{head}{body}");
-            assert_eq!(still_coming(raw.as_bytes(), 8192), Some(Coming::Body(head.len() + 5)), "{raw:?}");
-        }
-        let large = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\nab", MAX_BODY + 1);
         for raw in [
-            "GET / HTTP/1.1\r\nHost: x\r\n\r\n",                                    // whole
-            "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab",                       // whole
-            "POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", // hyper's 100
-            "POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n",    // two lengths
-            "POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n",                        // not digits
-            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",                // no length
-            &large,                                                                 // too large
-            "PRI * HTTP/2.0\r\n\r\n",                                               // h2c
-            "GET / HTTP/1.1\r\nBad Header: x\r\n",                                  // malformed
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n",              // whole
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nab", // the body is hyper's to wait for
+            "PRI * HTTP/2.0\r\n\r\n",                         // h2c
+            "GET / HTTP/1.1\r\nBad Header: x\r\n",            // malformed
             "G\0T / HTTP/1.1\r\n",
         ] {
-            assert_eq!(still_coming(raw.as_bytes(), 8192), None, "{raw:?}");
+            assert!(!head_incomplete(raw.as_bytes(), 8192), "{raw:?}");
         }
     }
 

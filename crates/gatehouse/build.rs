@@ -4,7 +4,7 @@
 //!
 //! And links the binary with packed relative relocations (`DT_RELR`) where the C library
 //! loads them: its 34,000 relative relocations then take 10 KB instead of 800 KB, which the
-//! loader no longer reads at every start (docs/performance.md, "Fresh RSS").
+//! loader no longer reads at every start (docs/performance.md, "the loader's relocations").
 use std::path::Path;
 use std::process::Command;
 

@@ -100,8 +100,9 @@ where
         }
         let max_head = lean.connector.max_head();
         let mut parsed = parse(&mut buf, max_head);
-        // A head larger than the first read, if the rest is already there: read on without
-        // waiting (a head still arriving is hyper's to wait for, with its timeout).
+        // A head (or a head and its body) larger than the first read, if the rest is already
+        // there: read on without waiting. A head still arriving is waited for below; a body
+        // still arriving goes to hyper.
         while parsed.is_none() && buf.len() == buf.capacity() && buf.len() < max_head {
             buf.reserve(buf.len());
             grown = true;

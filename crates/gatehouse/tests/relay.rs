@@ -590,3 +590,46 @@ fn a_stop_right_after_a_callback_does_not_send_it_again_after_the_restart() {
     eventually("the third callback arrives", || delivered_to(&third) == 1);
     assert_eq!(delivered_to(&first), 1, "{:?}", receiver.callbacks());
 }
+
+#[test]
+fn command_content_and_answers_reach_the_other_side_as_they_were_sent() {
+    // The relay keeps a command's content and a device's answer as JSON text: numbers that no
+    // 64-bit type holds and the server's order of fields arrive as sent.
+    let t = TempInstance::bare();
+    let receiver = Receiver::start(&t.dir, 0);
+    let t = relay_instance(&receiver, "");
+    let gw = Gateway::start(&t.dir);
+    let body = r#"{ "commandHeader": { "lifespan": 60, "timeout": 30 }, "signCommand": { "z": 1, "serial": 123456789012345678901234567890, "ratio": 0.10000000000000000555, "text": "a \"quoted\" \u00e9" } }"#;
+    let r = request(
+        gw.port(),
+        "POST",
+        "/hermod/rest/command/sign",
+        &[&format!("X-Api-Key: {API_KEY}"), "Content-Type: application/json"],
+        body,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    let boxed = box_path(json(&r.body)["destinations"][0]["uri"].as_str().unwrap());
+    let opened = curl(&[&gw.url(&boxed)]);
+    assert!(
+        opened.contains(r#"{ "z": 1, "serial": 123456789012345678901234567890, "ratio": 0.10000000000000000555, "text": "a \"quoted\" \u00e9" }"#),
+        "{opened}"
+    );
+    assert_eq!(json(&opened)["externalId"], serde_json::Value::Null);
+    let r = request(
+        gw.port(),
+        "POST",
+        &boxed,
+        &["Content-Type: application/json"],
+        r#"{ "serial": 98765432109876543210987654321 }"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    eventually("the callback arrives", || !receiver.callbacks().is_empty());
+    // The receiver logs what it parsed (Python keeps integers exact).
+    let logged = std::fs::read_to_string(&receiver.log).unwrap();
+    assert!(logged.contains(r#""result": {"serial": 98765432109876543210987654321}"#), "{logged}");
+    // A body that is not one JSON value is still refused, naming what is wrong.
+    let r = request(gw.port(), "POST", &boxed, &["Content-Type: application/json"], r#"{ "a": 1 } trailing"#).unwrap();
+    assert_eq!(r.status, 400, "{r:?}");
+}

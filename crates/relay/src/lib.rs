@@ -13,6 +13,7 @@
 
 pub mod clients;
 mod group_commit;
+mod json;
 mod metrics;
 mod pg_conn;
 pub mod postgres;

@@ -2,6 +2,7 @@
 //! {basePath}/command/{type}`, `X-Api-Key`), the status and cancel calls beside it, and the
 //! device side at `publicUrl/<bid>`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +10,12 @@ use bytes::Bytes;
 use gatehouse_config::{BuildCtx, ConfigError, Kind, Node, Object};
 use gatehouse_core::{Body, BoxFuture, Clock, Context, Error, Handler, Request, Response, Result};
 use http::{header, HeaderValue, Method, StatusCode};
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::clients::{self, ApiClient};
+use crate::json::{self, Obj};
 use crate::metrics::{COMMANDS, DELIVERY};
 use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
@@ -174,7 +177,12 @@ fn client(cx: &BuildCtx<'_>, node: &Node) -> std::result::Result<ApiClient, Conf
 
 /// A JSON answer.
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut r = Response::new(Body::from(body.to_string()));
+    json_bytes(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A JSON answer written with [`Obj`].
+fn json_bytes(status: StatusCode, body: Vec<u8>) -> Response {
+    let mut r = Response::new(Body::from(Bytes::from(body)));
     *r.status_mut() = status;
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
@@ -228,10 +236,13 @@ impl MessagingRelay {
             Ok(b) => b,
             Err(r) => return Ok(r),
         };
-        let Ok(Value::Object(mut doc)) = serde_json::from_slice::<Value>(&body) else {
+        // The command object is opaque: checked as JSON and kept as its text, not parsed into
+        // values; only the header is read.
+        let Ok(mut doc) = serde_json::from_slice::<BTreeMap<String, &RawValue>>(&body) else {
             return Ok(bad("", "the body is not a JSON object"));
         };
-        let Some(Value::Object(header)) = doc.remove("commandHeader") else {
+        let header = doc.remove("commandHeader").and_then(|h| serde_json::from_str::<Value>(h.get()).ok());
+        let Some(Value::Object(header)) = header else {
             return Ok(bad("commandHeader", "commandHeader is missing or not an object"));
         };
         // `Err(name)`: the field is there but not a positive number of seconds.
@@ -278,7 +289,7 @@ impl MessagingRelay {
             kind: kind.to_string(),
             external_id,
             bid: bid.clone(),
-            body: Value::Object(doc).to_string(),
+            body: doc.iter().fold(Obj::new(), |o, (k, v)| o.raw(k, v.get())).finish_string(),
             created: now,
             session_deadline: now + start * 1000,
             timeout_at: now + timeout * 1000,
@@ -291,12 +302,17 @@ impl MessagingRelay {
         let public = self.public_url.clone().unwrap_or_else(|| format!("{origin}{}", self.public_path));
         let target = format!("{}/{bid}", public.trim_end_matches('/'));
         let encoded = percent_encoding::utf8_percent_encode(&target, percent_encoding::NON_ALPHANUMERIC).to_string();
-        Ok(json_response(
+        let destination = Obj::new()
+            .str("bid", &bid)
+            .str("to", "@tmp")
+            .str("uri", &format!("com.nexusgroup.plugout:///?url={encoded}"))
+            .finish_string();
+        Ok(json_bytes(
             StatusCode::OK,
-            &json!({
-                "commandId": stored.id.to_string(),
-                "destinations": [ { "to": "@tmp", "bid": bid, "uri": format!("com.nexusgroup.plugout:///?url={encoded}") } ]
-            }),
+            Obj::new()
+                .str("commandId", &stored.id.to_string())
+                .raw("destinations", &format!("[{destination}]"))
+                .finish(),
         ))
     }
 
@@ -384,9 +400,13 @@ impl MessagingRelay {
                                 COMMANDS.inc_labels(&[&c.new.kind, State::Started.name()]);
                                 DELIVERY.observe(std::time::Duration::from_millis(now.saturating_sub(c.new.created)));
                             }
-                            let command: Value = serde_json::from_str(&c.new.body).unwrap_or(Value::Null);
-                            let body = json!({ "commandId": c.id.to_string(), "type": c.new.kind, "externalId": c.new.external_id, "command": command });
-                            return Ok(json_response(StatusCode::OK, &body));
+                            let body = Obj::new()
+                                .raw("command", json::valid(&c.new.body).unwrap_or("null"))
+                                .str("commandId", &c.id.to_string())
+                                .opt_str("externalId", c.new.external_id.as_deref())
+                                .str("type", &c.new.kind)
+                                .finish();
+                            return Ok(json_bytes(StatusCode::OK, body));
                         }
                         Some(c) => {
                             return Ok(json_response(
@@ -406,7 +426,7 @@ impl MessagingRelay {
                     Ok(b) => b,
                     Err(r) => return Ok(r),
                 };
-                if serde_json::from_slice::<Value>(&body).is_err() {
+                if serde_json::from_slice::<&RawValue>(&body).is_err() {
                     return Ok(bad("", "the answer is not JSON"));
                 }
                 let text = String::from_utf8_lossy(&body).into_owned();
@@ -418,9 +438,9 @@ impl MessagingRelay {
                         let id = c.id;
                         // The worker is gone only while the relay stops: the lease brings it back.
                         let _ = self.handoff.send(*c);
-                        Ok(json_response(
+                        Ok(json_bytes(
                             StatusCode::OK,
-                            &json!({ "commandId": id.to_string(), "state": State::Answered.name() }),
+                            Obj::new().str("commandId", &id.to_string()).str("state", State::Answered.name()).finish(),
                         ))
                     }
                     Answered::Gone => {
@@ -458,14 +478,9 @@ impl Handler for MessagingRelay {
 }
 
 /// The relay's command object, as a callback body: id, externalId, type, state, result.
-pub(crate) fn callback_body(c: &Command) -> Value {
-    let mut v = Map::new();
-    v.insert("commandId".into(), Value::from(c.id.to_string()));
-    v.insert("externalId".into(), c.new.external_id.clone().map_or(Value::Null, Value::from));
-    v.insert("type".into(), Value::from(c.new.kind.clone()));
-    v.insert("state".into(), Value::from(c.state.name()));
-    v.insert("result".into(), result_value(c));
-    Value::Object(v)
+pub(crate) fn callback_body(c: &Command) -> String {
+    let o = Obj::new().str("commandId", &c.id.to_string()).opt_str("externalId", c.new.external_id.as_deref());
+    json::result(o, "result", c.result.as_deref()).str("state", c.state.name()).str("type", &c.new.kind).finish_string()
 }
 
 /// The device's answer as JSON (it was checked to be JSON when stored; text otherwise), or

@@ -351,7 +351,7 @@ fn deliver(
             return;
         };
         let url = format!("{base}/callback/{}", c.new.kind);
-        let body = callback_body(&c).to_string();
+        let body = callback_body(&c);
         let delivered = match request(&client, Method::POST, &url, Some(body)) {
             Some(mut req) => {
                 if let Ok(v) = http::HeaderValue::from_str(&c.id.to_string()) {

@@ -233,26 +233,26 @@ impl Store for SqliteStore {
             let mut t = Transitions::default();
             let now = now as i64;
             let collect = |tx: &Connection, sql: &str| -> Result<Vec<(i64, String)>, StoreError> {
-                let mut stmt = tx.prepare(sql).map_err(err)?;
+                let mut stmt = tx.prepare_cached(sql).map_err(err)?;
                 let rows = stmt.query_map(params![now], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?;
                 rows.collect::<Result<_, _>>().map_err(err)
             };
             t.session_start_failed =
                 collect(tx, "SELECT id, kind FROM commands WHERE state = 'queued' AND session_deadline <= ?1")?;
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE commands SET state = 'failed_session_start', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
                  WHERE state = 'queued' AND session_deadline <= ?1",
                 params![now],
-            )
-            .map_err(err)?;
+            )?;
             t.timed_out = collect(tx, "SELECT id, kind FROM commands WHERE state = 'started' AND timeout_at <= ?1")?;
-            tx.execute(
+            exec(
+                tx,
                 "UPDATE commands SET state = 'failed_timeout', ended_at = ?1, callback_pending = 1, callback_next = ?1 \
                  WHERE state = 'started' AND timeout_at <= ?1",
                 params![now],
-            )
-            .map_err(err)?;
-            t.expired = tx.execute("DELETE FROM commands WHERE expires_at <= ?1", params![now]).map_err(err)?;
+            )?;
+            t.expired = exec(tx, "DELETE FROM commands WHERE expires_at <= ?1", params![now])?;
             Ok(t)
         })
     }
@@ -260,15 +260,14 @@ impl Store for SqliteStore {
     fn next_deadline(&self) -> StoreFuture<'_, Option<Millis>> {
         self.run(Sync::Lazy, |conn| {
             let next: Option<i64> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT MIN(t) FROM (\
                        SELECT MIN(session_deadline) AS t FROM commands WHERE state = 'queued' \
                        UNION ALL SELECT MIN(timeout_at) FROM commands WHERE state = 'started' \
                        UNION ALL SELECT MIN(expires_at) FROM commands \
                        UNION ALL SELECT MIN(callback_next) FROM commands WHERE callback_pending = 1)",
-                    [],
-                    |r| r.get(0),
                 )
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(err)?;
             Ok(next.map(|v| v as Millis))
         })
@@ -279,7 +278,7 @@ impl Store for SqliteStore {
             let tx: &Connection = conn;
             let due: Vec<Command> = {
                 let mut stmt = tx
-                    .prepare(&format!(
+                    .prepare_cached(&format!(
                         "SELECT {COLUMNS} FROM commands WHERE callback_pending = 1 AND callback_next <= ?1 ORDER BY callback_next LIMIT ?2"
                     ))
                     .map_err(err)?;
@@ -287,8 +286,7 @@ impl Store for SqliteStore {
                 rows.collect::<Result<_, _>>().map_err(err)?
             };
             for c in &due {
-                tx.execute("UPDATE commands SET callback_next = ?2 WHERE id = ?1", params![c.id, (now + CALLBACK_LEASE) as i64])
-                    .map_err(err)?;
+                exec(tx, "UPDATE commands SET callback_next = ?2 WHERE id = ?1", params![c.id, (now + CALLBACK_LEASE) as i64])?;
             }
             Ok(due)
         })
@@ -321,7 +319,8 @@ impl Store for SqliteStore {
 
     fn in_boxes(&self) -> StoreFuture<'_, i64> {
         self.run(Sync::Lazy, |conn| {
-            conn.query_row("SELECT COUNT(*) FROM commands WHERE state IN ('queued', 'started')", [], |r| r.get(0))
+            conn.prepare_cached("SELECT COUNT(*) FROM commands WHERE state IN ('queued', 'started')")
+                .and_then(|mut s| s.query_row([], |r| r.get(0)))
                 .map_err(err)
         })
     }

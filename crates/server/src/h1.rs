@@ -99,68 +99,84 @@ where
             }
         }
         let max_head = lean.connector.max_head();
-        let mut parsed = parse(&mut buf, max_head);
-        // A head (or a head and its body) larger than the first read, if the rest is already
-        // there: read on without waiting. A head still arriving is waited for below; a body
-        // still arriving goes to hyper.
-        while parsed.is_none() && buf.len() == buf.capacity() && buf.len() < max_head {
-            buf.reserve(buf.len());
-            grown = true;
-            if !read_ready(io, &mut buf).await {
-                break;
-            }
-            parsed = parse(&mut buf, max_head);
-        }
-        // A head that came in pieces (a client that writes its request line and fields
-        // separately): the rest is read here rather than the connection handed to hyper,
-        // within requestHeaderTimeout of its first byte (which came just now, or, pipelined,
-        // with the last request), as hyper would allow it. Not a body still coming after its
-        // head: that request is an exchange already, counted in flight, logged (499 if the
-        // client leaves) and drained at a stop by the edge, so it goes to hyper at once.
-        let mut head_due = None;
-        while parsed.is_none() && head_incomplete(&buf, max_head) {
-            let due =
-                *head_due.get_or_insert_with(|| tokio::time::Instant::now() + lean.connector.request_header_timeout);
-            if buf.len() == buf.capacity() {
-                buf.reserve(buf.len());
-                grown = true;
-            }
-            let read = tokio::select! {
-                r = tokio::time::timeout_at(due, io.read_buf(&mut buf)) => r,
-                _ = stop.wait_for(|s| *s) => return Outcome::Closed,
+        // What a request needs only until its exchange starts (its head, parsed) and what an
+        // exchange needs only until its response is written lives in blocks of their own:
+        // the compiler keeps a local's room in the connection's task from its binding to the
+        // end of its scope, moved or not, at every wait in between, and an idle connection
+        // would carry both (536 bytes).
+        let (busy, mut serving, close, head_only) = {
+            let mut head_due = None;
+            let mut ready = true;
+            let parsed = loop {
+                if let Some(parsed) = parse(&mut buf, max_head) {
+                    break Some(parsed);
+                }
+                // A head (or a head and its body) larger than the first read, if the rest is
+                // already there: read on without waiting. A body still arriving goes to hyper.
+                if ready && buf.len() == buf.capacity() && buf.len() < max_head {
+                    buf.reserve(buf.len());
+                    grown = true;
+                    if read_ready(io, &mut buf).await {
+                        continue;
+                    }
+                }
+                ready = false;
+                // A head that came in pieces (a client that writes its request line and
+                // fields separately): the rest is read here rather than the connection handed
+                // to hyper, within requestHeaderTimeout of its first byte (which came just
+                // now, or, pipelined, with the last request), as hyper would allow it. Not a
+                // body still coming after its head: that request is an exchange already,
+                // counted in flight, logged (499 if the client leaves) and drained at a stop
+                // by the edge, so it goes to hyper at once.
+                if !head_incomplete(&buf, max_head) {
+                    break None;
+                }
+                let due = *head_due
+                    .get_or_insert_with(|| tokio::time::Instant::now() + lean.connector.request_header_timeout);
+                if buf.len() == buf.capacity() {
+                    buf.reserve(buf.len());
+                    grown = true;
+                }
+                let read = tokio::select! {
+                    r = tokio::time::timeout_at(due, io.read_buf(&mut buf)) => r,
+                    _ = stop.wait_for(|s| *s) => return Outcome::Closed,
+                };
+                match read {
+                    Ok(Ok(n)) if n > 0 => {}
+                    // Closed, failed, or too slow (hyper closes such a connection too).
+                    _ => return Outcome::Closed,
+                }
             };
-            match read {
-                Ok(Ok(n)) if n > 0 => {}
-                // Closed, failed, or too slow (hyper closes such a connection too).
-                _ => return Outcome::Closed,
-            }
-            parsed = parse(&mut buf, max_head);
-        }
-        let Some(Parsed { request, close }) = parsed else {
-            return Outcome::Handover(buf.freeze());
+            let Some(Parsed { request, close }) = parsed else {
+                return Outcome::Handover(buf.freeze());
+            };
+            let head_only = request.method() == Method::HEAD;
+            let busy = lean.activity.exchange();
+            (busy, Box::pin(lean.edge.serve(request, lean.client, lean.connector)), close, head_only)
         };
-        let head_only = request.method() == Method::HEAD;
-        let busy = lean.activity.exchange();
-        // The client's side is watched while the exchange runs: a client that leaves cancels
-        // it (logged 499, the upstream call dropped). Bytes it sends meanwhile (a pipelined
-        // request) wait in the buffer, up to one head's worth.
-        let mut serving = Box::pin(lean.edge.serve(request, lean.client, lean.connector));
-        let response = loop {
-            let watching = buf.len() < max_head;
-            let full = buf.len() == buf.capacity();
-            tokio::select! {
-                response = &mut serving => break response,
-                read = io.read_buf(&mut buf), if watching => match read {
-                    Ok(0) | Err(_) => return Outcome::Closed,
-                    // A full buffer grows to take what is read.
-                    Ok(_) => grown |= full,
-                },
-            }
+        let writing = {
+            // The client's side is watched while the exchange runs: a client that leaves
+            // cancels it (logged 499, the upstream call dropped). Bytes it sends meanwhile (a
+            // pipelined request) wait in the buffer, up to one head's worth.
+            let response = loop {
+                let watching = buf.len() < max_head;
+                let full = buf.len() == buf.capacity();
+                tokio::select! {
+                    response = &mut serving => break response,
+                    read = io.read_buf(&mut buf), if watching => match read {
+                        Ok(0) | Err(_) => return Outcome::Closed,
+                        // A full buffer grows to take what is read.
+                        Ok(_) => grown |= full,
+                    },
+                }
+            };
+            drop(serving);
+            let close = close || *stop.borrow();
+            // Boxed, like the edge's future: between requests the connection's task keeps
+            // neither.
+            write_response(io, response, head_only, close, lean.edge.clock())
         };
-        drop(serving);
-        let close = close || *stop.borrow();
-        // Boxed, like the edge's future: between requests the connection's task keeps neither.
-        let written = write_response(io, response, head_only, close, lean.edge.clock()).await;
+        let written = writing.await;
         drop(busy);
         match written {
             // `true` only when neither side asked to close.

@@ -201,13 +201,12 @@ async fn accept_loop(
             activity,
             stop: stop.clone(),
             _open: lean_open.clone(),
+            _slot: slot,
         };
         match &acceptor {
             None => {
-                tokio::spawn(async move {
-                    conn.serve(stream, plain, true).await;
-                    drop(slot);
-                });
+                // Spawned as it is: a block awaiting it would hold it twice (see `serve`).
+                tokio::spawn(conn.serve(stream, Arc::new(plain), true));
             }
             Some(acceptor) => {
                 let handshake = acceptor.accept(stream);
@@ -231,8 +230,7 @@ async fn accept_loop(
                     // ALPN's h2 goes to hyper at once; HTTP/1.1 starts on the lean path.
                     let lean = session.alpn_protocol() != Some(b"h2");
                     let client = ClientInfo { secure: true, server_name, certificates, ..plain };
-                    conn.serve(tls, client, lean).await;
-                    drop(slot);
+                    conn.serve(tls, Arc::new(client), lean).await;
                 });
             }
         }
@@ -327,33 +325,45 @@ struct Conn {
     stop: watch::Receiver<bool>,
     /// Held while the connection is open (see the drain in `accept_loop`).
     _open: tokio::sync::mpsc::Sender<()>,
+    /// The connection's place under `maxConnections`, given back when it ends.
+    _slot: Slot,
 }
 
 impl Conn {
     /// Serves `io` until the client leaves or a stop drains it: on the lean HTTP/1.1 path
     /// (`lean`) while its requests allow, then HTTP/1.1 or HTTP/2 through hyper.
-    async fn serve<I>(mut self, mut io: I, client: ClientInfo, lean: bool)
+    ///
+    /// A function that returns its future rather than an `async fn`: the future is the
+    /// connection's task, all an idle connection costs, and an `async fn` keeps its arguments
+    /// twice, as passed and as bound (rust-lang/rust#62958); this block captures them once.
+    fn serve<I>(self, mut io: I, client: Arc<ClientInfo>, lean: bool) -> impl std::future::Future<Output = ()> + Send
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let client = Arc::new(client);
-        let metrics = self.edge.metrics().clone();
-        metrics.connection_opened();
-        let handover = if lean {
-            let path =
-                h1::Lean { edge: &self.edge, client: &client, connector: &self.connector, activity: &self.activity };
-            match h1::serve(&mut io, path, &mut self.stop).await {
-                h1::Outcome::Closed => None,
-                h1::Outcome::Handover(read) => Some(read),
+        let mut conn = self;
+        async move {
+            let metrics = conn.edge.metrics().clone();
+            metrics.connection_opened();
+            let handover = if lean {
+                let path = h1::Lean {
+                    edge: &conn.edge,
+                    client: &client,
+                    connector: &conn.connector,
+                    activity: &conn.activity,
+                };
+                match h1::serve(&mut io, path, &mut conn.stop).await {
+                    h1::Outcome::Closed => None,
+                    h1::Outcome::Handover(read) => Some(read),
+                }
+            } else {
+                Some(bytes::Bytes::new())
+            };
+            if let Some(first) = handover {
+                // Boxed: a connection on the lean path does not carry hyper's state with it.
+                Box::pin(conn.serve_hyper(h1::Prefixed::new(first, io), client)).await;
             }
-        } else {
-            Some(bytes::Bytes::new())
-        };
-        if let Some(first) = handover {
-            // Boxed: a connection on the lean path does not carry hyper's state with it.
-            Box::pin(self.serve_hyper(h1::Prefixed::new(first, io), client)).await;
+            metrics.connection_closed();
         }
-        metrics.connection_closed();
     }
 
     /// Serves the rest of the connection through hyper.

@@ -158,6 +158,17 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// Every value in the table, in order.
+    async fn kept(w: &Writer) -> Vec<i64> {
+        w.run(Sync::Lazy, |c| {
+            let mut s = c.prepare("SELECT v FROM t ORDER BY v").map_err(err)?;
+            let rows = s.query_map([], |r| r.get(0)).map_err(err)?;
+            rows.collect::<Result<_, _>>().map_err(err)
+        })
+        .await
+        .unwrap()
+    }
+
     fn writer() -> Writer {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
@@ -189,14 +200,7 @@ mod tests {
             }
         }
         assert_eq!(failed, 10);
-        let kept: Vec<i64> = w
-            .run(Sync::Lazy, |c| {
-                let mut s = c.prepare("SELECT v FROM t ORDER BY v").map_err(err)?;
-                let rows = s.query_map([], |r| r.get(0)).map_err(err)?;
-                rows.collect::<Result<_, _>>().map_err(err)
-            })
-            .await
-            .unwrap();
+        let kept = kept(&w).await;
         assert_eq!(kept.len(), 90);
         assert!(kept.iter().all(|v| v % 10 != 3));
     }
@@ -221,14 +225,7 @@ mod tests {
                 Err(e) => assert_eq!((v % 2, e.0), (1, format!("job {v} refuses"))),
             }
         }
-        let kept: Vec<i64> = w
-            .run(Sync::Lazy, |c| {
-                let mut s = c.prepare("SELECT v FROM t ORDER BY v").map_err(err)?;
-                let rows = s.query_map([], |r| r.get(0)).map_err(err)?;
-                rows.collect::<Result<_, _>>().map_err(err)
-            })
-            .await
-            .unwrap();
+        let kept = kept(&w).await;
         // Both writes of each job that succeeded, neither of one that failed.
         assert_eq!(kept, vec![0, 2, 4, 100, 102, 104]);
     }

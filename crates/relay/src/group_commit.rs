@@ -1,9 +1,9 @@
 //! Group commit for the embedded store. One thread owns the SQLite connection; callers queue
 //! jobs and await their results. The thread takes every job waiting, runs each in a savepoint
-//! of one transaction (a job alone needs none) and commits once, so concurrent acceptances share one fsync instead of
-//! queueing for one each: while a commit is on its way to the disk the next batch gathers, with
-//! no timer added to anyone's latency. A job's result is released only after the commit that
-//! holds it returned, so "accepted" still means "on disk".
+//! of one transaction (a job alone needs none) and commits once, so concurrent acceptances
+//! share one fsync instead of queueing for one each: while a commit is on its way to the disk
+//! the next batch gathers, with no timer added to anyone's latency. A job's result is released
+//! only after the commit that holds it returned, so "accepted" still means "on disk".
 
 use std::sync::mpsc::{Receiver, Sender};
 
@@ -100,52 +100,58 @@ fn serve(mut conn: Connection, queue: Receiver<(Sync, Job)>) {
             fail(batch, &e);
             continue;
         }
-        // A job alone in its transaction needs no savepoint: if it fails, the whole
-        // transaction is rolled back (two statements and the savepoint's copies of the pages it
-        // changes fewer; at light load most batches hold one job).
-        if batch.len() == 1 {
-            if let Some((_, job)) = batch.pop() {
-                let (keep, reply) = job(Ok(&mut conn));
-                // A job that failed has its own error in its result.
-                let committed = if keep { cached(&conn, "COMMIT").map_err(err) } else { Ok(()) };
-                if !keep || committed.is_err() {
-                    let _ = conn.execute_batch("ROLLBACK");
-                }
-                reply(committed);
-            }
-            continue;
-        }
+        // A job alone in its transaction needs no savepoint: if it fails, the transaction is
+        // rolled back instead of committed (two statements and the savepoint's copies of the
+        // pages it changes fewer; at light load most batches hold one job).
+        let alone = batch.len() == 1;
+        let mut failed_alone = false;
         let mut replies = Vec::with_capacity(batch.len());
         for (_, job) in batch {
-            if let Err(e) = cached(&conn, "SAVEPOINT job").map_err(err) {
-                let (_, reply) = job(Err(e));
-                replies.push(reply);
-                continue;
+            if !alone {
+                if let Err(e) = cached(&conn, "SAVEPOINT job").map_err(err) {
+                    let (_, reply) = job(Err(e));
+                    replies.push(reply);
+                    continue;
+                }
             }
             let (keep, reply) = job(Ok(&mut conn));
-            let ended =
-                if keep { cached(&conn, "RELEASE job") } else { conn.execute_batch("ROLLBACK TO job; RELEASE job") };
-            if let Err(e) = ended {
-                tracing::warn!("relay store: ending a savepoint: {e}");
+            if alone {
+                failed_alone = !keep;
+            } else {
+                let ended = if keep {
+                    cached(&conn, "RELEASE job")
+                } else {
+                    conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                };
+                if let Err(e) = ended {
+                    tracing::warn!("relay store: ending a savepoint: {e}");
+                }
             }
             replies.push(reply);
         }
-        let committed = cached(&conn, "COMMIT").map_err(err);
-        if committed.is_err() {
+        let committed = if failed_alone {
+            // Its own error is in its result.
             let _ = conn.execute_batch("ROLLBACK");
-        }
+            Ok(())
+        } else {
+            let committed = cached(&conn, "COMMIT").map_err(err);
+            if committed.is_err() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            committed
+        };
         for reply in replies {
             reply(committed.clone());
         }
     }
 }
 
-/// Answers every job of a batch that could not begin with `e`.
 /// A transaction-control statement through the connection's statement cache (parsed once).
 fn cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql).and_then(|mut s| s.execute([])).map(|_| ())
 }
 
+/// Answers every job of a batch that could not begin with `e`.
 fn fail(batch: Vec<(Sync, Job)>, e: &StoreError) {
     for (_, job) in batch {
         let (_, reply) = job(Err(e.clone()));

@@ -41,6 +41,31 @@ impl Obj {
         }
     }
 
+    /// `key: n`.
+    pub(crate) fn num(self, key: &str, n: u64) -> Self {
+        self.raw(key, itoa::Buffer::new().format(n))
+    }
+
+    /// `key: n` or `key: null`.
+    pub(crate) fn opt_num(self, key: &str, value: Option<u64>) -> Self {
+        match value {
+            Some(n) => self.num(key, n),
+            None => self.raw(key, "null"),
+        }
+    }
+
+    /// `key: result`: a stored answer, itself when it is JSON (the relay checked it when the
+    /// device sent it), a string otherwise, or null before there is one.
+    pub(crate) fn result(self, key: &str, result: Option<&str>) -> Self {
+        match result {
+            None => self.raw(key, "null"),
+            Some(r) => match valid(r) {
+                Some(json) => self.raw(key, json),
+                None => self.str(key, r),
+            },
+        }
+    }
+
     /// `key: value`, where `value` is JSON text already ([`valid`]).
     pub(crate) fn raw(mut self, key: &str, value: &str) -> Self {
         self.key(key);
@@ -80,18 +105,6 @@ pub(crate) fn valid(text: &str) -> Option<&str> {
     serde_json::from_str::<&RawValue>(text).ok().map(RawValue::get)
 }
 
-/// A stored answer as a JSON value: itself when it is JSON (the relay checked it when the
-/// device sent it), a string otherwise.
-pub(crate) fn result(obj: Obj, key: &str, result: Option<&str>) -> Obj {
-    match result {
-        None => obj.raw(key, "null"),
-        Some(r) => match valid(r) {
-            Some(json) => obj.raw(key, json),
-            None => obj.str(key, r),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,11 +117,13 @@ mod tests {
             .str("b", "quote \" back\\slash \n newline \u{1} control é")
             .opt_str("c", None)
             .raw("d", r#"{"x": [1, 2.5e3, "y"]}"#)
+            .opt_num("e", Some(u64::MAX))
+            .opt_num("f", None)
             .finish();
         let parsed: Value = serde_json::from_slice(&text).unwrap_or_default();
         let expected = json!({
             "a": "plain", "b": "quote \" back\\slash \n newline \u{1} control é", "c": null,
-            "d": { "x": [1, 2.5e3, "y"] }
+            "d": { "x": [1, 2.5e3, "y"] }, "e": u64::MAX, "f": null
         });
         assert_eq!(parsed, expected);
         // Strings are escaped byte for byte as serde_json escapes them.
@@ -119,7 +134,7 @@ mod tests {
 
     #[test]
     fn results_are_spliced_when_json_and_quoted_otherwise() {
-        let of = |r: Option<&str>| String::from_utf8_lossy(&result(Obj::new(), "r", r).finish()).into_owned();
+        let of = |r: Option<&str>| Obj::new().result("r", r).finish_string();
         assert_eq!(of(Some(" {\"ok\": true} \n")), r#"{"r":{"ok": true}}"#);
         assert_eq!(of(Some("not json")), r#"{"r":"not json"}"#);
         assert_eq!(of(Some("{\"a\":1} trailing")), r#"{"r":"{\"a\":1} trailing"}"#);

@@ -316,17 +316,21 @@ impl MessagingRelay {
         ))
     }
 
-    /// What the server may read of its command.
-    fn describe(c: &Command) -> Value {
-        let mut v = json!({
-            "commandId": c.id.to_string(), "externalId": c.new.external_id, "type": c.new.kind, "state": c.state.name(),
-            "created": c.new.created, "started": c.started_at, "ended": c.ended_at,
-            "sessionStartDeadline": c.new.session_deadline, "timeoutAt": c.new.timeout_at, "expiresAt": c.new.expires_at,
-        });
-        if c.result.is_some() {
-            v["result"] = result_value(c);
-        }
-        v
+    /// What the server may read of its command (the result once there is one).
+    fn describe(c: &Command) -> Vec<u8> {
+        let o = Obj::new()
+            .str("commandId", &c.id.to_string())
+            .num("created", c.new.created)
+            .opt_num("ended", c.ended_at)
+            .num("expiresAt", c.new.expires_at)
+            .opt_str("externalId", c.new.external_id.as_deref());
+        let o = if c.result.is_some() { o.result("result", c.result.as_deref()) } else { o };
+        o.num("sessionStartDeadline", c.new.session_deadline)
+            .opt_num("started", c.started_at)
+            .str("state", c.state.name())
+            .num("timeoutAt", c.new.timeout_at)
+            .str("type", &c.new.kind)
+            .finish()
     }
 
     async fn server_api(&self, cx: &Context, req: Request, rest: &str) -> Result<Response> {
@@ -358,7 +362,7 @@ impl MessagingRelay {
                     return Ok(status(StatusCode::NOT_FOUND));
                 };
                 if req.method() == Method::GET {
-                    return Ok(json_response(StatusCode::OK, &Self::describe(&c)));
+                    return Ok(json_bytes(StatusCode::OK, Self::describe(&c)));
                 }
                 let cancelled = self.store.cancel(id, client.id.clone(), self.now()).await.map_err(store_err)?;
                 if !cancelled {
@@ -479,12 +483,11 @@ impl Handler for MessagingRelay {
 
 /// The relay's command object, as a callback body: id, externalId, type, state, result.
 pub(crate) fn callback_body(c: &Command) -> String {
-    let o = Obj::new().str("commandId", &c.id.to_string()).opt_str("externalId", c.new.external_id.as_deref());
-    json::result(o, "result", c.result.as_deref()).str("state", c.state.name()).str("type", &c.new.kind).finish_string()
-}
-
-/// The device's answer as JSON (it was checked to be JSON when stored; text otherwise), or
-/// null before there is one.
-fn result_value(c: &Command) -> Value {
-    c.result.as_deref().map_or(Value::Null, |r| serde_json::from_str(r).unwrap_or_else(|_| Value::from(r)))
+    Obj::new()
+        .str("commandId", &c.id.to_string())
+        .opt_str("externalId", c.new.external_id.as_deref())
+        .result("result", c.result.as_deref())
+        .str("state", c.state.name())
+        .str("type", &c.new.kind)
+        .finish_string()
 }

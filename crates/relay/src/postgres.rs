@@ -12,7 +12,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify, RwLock};
 use tokio_postgres::{NoTls, Row};
 
-use crate::pg_conn::Conn;
+use crate::pg_conn::{Conn, Sql};
 use crate::store::{
     Answered, Command, Millis, NewCommand, State, Store, StoreError, StoreFuture, Transitions, CALLBACK_LEASE, COLUMNS,
 };
@@ -21,6 +21,8 @@ use crate::store::{
 pub struct PgStore {
     config: String,
     schema: String,
+    /// Every statement, written once for the schema.
+    sql: Arc<Statements>,
     /// The request path's connections: one lane per gateway unit, and one for the threads
     /// that are not units (see [`Lane`]).
     lanes: Vec<Lane>,
@@ -126,6 +128,91 @@ fn in_id_order(table: &str, condition: &str) -> String {
     format!("SELECT id FROM {table} WHERE {condition} ORDER BY id FOR UPDATE")
 }
 
+/// The store's statements on `{schema}.commands`, written when the store is made rather than
+/// at every call.
+struct Statements {
+    insert: Sql,
+    get: Sql,
+    open: Sql,
+    answer: Sql,
+    known: Sql,
+    cancel: Sql,
+    fail_session_start: Sql,
+    fail_timeout: Sql,
+    delete_expired: Sql,
+    next_deadline: Sql,
+    claim_callbacks: Sql,
+    callbacks_done: Sql,
+    callback_retry: Sql,
+    in_boxes: Sql,
+    mark_started: Sql,
+}
+
+impl Statements {
+    fn new(t: &str) -> Self {
+        let mut placed = 0;
+        let mut sql = |text: String| {
+            placed += 1;
+            Sql::new(placed - 1, text)
+        };
+        Statements {
+            insert: sql(format!(
+                "INSERT INTO {t} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING id"
+            )),
+            get: sql(format!("SELECT {COLUMNS} FROM {t} WHERE id = $1")),
+            open: sql(format!("SELECT {COLUMNS} FROM {t} WHERE bid = $1")),
+            answer: sql(format!(
+                "UPDATE {t} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $4, \
+                 started_at = COALESCE(started_at, $5) \
+                 WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING {COLUMNS}"
+            )),
+            known: sql(format!("SELECT id FROM {t} WHERE bid = $1")),
+            cancel: sql(format!(
+                "UPDATE {t} SET state = 'cancelled', ended_at = $3 WHERE id = $1 AND client = $2 AND state IN ('queued', 'started')"
+            )),
+            fail_session_start: sql(format!(
+                "UPDATE {t} SET state = 'failed_session_start', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
+                 WHERE id IN ({}) AND state = 'queued' AND session_deadline <= $1 RETURNING id, kind",
+                in_id_order(t, "state = 'queued' AND session_deadline <= $1")
+            )),
+            fail_timeout: sql(format!(
+                "UPDATE {t} SET state = 'failed_timeout', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
+                 WHERE id IN ({}) AND state = 'started' AND timeout_at <= $1 RETURNING id, kind",
+                in_id_order(t, "state = 'started' AND timeout_at <= $1")
+            )),
+            delete_expired: sql(format!("DELETE FROM {t} WHERE id IN ({})", in_id_order(t, "expires_at <= $1"))),
+            next_deadline: sql(format!(
+                "SELECT MIN(x) FROM (SELECT MIN(session_deadline) AS x FROM {t} WHERE state = 'queued' \
+                 UNION ALL SELECT MIN(timeout_at) FROM {t} WHERE state = 'started' \
+                 UNION ALL SELECT MIN(expires_at) FROM {t} \
+                 UNION ALL SELECT MIN(callback_next) FROM {t} WHERE callback_pending) m"
+            )),
+            claim_callbacks: sql(format!(
+                "UPDATE {t} SET callback_next = $2 WHERE id IN (SELECT id FROM {t} WHERE callback_pending AND callback_next <= $1 \
+                 ORDER BY callback_next LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
+            )),
+            callbacks_done: sql(format!(
+                "UPDATE {t} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id IN ({})",
+                in_id_order(t, "id = ANY($1)")
+            )),
+            callback_retry: sql(format!(
+                "UPDATE {t} SET callback_attempts = callback_attempts + 1, callback_next = $2 WHERE id = $1"
+            )),
+            // One count per partial index (an IN over both would scan the table).
+            in_boxes: sql(format!(
+                "SELECT (SELECT COUNT(*) FROM {t} WHERE state = 'queued') + (SELECT COUNT(*) FROM {t} WHERE state = 'started')"
+            )),
+            mark_started: sql(format!(
+                "UPDATE {t} SET state = 'started', started_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(bid, at) \
+                 WHERE {t}.bid = v.bid AND {t}.id IN ({}) \
+                 AND state = 'queued' AND session_deadline > v.at AND timeout_at > v.at",
+                in_id_order(t, "bid = ANY($1) AND state = 'queued'")
+            )),
+        }
+    }
+}
+
 fn command(r: &Row) -> Command {
     let state: String = r.get(6);
     Command {
@@ -166,6 +253,7 @@ impl PgStore {
             marker: Default::default(),
             config: config.to_string(),
             schema: schema.to_string(),
+            sql: Arc::new(Statements::new(&format!("{schema}.commands"))),
             lanes: {
                 let slots = gatehouse_core::units::slots();
                 let per_lane = (DURABLE_CONNECTIONS / (slots - 1).max(1)).max(1);
@@ -176,10 +264,6 @@ impl PgStore {
             announce: Arc::new(Notify::new()),
             drivers: std::sync::OnceLock::new(),
         })
-    }
-
-    fn t(&self) -> String {
-        format!("{}.commands", self.schema)
     }
 
     fn channel(&self) -> String {
@@ -280,7 +364,7 @@ impl Store for PgStore {
                  DROP INDEX IF EXISTS {s}.commands_open;
                  DROP INDEX IF EXISTS {s}.commands_callbacks;",
                 s = self.schema,
-                t = self.t()
+                t = format_args!("{}.commands", self.schema)
             );
             // Two instances starting at once may race on CREATE: a lock serializes them.
             client
@@ -297,13 +381,7 @@ impl Store for PgStore {
             let pending = lock(&self.pending_marks).take();
             if let Some(mut pending) = pending {
                 let conn = self.connect(Sync::Lazy, false).await?;
-                let sql = format!(
-                    "UPDATE {t} SET state = 'started', started_at = v.at FROM unnest($1::text[], $2::bigint[]) AS v(bid, at) \
-                     WHERE {t}.bid = v.bid AND {t}.id IN ({}) \
-                     AND state = 'queued' AND session_deadline > v.at AND timeout_at > v.at",
-                    in_id_order(&self.t(), "bid = ANY($1) AND state = 'queued'"),
-                    t = self.t()
-                );
+                let sql = self.sql.clone();
                 let opened = self.opened.clone();
                 self.marker.spawn(async move {
                     while let Some(first) = pending.recv().await {
@@ -340,7 +418,7 @@ impl Store for PgStore {
                             // A batch that failed (a deadlock victim, say) is tried again: a box
                             // left unmarked could fail for its session start although opened.
                             for attempt in 1..=3 {
-                                match conn.execute(&sql, &[&bids, &at]).await {
+                                match conn.execute(&sql.mark_started, &[&bids, &at]).await {
                                     Ok(_) => break,
                                     Err(e) if attempt == 3 => {
                                         tracing::warn!(
@@ -362,6 +440,7 @@ impl Store for PgStore {
             // The listening connection: other instances' NOTIFYs wake this one.
             let (listen, mut connection) = tokio_postgres::connect(&self.config, NoTls).await.map_err(err)?;
             let channel = self.channel();
+            let notify = format!("NOTIFY {channel}");
             let announce = self.announce.clone();
             // The store has started once it listens: a command another instance stores from
             // then on wakes this one's long polls.
@@ -393,7 +472,7 @@ impl Store for PgStore {
                         // Commands stored meanwhile share this NOTIFY: one transaction for
                         // many instead of about one per command under load.
                         tokio::time::sleep(NOTIFY_GATHER).await;
-                        if let Err(e) = listen.batch_execute(&format!("NOTIFY {channel}")).await {
+                        if let Err(e) = listen.batch_execute(&notify).await {
                             tracing::warn!("relay store: cannot notify the other instances: {e}");
                         }
                     }
@@ -416,17 +495,12 @@ impl Store for PgStore {
 
     fn insert(&self, n: NewCommand) -> StoreFuture<'_, Command> {
         Box::pin(async move {
-            let sql = format!(
-                "INSERT INTO {} (client, kind, external_id, bid, body, state, created, session_deadline, timeout_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9) RETURNING id",
-                self.t()
-            );
             let (created, start, timeout, expires) =
                 (n.created as i64, n.session_deadline as i64, n.timeout_at as i64, n.expires_at as i64);
             let row = self
                 .with(Sync::Durable, async |c| {
                     c.query_one(
-                        &sql,
+                        &self.sql.insert,
                         &[&n.client, &n.kind, &n.external_id, &n.bid, &n.body, &created, &start, &timeout, &expires],
                     )
                     .await
@@ -439,15 +513,13 @@ impl Store for PgStore {
 
     fn get(&self, id: i64) -> StoreFuture<'_, Option<Command>> {
         Box::pin(async move {
-            let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.t());
-            Ok(self.with(Sync::Lazy, async |c| c.query_opt(&sql, &[&id]).await).await?.map(|r| command(&r)))
+            Ok(self.with(Sync::Lazy, async |c| c.query_opt(&self.sql.get, &[&id]).await).await?.map(|r| command(&r)))
         })
     }
 
     fn open(&self, bid: String, now: Millis) -> StoreFuture<'_, Option<Command>> {
         Box::pin(async move {
-            let select = format!("SELECT {COLUMNS} FROM {} WHERE bid = $1", self.t());
-            let found = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;
+            let found = self.with(Sync::Lazy, async |c| c.query_opt(&self.sql.open, &[&bid]).await).await?;
             let Some(mut c) = found.map(|r| command(&r)) else { return Ok(None) };
             if c.state == State::Queued && c.new.session_deadline > now && c.new.timeout_at > now {
                 // The mark's condition is the one checked here, so the first opener's view
@@ -463,20 +535,13 @@ impl Store for PgStore {
 
     fn answer(&self, bid: String, result: String, now: Millis) -> StoreFuture<'_, Answered> {
         Box::pin(async move {
-            let (update, select) = (
-                format!(
-                    "UPDATE {} SET state = 'answered', result = $2, ended_at = $3, callback_pending = TRUE, callback_next = $4, \
-                     started_at = COALESCE(started_at, $5) \
-                     WHERE bid = $1 AND state IN ('queued', 'started') AND timeout_at > $3 RETURNING {COLUMNS}",
-                    self.t()
-                ),
-                format!("SELECT id FROM {} WHERE bid = $1", self.t()),
-            );
             let (now, lease) = (now as i64, (now + CALLBACK_LEASE) as i64);
             // A box opened here whose mark is still held: the answer writes when it was opened.
             let opened = lock(&self.opened).remove(&bid);
             let stored = self
-                .with(Sync::Durable, async |c| c.query_opt(&update, &[&bid, &result, &now, &lease, &opened]).await)
+                .with(Sync::Durable, async |c| {
+                    c.query_opt(&self.sql.answer, &[&bid, &result, &now, &lease, &opened]).await
+                })
                 .await;
             let stored = match (stored, opened) {
                 (Ok(stored), _) => stored,
@@ -492,46 +557,28 @@ impl Store for PgStore {
                 // box has no one waiting on it), and each NOTIFY is a transaction of its own.
                 return Ok(Answered::Stored(Box::new(command(&row))));
             }
-            let known = self.with(Sync::Lazy, async |c| c.query_opt(&select, &[&bid]).await).await?;
+            let known = self.with(Sync::Lazy, async |c| c.query_opt(&self.sql.known, &[&bid]).await).await?;
             Ok(if known.is_some() { Answered::Gone } else { Answered::Unknown })
         })
     }
 
     fn cancel(&self, id: i64, client: String, now: Millis) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            let sql = format!(
-                "UPDATE {} SET state = 'cancelled', ended_at = $3 WHERE id = $1 AND client = $2 AND state IN ('queued', 'started')",
-                self.t()
-            );
             let now = now as i64;
-            Ok(self.with(Sync::Durable, async |c| c.execute(&sql, &[&id, &client, &now]).await).await? == 1)
+            Ok(self.with(Sync::Durable, async |c| c.execute(&self.sql.cancel, &[&id, &client, &now]).await).await? == 1)
         })
     }
 
     fn expire(&self, now: Millis) -> StoreFuture<'_, Transitions> {
         Box::pin(async move {
-            let t = self.t();
-            let (start, timeout, delete) = (
-                format!(
-                    "UPDATE {t} SET state = 'failed_session_start', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
-                     WHERE id IN ({}) AND state = 'queued' AND session_deadline <= $1 RETURNING id, kind",
-                    in_id_order(&t, "state = 'queued' AND session_deadline <= $1")
-                ),
-                format!(
-                    "UPDATE {t} SET state = 'failed_timeout', ended_at = $1, callback_pending = TRUE, callback_next = $1 \
-                     WHERE id IN ({}) AND state = 'started' AND timeout_at <= $1 RETURNING id, kind",
-                    in_id_order(&t, "state = 'started' AND timeout_at <= $1")
-                ),
-                format!("DELETE FROM {t} WHERE id IN ({})", in_id_order(&t, "expires_at <= $1")),
-            );
             let now = now as i64;
             self.flush_marks().await;
             self.with(Sync::Background, async |c| {
                 let pairs = |rows: Vec<Row>| rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).collect();
                 Ok(Transitions {
-                    session_start_failed: pairs(c.query(&start, &[&now]).await?),
-                    timed_out: pairs(c.query(&timeout, &[&now]).await?),
-                    expired: c.execute(&delete, &[&now]).await? as usize,
+                    session_start_failed: pairs(c.query(&self.sql.fail_session_start, &[&now]).await?),
+                    timed_out: pairs(c.query(&self.sql.fail_timeout, &[&now]).await?),
+                    expired: c.execute(&self.sql.delete_expired, &[&now]).await? as usize,
                 })
             })
             .await
@@ -540,61 +587,40 @@ impl Store for PgStore {
 
     fn next_deadline(&self) -> StoreFuture<'_, Option<Millis>> {
         Box::pin(async move {
-            let t = self.t();
-            let sql = format!(
-                "SELECT MIN(x) FROM (SELECT MIN(session_deadline) AS x FROM {t} WHERE state = 'queued' \
-                 UNION ALL SELECT MIN(timeout_at) FROM {t} WHERE state = 'started' \
-                 UNION ALL SELECT MIN(expires_at) FROM {t} \
-                 UNION ALL SELECT MIN(callback_next) FROM {t} WHERE callback_pending) m"
-            );
-            let next: Option<i64> = self.with(Sync::Background, async |c| c.query_one(&sql, &[]).await).await?.get(0);
+            let next: Option<i64> =
+                self.with(Sync::Background, async |c| c.query_one(&self.sql.next_deadline, &[]).await).await?.get(0);
             Ok(next.map(|v| v as Millis))
         })
     }
 
     fn claim_callbacks(&self, now: Millis, limit: usize) -> StoreFuture<'_, Vec<Command>> {
         Box::pin(async move {
-            let t = self.t();
-            let sql = format!(
-                "UPDATE {t} SET callback_next = $2 WHERE id IN (SELECT id FROM {t} WHERE callback_pending AND callback_next <= $1 \
-                 ORDER BY callback_next LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING {COLUMNS}"
-            );
             let (now, lease, limit) = (now as i64, (now + CALLBACK_LEASE) as i64, limit as i64);
-            let rows = self.with(Sync::Background, async |c| c.query(&sql, &[&now, &lease, &limit]).await).await?;
+            let rows = self
+                .with(Sync::Background, async |c| c.query(&self.sql.claim_callbacks, &[&now, &lease, &limit]).await)
+                .await?;
             Ok(rows.iter().map(command).collect())
         })
     }
 
     fn callbacks_done(&self, ids: Vec<i64>) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let sql = format!(
-                "UPDATE {} SET callback_pending = FALSE, callback_attempts = callback_attempts + 1 WHERE id IN ({})",
-                self.t(),
-                in_id_order(&self.t(), "id = ANY($1)")
-            );
-            self.with(Sync::Background, async |c| c.execute(&sql, &[&ids]).await).await.map(|_| ())
+            self.with(Sync::Background, async |c| c.execute(&self.sql.callbacks_done, &[&ids]).await).await.map(|_| ())
         })
     }
 
     fn callback_retry(&self, id: i64, next: Millis) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let sql = format!(
-                "UPDATE {} SET callback_attempts = callback_attempts + 1, callback_next = $2 WHERE id = $1",
-                self.t()
-            );
             let next = next as i64;
-            self.with(Sync::Background, async |c| c.execute(&sql, &[&id, &next]).await).await.map(|_| ())
+            self.with(Sync::Background, async |c| c.execute(&self.sql.callback_retry, &[&id, &next]).await)
+                .await
+                .map(|_| ())
         })
     }
 
     fn in_boxes(&self) -> StoreFuture<'_, i64> {
         Box::pin(async move {
-            // One count per partial index (an IN over both would scan the table).
-            let t = self.t();
-            let sql = format!(
-                "SELECT (SELECT COUNT(*) FROM {t} WHERE state = 'queued') + (SELECT COUNT(*) FROM {t} WHERE state = 'started')"
-            );
-            Ok(self.with(Sync::Background, async |c| c.query_one(&sql, &[]).await).await?.get(0))
+            Ok(self.with(Sync::Background, async |c| c.query_one(&self.sql.in_boxes, &[]).await).await?.get(0))
         })
     }
 }

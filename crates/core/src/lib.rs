@@ -26,7 +26,7 @@ pub use context::{ClientInfo, Context, Decoder, Principal, RequestId, Session, S
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
 pub use service::{Service, Task};
-pub use session::{SessionHandler, SessionManager, SessionManagerRef};
+pub use session::{find_session, SessionHandler, SessionManager, SessionManagerRef};
 
 /// The request type every handler receives.
 pub type Request = http::Request<Body>;

@@ -49,22 +49,30 @@ impl SessionHandler {
     }
 
     async fn run(&self, cx: &mut Context, req: Request) -> Result<Response> {
-        let session = match self.manager.find(req.headers()) {
-            Some(encoded) => {
-                if let Some(name) = self.manager.cookie_to_strip() {
-                    cx.private_cookies.push(Arc::from(name));
-                }
-                let (manager, encoded) = (self.manager.clone(), encoded.to_string());
-                Session::lazy(Box::new(move || manager.decode(&encoded)))
-            }
-            None => Session::default(),
-        };
+        let session = find_session(&self.manager, cx, req.headers());
         let outer = std::mem::replace(&mut cx.session, session);
         let result = self.inner.handle(cx, req).await;
         let session = std::mem::replace(&mut cx.session, outer);
         let mut resp = result?;
         self.manager.save(session, resp.headers_mut(), cx.client.secure)?;
         Ok(resp)
+    }
+}
+
+/// The session `manager` finds in a request's `headers`, decoded only if the exchange uses
+/// it; a cookie the gateway keeps to itself is marked private in `cx`. The gateway's own
+/// session (config.json's) is found by the edge with this, without a handler around the
+/// root; a route's by its [`SessionHandler`].
+pub fn find_session(manager: &Arc<dyn SessionManager>, cx: &mut Context, headers: &HeaderMap) -> Session {
+    match manager.find(headers) {
+        Some(encoded) => {
+            if let Some(name) = manager.cookie_to_strip() {
+                cx.private_cookies.push(Arc::from(name));
+            }
+            let (manager, encoded) = (manager.clone(), encoded.to_string());
+            Session::lazy(Box::new(move || manager.decode(&encoded)))
+        }
+        None => Session::default(),
     }
 }
 

@@ -10,7 +10,9 @@ pub(crate) use request::Relayed;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use gatehouse_core::{Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response, Side};
+use gatehouse_core::{
+    find_session, Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response, SessionManager, Side,
+};
 use http::{header, HeaderValue, StatusCode};
 
 use crate::access_log::{AccessLog, InFlight, LoggedBody, Record};
@@ -21,6 +23,8 @@ use crate::metrics::Metrics;
 /// Serves every exchange of a gateway.
 pub struct Edge {
     root: Arc<dyn Handler>,
+    /// The gateway's session, opened here around `root` rather than by a handler of its own.
+    session: Option<Arc<dyn SessionManager>>,
     admin: Admin,
     metrics: Arc<Metrics>,
     access_log: AccessLog,
@@ -30,9 +34,10 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// An edge in front of `root`.
+    /// An edge in front of `root`, within `session`'s sessions.
     pub fn new(
         root: Arc<dyn Handler>,
+        session: Option<Arc<dyn SessionManager>>,
         admin: Admin,
         metrics: Arc<Metrics>,
         access_log: AccessLog,
@@ -41,7 +46,7 @@ impl Edge {
         // A per-process prefix keeps ids unique across restarts and instances.
         let id_prefix = (clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
             ^ std::process::id().rotate_left(16);
-        Edge { root, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1), clock }
+        Edge { root, session, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1), clock }
     }
 
     /// The gateway's clock.
@@ -125,10 +130,22 @@ impl Edge {
                         // Boxed: the admin endpoints' state is not carried by every exchange.
                         Box::pin(self.admin.serve(&mut cx, req, &sub)).await
                     }
-                    None => match self.root.handle(&mut cx, req).await {
-                        Ok(resp) => resp,
-                        Err(e) => error_response(&cx, &e),
-                    },
+                    None => {
+                        if let Some(manager) = &self.session {
+                            cx.session = find_session(manager, &mut cx, req.headers());
+                        }
+                        let result = match (self.root.handle(&mut cx, req).await, &self.session) {
+                            (Ok(mut resp), Some(manager)) => {
+                                let session = std::mem::take(&mut cx.session);
+                                manager.save(session, resp.headers_mut(), cx.client.secure).map(|()| resp)
+                            }
+                            (result, _) => result,
+                        };
+                        match result {
+                            Ok(resp) => resp,
+                            Err(e) => error_response(&cx, &e),
+                        }
+                    }
                 }
             }
         };

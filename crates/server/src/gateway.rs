@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use gatehouse_config::{defaults_heap, read_json, BuildCtx, ConfigError, Heap, Loader, Mode, Node, Object, Registry};
-use gatehouse_core::{Clock, Handler, Service, SessionHandler, SessionManagerRef};
+use gatehouse_core::{Clock, Handler, Service, SessionManager, SessionManagerRef};
 
 use crate::admin_config::AdminConfig;
 
@@ -43,6 +43,9 @@ pub struct Gateway {
     pub admin: AdminConfig,
     /// The handler every non-admin request goes to.
     pub root: Arc<dyn Handler>,
+    /// The gateway's session (config.json's `session`, else an InMemorySession), which the
+    /// edge opens around `root` (no handler of its own: one boxed future less per exchange).
+    pub session: Option<Arc<dyn SessionManager>>,
     /// config.json's heap (kept alive while the gateway runs).
     pub heap: Arc<Heap>,
     /// The loader, which collects the errors of routes that failed to load.
@@ -115,11 +118,8 @@ impl Gateway {
                 ))
             }
         };
-        if let Some(session) = session {
-            root = Arc::new(SessionHandler::new(session.0.clone(), root));
-        }
         heap.build_all()?;
-        Ok(Gateway { admin, root, heap, loader })
+        Ok(Gateway { admin, root, session: session.map(|s| s.0.clone()), heap, loader })
     }
 
     /// The services of admin.json's and config.json's heaps (the root Router's among them,

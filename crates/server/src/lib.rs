@@ -114,7 +114,14 @@ pub async fn run(
         clock.clone(),
         gateway.admin.protection.clone(),
     );
-    let edge = Arc::new(edge::Edge::new(gateway.root.clone(), admin, metrics, access_log, clock.clone()));
+    let edge = Arc::new(edge::Edge::new(
+        gateway.root.clone(),
+        gateway.session.clone(),
+        admin,
+        metrics,
+        access_log,
+        clock.clone(),
+    ));
 
     let signals = listen_for_signals();
     let ports: Vec<String> = bound.ports().iter().map(u16::to_string).collect();

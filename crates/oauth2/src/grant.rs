@@ -142,7 +142,7 @@ pub fn claims(
 ) -> Result<Value, String> {
     let mut jti = [0u8; 16];
     aws_lc_rs::rand::fill(&mut jti).map_err(|_| "the system random generator failed".to_string())?;
-    let jti: String = jti.iter().map(|b| format!("{b:02x}")).collect();
+    let jti = gatehouse_core::trace::hex(&jti);
     let aud = match audience {
         [one] => Value::from(one.as_str()),
         many => Value::from(many.to_vec()),

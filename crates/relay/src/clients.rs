@@ -68,13 +68,7 @@ pub fn generate(id: &str) -> Result<String, String> {
 pub(crate) fn random_hex<const N: usize>() -> Result<String, String> {
     let mut bytes = [0u8; N];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "the system random generator failed".to_string())?;
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut hex = String::with_capacity(2 * N);
-    for b in bytes {
-        hex.push(char::from(HEX[usize::from(b >> 4)]));
-        hex.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    Ok(hex)
+    Ok(gatehouse_core::trace::hex(&bytes))
 }
 
 /// What `application.yml` says.

@@ -212,6 +212,30 @@ pub struct Context {
     pub clock: Clock,
     /// When the exchange started.
     pub started: Instant,
+    /// Whether the answer's upstream header fields may travel as bytes ([`AnswerFields`])
+    /// instead of in the response's header map: set by the edge for a connection whose
+    /// writer takes them so, and kept by the router only for a route whose handler reads and
+    /// rewrites no answer field ([`crate::Handler::passes_answer_fields`]).
+    pub answer_fields_allowed: bool,
+    /// The answer's upstream header fields as bytes, when the proxy sent them so (only
+    /// while [`Context::answer_fields_allowed`]): the response's map then holds only the
+    /// fields added after the proxy (a session's `Set-Cookie`).
+    pub answer_fields: Option<AnswerFields>,
+}
+
+/// An upstream answer's header fields, ready for an HTTP/1.1 head: each `name: value\r\n`,
+/// names in lower case, without the hop-by-hop fields and the framing (`Content-Length` is
+/// kept only where it describes no body that follows: an answer to `HEAD`, or a `304`).
+/// Building them skips the header map a response's fields otherwise fill and the writer
+/// reads back, when nothing between the upstream and the client would look at them.
+#[derive(Debug, Default)]
+pub struct AnswerFields {
+    /// The field lines.
+    pub block: Vec<u8>,
+    /// Whether one of them is `Date`.
+    pub has_date: bool,
+    /// The answer's `Content-Length`, for a body whose size its stream does not tell.
+    pub length: Option<u64>,
 }
 
 impl Context {
@@ -232,6 +256,8 @@ impl Context {
             contexts: Map::new(),
             started: clock.instant(),
             clock,
+            answer_fields_allowed: false,
+            answer_fields: None,
         }
     }
 

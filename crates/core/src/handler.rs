@@ -19,6 +19,15 @@ pub trait Handler: Send + Sync + 'static {
     fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
         None
     }
+
+    /// Whether this handler's answers may carry their upstream's header fields as bytes
+    /// ([`crate::AnswerFields`]) rather than in the response's map: true only when nothing
+    /// it runs reads or rewrites an answer's fields after the upstream gave them (a proxy,
+    /// a decorator that acts on the request alone around one). Anything that may look at
+    /// the response keeps the default.
+    fn passes_answer_fields(&self) -> bool {
+        false
+    }
 }
 
 /// Wraps the rest of a chain. A filter short-circuits by answering without calling `next`.
@@ -90,5 +99,13 @@ impl Handler for Chain {
 impl<H: Handler + ?Sized> Handler for Arc<H> {
     fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, Result<Response>> {
         (**self).handle(cx, req)
+    }
+
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        (**self).as_any()
+    }
+
+    fn passes_answer_fields(&self) -> bool {
+        (**self).passes_answer_fields()
     }
 }

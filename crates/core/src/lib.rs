@@ -22,7 +22,7 @@ pub mod units;
 
 pub use body::{Body, BodyError};
 pub use clock::Clock;
-pub use context::{ClientInfo, Context, Decoder, Principal, RequestId, Session, SessionState};
+pub use context::{AnswerFields, ClientInfo, Context, Decoder, Principal, RequestId, Session, SessionState};
 pub use error::{Error, ErrorKind, Result, Side};
 pub use handler::{BoxFuture, Chain, Filter, Handler, Next};
 pub use service::{Service, Task};

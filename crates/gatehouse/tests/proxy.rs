@@ -95,6 +95,54 @@ fn hop_by_hop_headers_are_stripped_both_ways() {
 }
 
 #[test]
+fn an_answer_s_fields_pass_on_in_order_without_hop_by_hop_fields_and_filters_still_see_them() {
+    let origin = Scripted::start();
+    let t = TempInstance::new();
+    // A plain proxy route (its answer's fields go out as the upstream sent them, as bytes),
+    // and one whose filter removes a field of the answer (the fields go through its map).
+    t.route("a-plain.json", &format!(r#"{{ "condition": "${{request.uri.path == '/fields'}}", "baseURI": "{}", "handler": "ReverseProxyHandler" }}"#, origin.url()));
+    t.route(
+        "b-filtered.json",
+        &format!(
+            r#"{{ "baseURI": "{}", "handler": {{ "type": "Chain", "config": {{
+                "filters": [ {{ "type": "HeaderFilter", "config": {{ "messageType": "RESPONSE", "remove": [ "X-Mixed-Case" ] }} }} ],
+                "handler": "ReverseProxyHandler" }} }} }}"#,
+            origin.url()
+        ),
+    );
+    let gw = Gateway::start(&t.dir);
+    let r = get(gw.port(), "/fields");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, "ok");
+    let fields: Vec<(&str, &str)> = r.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    assert_eq!(
+        fields,
+        [
+            ("server", "scripted"),
+            ("set-cookie", "a=1"),
+            ("x-mixed-case", "v"),
+            ("set-cookie", "b=2"),
+            ("date", "Mon, 30 Nov 2026 10:00:00 GMT"),
+            ("content-length", "2"),
+            ("connection", "close"),
+        ],
+        "the upstream's fields in its order, names in lower case, no Keep-Alive, one Date, the gateway's framing"
+    );
+    // To HEAD, the upstream's length describes the body not sent, and is passed on.
+    let head = request(gw.port(), "HEAD", "/fields", &[], "").unwrap();
+    assert_eq!(head.header("content-length"), Some("100"));
+    assert_eq!(head.body, "");
+    // Through a filter the same answer loses the field the filter removes, and nothing else.
+    let r = get(gw.port(), "/fields-filtered");
+    assert_eq!(r.body, "ok");
+    assert_eq!(r.header("x-mixed-case"), None);
+    assert_eq!(r.header("server"), Some("scripted"));
+    assert_eq!(r.headers.iter().filter(|(n, _)| n == "set-cookie").count(), 2);
+    assert_eq!(r.header("keep-alive"), None);
+    assert_eq!(r.headers.iter().filter(|(n, _)| n == "date").count(), 1);
+}
+
+#[test]
 fn forwarded_headers_are_added_and_host_can_be_preserved() {
     let origin = Origin::start();
     let (_t, gw) = proxy_to(&origin.url(), "");

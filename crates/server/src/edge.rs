@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gatehouse_core::{
-    find_session, Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response, SessionManager, Side,
+    find_session, AnswerFields, Body, ClientInfo, Clock, Context, Error, Handler, Request, RequestId, Response,
+    SessionManager, Side,
 };
 use http::{header, HeaderValue, StatusCode};
 
@@ -31,6 +32,9 @@ pub struct Edge {
     id_prefix: u32,
     next_id: AtomicU64,
     clock: Clock,
+    /// The root is a router, which lets an answer's fields pass as bytes only for routes
+    /// that allow it (any other root may read them).
+    routes_fields: bool,
 }
 
 impl Edge {
@@ -46,7 +50,8 @@ impl Edge {
         // A per-process prefix keeps ids unique across restarts and instances.
         let id_prefix = (clock.now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos()))
             ^ std::process::id().rotate_left(16);
-        Edge { root, session, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1), clock }
+        let routes_fields = root.as_any().is_some_and(|root| root.is::<crate::router::Router>());
+        Edge { root, session, admin, metrics, access_log, id_prefix, next_id: AtomicU64::new(1), clock, routes_fields }
     }
 
     /// The gateway's clock.
@@ -66,6 +71,19 @@ impl Edge {
         client: &Arc<ClientInfo>,
         connector: &Connector,
     ) -> hyper::Response<LoggedBody> {
+        self.exchange(req, client, connector, false).await.0
+    }
+
+    /// [`Edge::serve`], for a connection whose writer takes an upstream answer's fields as
+    /// bytes when `fields_allowed`: they come back beside the response (whose map then holds
+    /// only the fields added after the proxy) when the route let the proxy send them so.
+    pub(crate) async fn exchange<B: Into<Body>>(
+        &self,
+        req: hyper::Request<B>,
+        client: &Arc<ClientInfo>,
+        connector: &Connector,
+        fields_allowed: bool,
+    ) -> (hyper::Response<LoggedBody>, Option<AnswerFields>) {
         let id = RequestId::new(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let (mut parts, body) = req.into_parts();
         let record = Record {
@@ -134,6 +152,7 @@ impl Edge {
                         if let Some(manager) = &self.session {
                             cx.session = find_session(manager, &mut cx, req.headers());
                         }
+                        cx.answer_fields_allowed = fields_allowed && self.routes_fields;
                         let result = match (self.root.handle(&mut cx, req).await, &self.session) {
                             (Ok(mut resp), Some(manager)) => {
                                 let session = std::mem::take(&mut cx.session);
@@ -143,7 +162,11 @@ impl Edge {
                         };
                         match result {
                             Ok(resp) => resp,
-                            Err(e) => error_response(&cx, &e),
+                            Err(e) => {
+                                // The fields belonged to the answer this error replaces.
+                                cx.answer_fields = None;
+                                error_response(&cx, &e)
+                            }
                         }
                     }
                 }
@@ -158,7 +181,7 @@ impl Edge {
             record.user = cx.principal.take().map(|p| p.name);
         }
         let (parts, body) = resp.into_parts();
-        hyper::Response::from_parts(parts, in_flight.answered(body))
+        (hyper::Response::from_parts(parts, in_flight.answered(body)), cx.answer_fields.take())
     }
 
     /// Whether the request already passed through this gateway (its own `Via` token), so

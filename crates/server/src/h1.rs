@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
-use gatehouse_core::{Body, ClientInfo};
+use gatehouse_core::{AnswerFields, Body, ClientInfo};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use http_body::Body as _;
 use http_body_util::BodyExt;
@@ -152,13 +152,13 @@ where
             };
             let head_only = request.method() == Method::HEAD;
             let busy = lean.activity.exchange();
-            (busy, Box::pin(lean.edge.serve(request, lean.client, lean.connector)), close, head_only)
+            (busy, Box::pin(lean.edge.exchange(request, lean.client, lean.connector, true)), close, head_only)
         };
         let writing = {
             // The client's side is watched while the exchange runs: a client that leaves
             // cancels it (logged 499, the upstream call dropped). Bytes it sends meanwhile (a
             // pipelined request) wait in the buffer, up to one head's worth.
-            let response = loop {
+            let (response, fields) = loop {
                 let watching = buf.len() < max_head;
                 let full = buf.len() == buf.capacity();
                 tokio::select! {
@@ -174,7 +174,7 @@ where
             let close = close || *stop.borrow();
             // Boxed, like the edge's future: between requests the connection's task keeps
             // neither.
-            write_response(io, response, head_only, close, lean.edge.clock())
+            write_response(io, response, fields, head_only, close, lean.edge.clock())
         };
         let written = writing.await;
         drop(busy);
@@ -351,6 +351,7 @@ enum Framing {
 fn write_response<'a, I>(
     io: &'a mut I,
     response: hyper::Response<LoggedBody>,
+    fields: Option<AnswerFields>,
     head_only: bool,
     close: bool,
     clock: &gatehouse_core::Clock,
@@ -363,7 +364,8 @@ where
 {
     let (parts, mut body) = response.into_parts();
     let exact = body.size_hint().exact();
-    let (mut head, framing, closing) = response_head(&parts, exact, head_only, close, clock);
+    let (mut head, framing, closing) = response_head(&parts, fields.as_ref(), exact, head_only, close, clock);
+    drop(fields);
     drop(parts);
     let first = match framing {
         // Nothing follows the head (HEAD, 1xx, 204, 304).
@@ -426,6 +428,7 @@ where
 /// The response's head, how its body is framed, and whether the connection closes after it.
 fn response_head(
     parts: &http::response::Parts,
+    fields: Option<&AnswerFields>,
     exact: Option<u64>,
     head_only: bool,
     close: bool,
@@ -440,12 +443,18 @@ fn response_head(
     // them, not looked up (hashed) one by one.
     let (mut declared, mut connection_close, mut has_connection, mut has_date) =
         (None::<Option<u64>>, false, false, false);
-    let mut head = Vec::with_capacity(256 + parts.headers.len() * 32);
+    let mut head = Vec::with_capacity(256 + parts.headers.len() * 32 + fields.map_or(0, |f| f.block.len()));
     head.extend_from_slice(b"HTTP/1.1 ");
     head.extend_from_slice(status.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
     head.extend_from_slice(b"\r\n");
+    if let Some(fields) = fields {
+        // The upstream's fields, as the proxy passed them on (no framing, no hop-by-hop).
+        head.extend_from_slice(&fields.block);
+        has_date = fields.has_date;
+        declared = Some(fields.length);
+    }
     for (name, value) in &parts.headers {
         if name == header::CONTENT_LENGTH {
             // The first, as `HeaderMap::get` gives it.
@@ -719,6 +728,30 @@ mod tests {
             assert_eq!(&buf[..], raw.as_bytes(), "a request handed over keeps every byte");
         }
         p.map(|p| (p, raw.len() - buf.len()))
+    }
+
+    #[test]
+    fn an_answer_s_fields_as_bytes_come_first_then_those_added_after_the_proxy() {
+        let mut resp = http::Response::new(());
+        resp.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static("session=1"));
+        let (parts, ()) = resp.into_parts();
+        let fields =
+            AnswerFields { block: b"server: o\r\nset-cookie: a=1\r\n".to_vec(), has_date: false, length: Some(2) };
+        let clock = gatehouse_core::Clock::system();
+        let (head, framing, closing) = response_head(&parts, Some(&fields), None, false, false, &clock);
+        let head = String::from_utf8(head).unwrap();
+        assert!(
+            head.starts_with("HTTP/1.1 200 OK\r\nserver: o\r\nset-cookie: a=1\r\nset-cookie: session=1\r\ncontent-length: 2\r\ndate: "),
+            "{head}"
+        );
+        assert!(matches!(framing, Framing::Length(2)) && !closing);
+        // The upstream's Date is the one sent.
+        let fields = AnswerFields { block: b"date: x\r\n".to_vec(), has_date: true, length: None };
+        let (head, framing, _) = response_head(&parts, Some(&fields), Some(0), false, true, &clock);
+        let head = String::from_utf8(head).unwrap();
+        assert_eq!(head.matches("date: ").count(), 1, "{head}");
+        assert!(head.ends_with("content-length: 0\r\nconnection: close\r\n\r\n"), "{head}");
+        assert!(matches!(framing, Framing::Length(0)));
     }
 
     #[test]

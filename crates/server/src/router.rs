@@ -307,11 +307,16 @@ impl Handler for Router {
                 Some(route) => {
                     cx.route = Some(route.name.clone());
                     cx.route_stats = Some(route.stats.clone());
+                    cx.answer_fields_allowed &= route.passes_answer_fields;
                     route.handler.handle(cx, req).await
                 }
                 None => match &self.default_handler {
-                    Some(h) => h.handle(cx, req).await,
+                    Some(h) => {
+                        cx.answer_fields_allowed &= h.passes_answer_fields();
+                        h.handle(cx, req).await
+                    }
                     None => {
+                        cx.answer_fields_allowed = false;
                         tracing::debug!(request_id = %cx.request_id, "no route matched");
                         let mut resp = Response::new(Body::empty());
                         *resp.status_mut() = http::StatusCode::NOT_FOUND;
@@ -320,5 +325,11 @@ impl Handler for Router {
                 },
             }
         })
+    }
+
+    /// The edge looks for a router at the root: it passes an answer's fields on as they
+    /// came only where a router chose a route that allows it.
+    fn as_any(&self) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        Some(self)
     }
 }

@@ -7,6 +7,7 @@
 //! | `/drop-once...` | the first time: read, then close the connection without an answer; then 200 |
 //! | `/then-close` | 200 on a keep-alive connection, then the origin closes it (counted in `closed`) |
 //! | `/pad/N` | 200 with an `X-Pad` header of N bytes, the path as its body |
+//! | `/fields...` | 200 `ok` with [`FIELDS`]: names in mixed case, hop-by-hop ones, a repeated name |
 //! | anything else | 200 `ok`; to `HEAD`, `Content-Length: 100` and no body |
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -24,6 +25,10 @@ struct Log {
     connections: AtomicUsize,
     closed: AtomicUsize,
 }
+
+/// The fields `/fields` answers with, in order, before its `Content-Length`.
+pub const FIELDS: &str = "Server: scripted\r\nSet-Cookie: a=1\r\nX-Mixed-Case: v\r\nConnection: keep-alive\r\n\
+    Keep-Alive: timeout=5\r\nSet-Cookie: b=2\r\nDate: Mon, 30 Nov 2026 10:00:00 GMT\r\n";
 
 pub struct Scripted {
     pub addr: SocketAddr,
@@ -99,8 +104,14 @@ fn serve(stream: TcpStream, log: &Log) {
             let pad = "p".repeat(n);
             format!("HTTP/1.1 200 OK\r\nX-Pad: {pad}\r\nContent-Length: {}\r\n\r\n{path}", path.len()).into_bytes()
         });
+        let fields = path.starts_with("/fields").then(|| {
+            format!("HTTP/1.1 200 OK\r\n{FIELDS}Content-Length: {}\r\n\r\n", if method == "HEAD" { 100 } else { 2 })
+        });
+        let fields = fields.map(|head| if method == "HEAD" { head } else { head + "ok" }.into_bytes());
         let answer: &[u8] = if let Some(padded) = &padded {
             padded
+        } else if let Some(fields) = &fields {
+            fields
         } else if method == "HEAD" {
             b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"
         } else {

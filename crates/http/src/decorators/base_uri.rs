@@ -40,4 +40,9 @@ impl Handler for Rebased {
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
+
+    /// It acts on the request alone.
+    fn passes_answer_fields(&self) -> bool {
+        self.inner.passes_answer_fields()
+    }
 }

@@ -105,6 +105,8 @@ impl ProxyHandler {
     }
 
     async fn proxy(&self, cx: &mut Context, mut req: Request) -> Result<Response> {
+        // Taken: the permission is for this exchange's answer alone.
+        let as_fields = std::mem::take(&mut cx.answer_fields_allowed);
         let Some(authority) = req.uri().authority().cloned() else {
             return Err(Error::internal("the request has no upstream host: set baseURI on the route or binding"));
         };
@@ -128,17 +130,26 @@ impl ProxyHandler {
         let permit = self.limits.acquire(authority.as_str()).await?;
 
         let downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+        // The lean leg takes a body already in memory, and writes the request's head itself:
+        // what the proxy adds (the forwarding fields, `Via`) goes into the head, not the map.
+        let lean = match self.lean.as_ref().filter(|lean| downstream_upgrade.is_none() && lean.serves(req.uri())) {
+            Some(lean) => match std::mem::take(req.body_mut()).into_bytes() {
+                Ok(body) => Some((lean, body)),
+                Err(body) => {
+                    *req.body_mut() = body;
+                    None
+                }
+            },
+            None => None,
+        };
         let headers = req.headers_mut();
         for name in &cx.private_cookies {
             gatehouse_core::credentials::remove_cookie(headers, name);
         }
-        let original_host = headers.remove(header::HOST);
         let carried = hop::strip_request(headers, downstream_upgrade.is_some());
         hop::restore(headers, carried);
-        if self.config.forwarded_headers {
-            hop::forwarded(cx, headers, original_host.as_ref());
-        }
-        hop::via(headers);
+        let forwarded =
+            self.config.forwarded_headers.then(|| hop::Forwarded::new(cx, headers, headers.get(header::HOST)));
         // Traced exchanges name their span as the upstream request's parent (W3C Trace Context),
         // and record the upstream for the span (nothing is allocated when tracing is off).
         if let Some(trace) = &cx.trace {
@@ -147,34 +158,41 @@ impl ProxyHandler {
             }
             cx.upstream = Some(Arc::from(authority.as_str()));
         }
+        let head_wait = match (self.config.so_timeout, deadline) {
+            (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
+            (Some(so), None) => Some(Instant::now() + so),
+            (None, d) => d,
+        };
+        if let Some((lean, body)) = lean {
+            let out = Outgoing {
+                method: req.method(),
+                uri: req.uri(),
+                headers: req.headers(),
+                client_host: self.config.preserve_host,
+                forwarded: forwarded.as_ref(),
+                via: hop::via_value(),
+                body,
+                as_fields,
+            };
+            let (resp, fields) =
+                within(head_wait, lean.send(out)).await.ok_or_else(|| self.timed_out())?.map_err(|e| match e {
+                    H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
+                    _ => self.upstream_error(ErrorKind::Protocol, e),
+                })?;
+            cx.answer_fields = fields;
+            return Ok(self.guard_response(resp, deadline, permit));
+        }
+        let original_host = headers.remove(header::HOST);
+        if let Some(forwarded) = forwarded {
+            forwarded.insert_into(headers);
+        }
+        hop::via(headers);
         if self.config.preserve_host {
             if let Some(host) = original_host {
                 headers.insert(header::HOST, host);
             }
         }
         *req.version_mut() = if self.config.http2 { Version::HTTP_2 } else { Version::HTTP_11 };
-
-        let head_wait = match (self.config.so_timeout, deadline) {
-            (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
-            (Some(so), None) => Some(Instant::now() + so),
-            (None, d) => d,
-        };
-        let lean = self.lean.as_ref().filter(|lean| downstream_upgrade.is_none() && lean.serves(req.uri()));
-        if let Some(lean) = lean {
-            match std::mem::take(req.body_mut()).into_bytes() {
-                Ok(body) => {
-                    let out = Outgoing { method: req.method(), uri: req.uri(), headers: req.headers(), body };
-                    let resp = within(head_wait, lean.send(out)).await.ok_or_else(|| self.timed_out())?.map_err(
-                        |e| match e {
-                            H1Error::Connect(_) => self.upstream_error(ErrorKind::Connect, e),
-                            _ => self.upstream_error(ErrorKind::Protocol, e),
-                        },
-                    )?;
-                    return Ok(self.guard_response(resp, deadline, permit));
-                }
-                Err(body) => *req.body_mut() = body,
-            }
-        }
         // Boxed: hyper's client state is not carried by the exchanges the lean leg serves.
         Box::pin(self.via_hyper(cx, req, upgrade, downstream_upgrade, head_wait, deadline, permit)).await
     }
@@ -269,5 +287,10 @@ async fn within<F: std::future::Future>(at: Option<Instant>, call: F) -> Option<
 impl Handler for ProxyHandler {
     fn handle<'a>(&'a self, cx: &'a mut Context, req: Request) -> BoxFuture<'a, Result<Response>> {
         Box::pin(self.proxy(cx, req))
+    }
+
+    /// After the answer it only strips hop-by-hop fields, which fields as bytes come without.
+    fn passes_answer_fields(&self) -> bool {
+        true
     }
 }

@@ -24,13 +24,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use gatehouse_core::Body;
+use gatehouse_core::{AnswerFields, Body};
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::h1_body::{Framing, UpstreamBody};
+use super::hop::{self, Forwarded};
 
 /// How long an idle pooled connection is kept (hyper's pool used the same).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -123,8 +124,18 @@ pub(crate) struct Upstreams {
 pub(crate) struct Outgoing<'a> {
     pub(crate) method: &'a Method,
     pub(crate) uri: &'a Uri,
+    /// The request's fields, as the proxy passes them on (hop-by-hop ones gone), but for
+    /// `Host` and those written apart (`forwarded`, `via`).
     pub(crate) headers: &'a HeaderMap,
+    /// `Host` is the client's (`preserveHost`), not the upstream's authority.
+    pub(crate) client_host: bool,
+    /// The forwarding fields, in place of any of the request's.
+    pub(crate) forwarded: Option<&'a Forwarded>,
+    /// A `Via` entry appended to the request's.
+    pub(crate) via: Option<&'a HeaderValue>,
     pub(crate) body: Bytes,
+    /// The answer's fields may come back as bytes ([`AnswerFields`]).
+    pub(crate) as_fields: bool,
 }
 
 impl Upstreams {
@@ -207,7 +218,10 @@ impl Upstreams {
     }
 
     /// Sends the request and reads the answer's head; the body streams from the answer.
-    pub(crate) async fn send(self: &Arc<Self>, out: Outgoing<'_>) -> Result<Response<Body>, H1Error> {
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        out: Outgoing<'_>,
+    ) -> Result<(Response<Body>, Option<AnswerFields>), H1Error> {
         let key = authority_key(out.uri);
         let (head, body) = write_head(&out);
         let retriable = is_idempotent(out.method);
@@ -219,9 +233,8 @@ impl Upstreams {
                 // Boxed: resolving and connecting happen once per connection, not per exchange.
                 None => Box::pin(self.connect(out.uri)).await?,
             };
-            match exchange(&mut stream, &head, body.as_ref(), out.method == Method::HEAD, std::mem::take(&mut buf))
-                .await
-            {
+            let to_head = out.method == Method::HEAD;
+            match exchange(&mut stream, &head, body.as_ref(), to_head, out.as_fields, std::mem::take(&mut buf)).await {
                 Ok(answer) => return Ok(self.respond(key, stream, answer)),
                 // A reused connection that failed before any answer came: the upstream closed
                 // it meanwhile. Once more on a new one, when the request may be repeated.
@@ -234,8 +247,13 @@ impl Upstreams {
     }
 
     /// The response for an answer read on `stream`.
-    fn respond(self: &Arc<Self>, key: &str, stream: TcpStream, answer: Answer) -> Response<Body> {
-        let Answer { mut response, framing, mut rest, reusable, grown } = answer;
+    fn respond(
+        self: &Arc<Self>,
+        key: &str,
+        stream: TcpStream,
+        answer: Answer,
+    ) -> (Response<Body>, Option<AnswerFields>) {
+        let Answer { mut response, fields, framing, mut rest, reusable, grown } = answer;
         let whole = match framing {
             Framing::None => Some(Body::empty()),
             Framing::Length(n) if rest.len() as u64 >= n => Some(Body::from(rest.split_to(n as usize).freeze())),
@@ -256,7 +274,7 @@ impl Upstreams {
             }
         };
         *response.body_mut() = body;
-        response
+        (response, fields)
     }
 }
 
@@ -281,32 +299,38 @@ fn closed_or_spoke(stream: &TcpStream) -> bool {
 /// The request's head, and its body when it is too large to copy behind the head.
 fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
     let coalesce = out.body.len() <= COALESCE;
-    let mut head = Vec::with_capacity(128 + out.headers.len() * 48 + if coalesce { out.body.len() } else { 0 });
+    let mut head = Vec::with_capacity(256 + out.headers.len() * 48 + if coalesce { out.body.len() } else { 0 });
     head.extend_from_slice(out.method.as_str().as_bytes());
     head.push(b' ');
     head.extend_from_slice(out.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
-    // Without one in the fields (the proxy takes the client's out unless `preserveHost`),
-    // `Host` is the first field (RFC 9110 section 7.2).
-    if !out.headers.contains_key(header::HOST) {
-        head.extend_from_slice(b"host: ");
-        if let Some(authority) = out.uri.authority() {
-            head.extend_from_slice(authority.as_str().as_bytes());
-        }
-        head.extend_from_slice(b"\r\n");
+    // `Host` is the first field (RFC 9110 section 7.2): the client's with `preserveHost`
+    // (when it sent one), else the upstream's authority.
+    head.extend_from_slice(b"host: ");
+    match out.headers.get(header::HOST).filter(|_| out.client_host) {
+        Some(host) => head.extend_from_slice(host.as_bytes()),
+        None => head.extend_from_slice(out.uri.authority().map_or("", |a| a.as_str()).as_bytes()),
     }
+    head.extend_from_slice(b"\r\n");
     // Whether the request declared a length is seen while writing the fields, not looked up.
     let mut had_length = false;
+    let replaced = out.forwarded.is_some();
     for (name, value) in out.headers {
         // The framing is this writer's: the body is in memory, its length known.
         if name == header::CONTENT_LENGTH || name == header::TRANSFER_ENCODING || name == header::CONNECTION {
             had_length |= name == header::CONTENT_LENGTH;
             continue;
         }
-        head.extend_from_slice(name.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value.as_bytes());
-        head.extend_from_slice(b"\r\n");
+        if name == header::HOST || (replaced && Forwarded::replaces(name)) {
+            continue;
+        }
+        write_field(&mut head, name.as_str(), value);
+    }
+    for (name, value) in out.forwarded.iter().flat_map(|f| f.fields()) {
+        write_field(&mut head, name.as_str(), value);
+    }
+    if let Some(via) = out.via {
+        write_field(&mut head, header::VIA.as_str(), via);
     }
     let expects_body = matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
     if !out.body.is_empty() || expects_body || had_length {
@@ -323,9 +347,19 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
     }
 }
 
+/// Writes one field line.
+fn write_field(head: &mut Vec<u8>, name: &str, value: &HeaderValue) {
+    head.extend_from_slice(name.as_bytes());
+    head.extend_from_slice(b": ");
+    head.extend_from_slice(value.as_bytes());
+    head.extend_from_slice(b"\r\n");
+}
+
 /// An answer's head, read.
 struct Answer {
     response: Response<Body>,
+    /// The fields as bytes, when they were asked for so (the response's map is then empty).
+    fields: Option<AnswerFields>,
     framing: Framing,
     /// What was read past the head.
     rest: BytesMut,
@@ -348,6 +382,7 @@ async fn exchange(
     head: &[u8],
     body: Option<&Bytes>,
     to_head: bool,
+    as_fields: bool,
     mut buf: BytesMut,
 ) -> Result<Answer, Failed> {
     let io_failed = |answered| move |e| Failed { error: H1Error::Io(e), answered };
@@ -370,7 +405,9 @@ async fn exchange(
             Ok(_) => {}
             Err(e) => return Err(io_failed(answered)(e)),
         }
-        if let Some(answer) = parse_answer(&mut buf, to_head).map_err(|error| Failed { error, answered: true })? {
+        if let Some(answer) =
+            parse_answer(&mut buf, to_head, as_fields).map_err(|error| Failed { error, answered: true })?
+        {
             return Ok(Answer { grown, ..answer });
         }
         if buf.len() >= MAX_HEAD {
@@ -382,8 +419,11 @@ async fn exchange(
 }
 
 /// Parses an answer's head from `buf`: `None` while incomplete. Interim answers (1xx but
-/// `101`) are dropped from the buffer.
-fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1Error> {
+/// `101`) are dropped from the buffer. With `as_fields`, the fields a proxy passes on are
+/// written as bytes ([`AnswerFields`]) rather than put in the response's map, unless the
+/// answer is one of the rare ones whose fields need the map's rules (a transfer coding, a
+/// `Connection` that names other fields).
+fn parse_answer(buf: &mut BytesMut, to_head: bool, as_fields: bool) -> Result<Option<Answer>, H1Error> {
     loop {
         // Not initialized first: the parser writes the fields it finds.
         let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -408,49 +448,30 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1E
             continue;
         }
         let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
-        let base = buf.as_ptr() as usize;
-        let mut fields = Vec::with_capacity(parsed.headers.len());
-        let (mut length, mut chunked, mut close, mut keep_alive, mut coded) = (None::<u64>, false, false, false, false);
+        // The framing first (a name's length is compared before its bytes): it decides which
+        // fields pass.
+        let (mut length, mut chunked, mut close, mut keep_alive, mut coded, mut names_others) =
+            (None::<u64>, false, false, false, false, false);
         for h in parsed.headers.iter() {
-            let name =
-                HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| H1Error::Protocol("an invalid field name"))?;
-            if name == header::CONTENT_LENGTH {
+            let name = h.name.as_bytes();
+            if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
                 let n = parse_length(h.value).ok_or(H1Error::Protocol("an invalid Content-Length"))?;
                 if length.is_some_and(|l| l != n) {
                     return Err(H1Error::Protocol("conflicting Content-Length fields"));
                 }
                 length = Some(n);
-            } else if name == header::TRANSFER_ENCODING {
+            } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
                 coded = true;
                 // Only the last coding frames the message (RFC 9112 section 6.3).
                 chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
-            } else if name == header::CONNECTION {
-                let mut names_others = false;
+            } else if name.len() == 10 && name.eq_ignore_ascii_case(b"connection") {
                 for token in h.value.split(|b| *b == b',') {
                     let token = token.trim_ascii();
                     let (c, k) = (token.eq_ignore_ascii_case(b"close"), token.eq_ignore_ascii_case(b"keep-alive"));
                     (close, keep_alive) = (close | c, keep_alive | k);
                     names_others |= !c && !k && !token.is_empty();
                 }
-                // Hop-by-hop: the proxy strips it from the answer. One that names no other
-                // field (`keep-alive`, `close`) has been read here and is not kept at all.
-                if !names_others {
-                    continue;
-                }
             }
-            let start = h.value.as_ptr() as usize - base;
-            fields.push((name, start..start + h.value.len()));
-        }
-        let head = buf.split_to(head_len).freeze();
-        let mut map = HeaderMap::with_capacity(fields.len());
-        for (name, range) in fields {
-            let value = HeaderValue::from_maybe_shared(head.slice(range))
-                .map_err(|_| H1Error::Protocol("an invalid field value"))?;
-            map.append(name, value);
-        }
-        if coded {
-            // The coding frames the body; a length beside it describes nothing passed on.
-            map.remove(header::CONTENT_LENGTH);
         }
         let no_body = to_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
         let framing = if no_body {
@@ -466,20 +487,106 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool) -> Result<Option<Answer>, H1E
         // Both framings at once may be a smuggling attempt: read by the coding, then closed
         // (RFC 9112 section 6.3).
         let reusable = persistent && !matches!(framing, Framing::Close) && !(coded && length.is_some());
+        let (map, fields) = if as_fields && !coded && !names_others {
+            // A length describes the answer's body, which the writer frames itself, except
+            // where no body follows (HEAD, 304): there it is passed on as the upstream said.
+            let keep_length = to_head || status == StatusCode::NOT_MODIFIED;
+            let fields = answer_fields(&parsed, head_len, keep_length, length);
+            buf.advance(head_len);
+            (HeaderMap::new(), Some(fields))
+        } else {
+            let named = named_fields(&parsed, buf.as_ptr() as usize, names_others)?;
+            (header_map(buf.split_to(head_len).freeze(), named, coded)?, None)
+        };
         let mut response = Response::new(Body::empty());
         *response.status_mut() = status;
         *response.version_mut() = version;
         *response.headers_mut() = map;
-        return Ok(Some(Answer { response, framing, rest: std::mem::take(buf), reusable, grown: false }));
+        return Ok(Some(Answer { response, fields, framing, rest: std::mem::take(buf), reusable, grown: false }));
     }
+}
+
+/// The fields of `parsed` a proxy passes on, as bytes: names in lower case (as a header
+/// map writes them), without the hop-by-hop ones and, unless `keep_length`, the length.
+fn answer_fields(
+    parsed: &httparse::Response<'_, '_>,
+    head_len: usize,
+    keep_length: bool,
+    length: Option<u64>,
+) -> AnswerFields {
+    let mut block = Vec::with_capacity(head_len);
+    let mut has_date = false;
+    for h in parsed.headers.iter() {
+        let name = h.name.as_bytes();
+        if hop::is_hop_by_hop(name)
+            || (!keep_length && name.len() == 14 && name.eq_ignore_ascii_case(b"content-length"))
+        {
+            continue;
+        }
+        has_date |= name.len() == 4 && name.eq_ignore_ascii_case(b"date");
+        block.extend(name.iter().map(u8::to_ascii_lowercase));
+        block.extend_from_slice(b": ");
+        block.extend_from_slice(h.value);
+        block.extend_from_slice(b"\r\n");
+    }
+    AnswerFields { block, has_date, length }
+}
+
+/// The fields of `parsed` for a header map, their values as offsets from `base` (the
+/// buffer's start): a `Connection` field is kept only when it names other fields.
+fn named_fields(
+    parsed: &httparse::Response<'_, '_>,
+    base: usize,
+    names_others: bool,
+) -> Result<Vec<(HeaderName, std::ops::Range<usize>)>, H1Error> {
+    let mut fields = Vec::with_capacity(parsed.headers.len());
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| H1Error::Protocol("an invalid field name"))?;
+        // Hop-by-hop: the proxy strips it from the answer. One that names no other field
+        // (`keep-alive`, `close`) has been read here and is not kept at all.
+        if name == header::CONNECTION && !names_others {
+            continue;
+        }
+        let start = h.value.as_ptr() as usize - base;
+        fields.push((name, start..start + h.value.len()));
+    }
+    Ok(fields)
+}
+
+/// A header map of `fields`, their values slices of `head` (no copy), for the proxy's own
+/// rules to apply to; a length beside a transfer coding is dropped.
+fn header_map(
+    head: Bytes,
+    fields: Vec<(HeaderName, std::ops::Range<usize>)>,
+    coded: bool,
+) -> Result<HeaderMap, H1Error> {
+    let mut map = HeaderMap::with_capacity(fields.len());
+    for (name, range) in fields {
+        let value = HeaderValue::from_maybe_shared(head.slice(range))
+            .map_err(|_| H1Error::Protocol("an invalid field value"))?;
+        map.append(name, value);
+    }
+    if coded {
+        // The coding frames the body; a length beside it describes nothing passed on.
+        map.remove(header::CONTENT_LENGTH);
+    }
+    Ok(map)
 }
 
 /// [`parse_answer`] on `data`, then the body reader over the bytes past the head, as if the
 /// connection closed after them: the status and the body bytes read, or `None` when no head
-/// was taken. A length-framed body never yields more than its length.
+/// was taken. A length-framed body never yields more than its length, and an answer read
+/// with its fields as bytes is read as the one with a header map.
 pub(crate) fn parse_for_fuzzing(data: &[u8]) -> Option<(u16, u64)> {
+    let mapped = read_for_fuzzing(data, false);
+    let as_fields = read_for_fuzzing(data, true);
+    assert_eq!(mapped, as_fields, "the answer reads the same with its fields as bytes");
+    mapped
+}
+
+fn read_for_fuzzing(data: &[u8], as_fields: bool) -> Option<(u16, u64)> {
     use http_body::Body as _;
-    let answer = parse_answer(&mut BytesMut::from(data), false).ok()??;
+    let answer = parse_answer(&mut BytesMut::from(data), false, as_fields).ok()??;
     let mut body = std::pin::pin!(UpstreamBody::from_buffer(answer.rest, answer.framing));
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
     let mut read = 0u64;
@@ -513,7 +620,54 @@ mod tests {
     use super::*;
 
     fn answer(bytes: &[u8], to_head: bool) -> Result<Option<Answer>, H1Error> {
-        parse_answer(&mut BytesMut::from(bytes), to_head)
+        parse_answer(&mut BytesMut::from(bytes), to_head, false)
+    }
+
+    /// The answer read with its fields as bytes: the fields (when they came so) and the rest.
+    fn as_fields(bytes: &[u8], to_head: bool) -> (Option<String>, Answer) {
+        let a = parse_answer(&mut BytesMut::from(bytes), to_head, true).unwrap().unwrap();
+        (a.fields.as_ref().map(|f| String::from_utf8(f.block.clone()).unwrap()), a)
+    }
+
+    #[test]
+    fn fields_as_bytes_are_those_a_proxy_passes_on_in_lower_case() {
+        let raw = b"HTTP/1.1 200 OK\r\nServer: o\r\nDate: Tue, 01 Dec 2026 10:00:00 GMT\r\nContent-Length: 5\r\n\
+            Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nSet-Cookie: a=1\r\nX-A: 1\r\nSet-Cookie: b=2\r\n\
+            Upgrade: h2c\r\nProxy-Connection: x\r\nTE: trailers\r\n\r\nhello";
+        let (fields, a) = as_fields(raw, false);
+        assert_eq!(
+            fields.as_deref(),
+            Some(
+                "server: o\r\ndate: Tue, 01 Dec 2026 10:00:00 GMT\r\nset-cookie: a=1\r\nx-a: 1\r\nset-cookie: b=2\r\n"
+            )
+        );
+        let f = a.fields.as_ref().unwrap();
+        assert!(f.has_date);
+        assert_eq!(f.length, Some(5));
+        assert!(a.response.headers().is_empty());
+        assert!(matches!(a.framing, Framing::Length(5)) && a.reusable);
+        assert_eq!(&a.rest[..], b"hello");
+    }
+
+    #[test]
+    fn a_length_is_passed_on_as_bytes_only_where_no_body_follows() {
+        let (fields, _) = as_fields(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", true);
+        assert_eq!(fields.as_deref(), Some("content-length: 9\r\n"), "an answer to HEAD");
+        let (fields, _) = as_fields(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n", false);
+        assert_eq!(fields.as_deref(), Some("content-length: 9\r\n"));
+        let (fields, a) = as_fields(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false);
+        assert_eq!(fields.as_deref(), Some(""));
+        assert!(!a.fields.unwrap().has_date);
+    }
+
+    #[test]
+    fn answers_the_map_s_rules_are_for_keep_their_map() {
+        // A transfer coding, and a Connection that names a field: the proxy's map rules apply.
+        let (fields, a) = as_fields(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n", false);
+        assert!(fields.is_none() && a.response.headers().contains_key("x-a"));
+        let (fields, a) =
+            as_fields(b"HTTP/1.1 200 OK\r\nConnection: X-P\r\nX-P: 1\r\nContent-Length: 0\r\n\r\n", false);
+        assert!(fields.is_none() && a.response.headers().contains_key(header::CONNECTION));
     }
 
     #[test]
@@ -572,18 +726,79 @@ mod tests {
         let uri: Uri = "http://origin:8080/a/b?c=d".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(header::HOST, HeaderValue::from_static("client.example"));
         headers.insert("x-a", HeaderValue::from_static("1"));
-        let out = Outgoing { method: &Method::POST, uri: &uri, headers: &headers, body: Bytes::from_static(b"hi") };
-        let (head, rest) = write_head(&out);
+        let out = |client_host, body: Bytes| Outgoing {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            client_host,
+            forwarded: None,
+            via: None,
+            body,
+            as_fields: false,
+        };
+        let (head, rest) = write_head(&out(false, Bytes::from_static(b"hi")));
         assert!(rest.is_none());
         assert_eq!(
             String::from_utf8(head).unwrap(),
             "POST /a/b?c=d HTTP/1.1\r\nhost: origin:8080\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nhi"
         );
+        let (head, _) = write_head(&out(true, Bytes::new()));
+        assert!(String::from_utf8(head)
+            .unwrap()
+            .starts_with("POST /a/b?c=d HTTP/1.1\r\nhost: client.example\r\nx-a: 1\r\n"));
         let big = Bytes::from(vec![b'x'; COALESCE + 1]);
-        let out = Outgoing { method: &Method::PUT, uri: &uri, headers: &HeaderMap::new(), body: big.clone() };
-        let (head, rest) = write_head(&out);
+        let (head, rest) = write_head(&out(false, big.clone()));
         assert!(head.ends_with(format!("content-length: {}\r\n\r\n", big.len()).as_bytes()));
         assert_eq!(rest, Some(big));
+    }
+
+    #[test]
+    fn the_forwarding_fields_and_via_replace_the_client_s_in_the_head() {
+        use gatehouse_core::{ClientInfo, Clock, Context, RequestId};
+        let addr = std::net::SocketAddr::from(([192, 0, 2, 7], 8080));
+        let client = ClientInfo {
+            remote_addr: addr,
+            remote_ip: ClientInfo::ip_value(addr),
+            local_addr: addr,
+            local_port: HeaderValue::from_static("8080"),
+            secure: false,
+            server_name: None,
+            certificates: serde_json::Value::Null,
+        };
+        let mut cx = Context::new(RequestId::new(0, 1), Arc::new(client), Clock::system());
+        cx.original_uri = Some("http://gw.example:8080/a".parse().unwrap());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("gw.example:8080"));
+        headers.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.1"));
+        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        headers.insert("x-forwarded-host", HeaderValue::from_static("forged"));
+        headers.insert(header::VIA, HeaderValue::from_static("1.1 earlier"));
+        let forwarded = Forwarded::new(&cx, &headers, headers.get(header::HOST));
+        let uri: Uri = "http://origin/a".parse().unwrap();
+        let via = HeaderValue::from_static("1.1 us");
+        let out = Outgoing {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &headers,
+            client_host: false,
+            forwarded: Some(&forwarded),
+            via: Some(&via),
+            body: Bytes::new(),
+            as_fields: false,
+        };
+        let head = String::from_utf8(write_head(&out).0).unwrap();
+        assert_eq!(
+            head,
+            "GET /a HTTP/1.1\r\nhost: origin\r\nvia: 1.1 earlier\r\nx-forwarded-for: 198.51.100.1, 192.0.2.7\r\n\
+             x-forwarded-proto: http\r\nx-forwarded-host: gw.example:8080\r\nx-forwarded-port: 8080\r\nvia: 1.1 us\r\n\r\n"
+        );
+        // The same fields as the map hyper's leg sends.
+        let mut map = headers.clone();
+        Forwarded::new(&cx, &headers, headers.get(header::HOST)).insert_into(&mut map);
+        for (name, value) in forwarded.fields() {
+            assert_eq!(map.get_all(&name).iter().collect::<Vec<_>>(), [value], "{name}");
+        }
     }
 }

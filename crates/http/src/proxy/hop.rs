@@ -33,6 +33,11 @@ fn may_be_hop_by_hop(len: usize) -> bool {
     matches!(len, 2 | 7 | 10 | 16..=19)
 }
 
+/// Whether `name` (as it came, in any case) is one of [`HOP_BY_HOP`].
+pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
+    may_be_hop_by_hop(name.len()) && HOP_BY_HOP.iter().any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+}
+
 /// What of the hop-by-hop headers a request carries that the proxy passes on.
 pub(crate) struct Carried {
     /// The client accepts trailers (`TE: trailers`), which the upstream needs to know.
@@ -131,56 +136,108 @@ pub fn came_through_this_gateway(headers: &HeaderMap) -> bool {
     tokens(headers, &header::VIA).any(|hop| hop.split_whitespace().nth(1) == Some(via_token()))
 }
 
-/// Appends this gateway to the request's `Via` (RFC 9110 section 7.6.3).
-pub(crate) fn via(headers: &mut HeaderMap) {
-    // Built once: a clone of a shared value costs no allocation per request.
+/// This gateway's `Via` entry (RFC 9110 section 7.6.3), which every proxied request gets
+/// appended. Built once: a clone of a shared value costs no allocation per request.
+pub(crate) fn via_value() -> Option<&'static HeaderValue> {
     static HOP: std::sync::OnceLock<Option<HeaderValue>> = std::sync::OnceLock::new();
-    if let Some(v) = HOP.get_or_init(|| HeaderValue::from_str(&format!("1.1 {}", via_token())).ok()) {
+    HOP.get_or_init(|| HeaderValue::from_str(&format!("1.1 {}", via_token())).ok()).as_ref()
+}
+
+/// Appends this gateway to the request's `Via`.
+pub(crate) fn via(headers: &mut HeaderMap) {
+    if let Some(v) = via_value() {
         headers.append(header::VIA, v.clone());
     }
 }
 
-/// Adds `X-Forwarded-For` (appended), `X-Forwarded-Proto`, `X-Forwarded-Host` and
-/// `X-Forwarded-Port`, from what the gateway served (`served`: the request URI before any
-/// `baseURI`), never from what the client wrote.
-pub(crate) fn forwarded(cx: &Context, headers: &mut HeaderMap, original_host: Option<&HeaderValue>) {
-    // The connection's address text, shared (no allocation), unless a proxy before us wrote
-    // its own list: then one allocation, handed to the header without a copy.
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => {
-            let ip = cx.client.remote_ip.as_bytes();
-            let mut list = Vec::with_capacity(prev.len() + 2 + ip.len());
-            list.extend_from_slice(prev.as_bytes());
-            list.extend_from_slice(b", ");
-            list.extend_from_slice(ip);
-            HeaderValue::from_maybe_shared(bytes::Bytes::from(list)).ok()
-        }
-        None => Some(cx.client.remote_ip.clone()),
-    };
-    if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
+/// `X-Forwarded-For` (the client's address appended), `X-Forwarded-Proto`,
+/// `X-Forwarded-Host` and `X-Forwarded-Port`, from what the gateway served (the request URI
+/// before any `baseURI`), never from what the client wrote: they replace any the request has.
+pub(crate) struct Forwarded {
+    list: Option<HeaderValue>,
+    proto: HeaderValue,
+    host: Option<HeaderValue>,
+    port: HeaderValue,
+}
+
+impl Forwarded {
+    /// The values for a request with `headers`, whose `Host` is `original_host`.
+    pub(crate) fn new(cx: &Context, headers: &HeaderMap, original_host: Option<&HeaderValue>) -> Self {
+        // The connection's address text, shared (no allocation), unless a proxy before us
+        // wrote its own list: then one allocation, handed to the header without a copy.
+        let list = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+            Some(prev) => {
+                let ip = cx.client.remote_ip.as_bytes();
+                let mut list = Vec::with_capacity(prev.len() + 2 + ip.len());
+                list.extend_from_slice(prev.as_bytes());
+                list.extend_from_slice(b", ");
+                list.extend_from_slice(ip);
+                HeaderValue::from_maybe_shared(bytes::Bytes::from(list)).ok()
+            }
+            None => Some(cx.client.remote_ip.clone()),
+        };
+        let proto = HeaderValue::from_static(if cx.client.secure { "https" } else { "http" });
+        let served = cx.original_uri.as_ref().and_then(|u| u.authority());
+        // The client's `Host` is usually the served authority as it is: shared, not copied.
+        let host = served.and_then(|a| match original_host {
+            Some(h) if h.as_bytes() == a.as_str().as_bytes() => Some(h.clone()),
+            _ => HeaderValue::from_str(a.as_str()).ok(),
+        });
+        let port = served.and_then(|a| port_of(a.as_str())).unwrap_or(if cx.client.secure { 443 } else { 80 });
+        let port = match port {
+            // The usual ports, and the port the connection came to, cost no allocation.
+            80 => HeaderValue::from_static("80"),
+            443 => HeaderValue::from_static("443"),
+            port if port == cx.client.local_addr.port() => cx.client.local_port.clone(),
+            port => HeaderValue::from(port),
+        };
+        Forwarded { list, proto, host, port }
     }
-    let proto = if cx.client.secure { "https" } else { "http" };
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
-    let served = cx.original_uri.as_ref().and_then(|u| u.authority());
-    // The client's `Host` is usually the served authority as it is: shared, not copied.
-    let host = served.and_then(|a| match original_host {
-        Some(h) if h.as_bytes() == a.as_str().as_bytes() => Some(h.clone()),
-        _ => HeaderValue::from_str(a.as_str()).ok(),
-    });
-    match host {
-        Some(host) => headers.insert(X_FORWARDED_HOST, host),
-        None => headers.remove(X_FORWARDED_HOST),
-    };
-    let port = served.and_then(|a| a.port_u16()).unwrap_or(if cx.client.secure { 443 } else { 80 });
-    let port = match port {
-        // The usual ports, and the port the connection came to, cost no allocation.
-        80 => HeaderValue::from_static("80"),
-        443 => HeaderValue::from_static("443"),
-        port if port == cx.client.local_addr.port() => cx.client.local_port.clone(),
-        port => HeaderValue::from(port),
-    };
-    headers.insert(X_FORWARDED_PORT, port);
+
+    /// Puts them in `headers`, in place of any the request had.
+    pub(crate) fn insert_into(self, headers: &mut HeaderMap) {
+        if let Some(v) = self.list {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+        headers.insert(X_FORWARDED_PROTO, self.proto);
+        match self.host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
+        headers.insert(X_FORWARDED_PORT, self.port);
+    }
+
+    /// Them as fields, for a head whose request fields named as they are
+    /// ([`Forwarded::replaces`]) were left out.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (HeaderName, &HeaderValue)> {
+        [
+            (X_FORWARDED_FOR, self.list.as_ref()),
+            (X_FORWARDED_PROTO, Some(&self.proto)),
+            (X_FORWARDED_HOST, self.host.as_ref()),
+            (X_FORWARDED_PORT, Some(&self.port)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+    }
+
+    /// Whether a request field named `name` gives way to these.
+    pub(crate) fn replaces(name: &HeaderName) -> bool {
+        let name = name.as_str();
+        // Most names are not 15 to 17 bytes long, and a length is cheaper to compare.
+        (15..=17).contains(&name.len())
+            && [&X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST, &X_FORWARDED_PORT]
+                .iter()
+                .any(|n| n.as_str() == name)
+    }
+}
+
+/// The port an authority names (`host:port`, `[v6]:port`), if any.
+fn port_of(authority: &str) -> Option<u16> {
+    let (_, port) = authority.rsplit_once(':')?;
+    if port.contains(']') {
+        return None;
+    }
+    port.parse().ok()
 }
 
 #[cfg(test)]
@@ -191,6 +248,16 @@ mod tests {
     fn every_hop_by_hop_name_passes_the_length_filter() {
         for name in &HOP_BY_HOP {
             assert!(may_be_hop_by_hop(name.as_str().len()), "{name}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_names_are_found_in_any_case() {
+        for name in ["Connection", "TE", "transfer-encoding", "Keep-Alive", "PROXY-CONNECTION", "Upgrade"] {
+            assert!(is_hop_by_hop(name.as_bytes()), "{name}");
+        }
+        for name in ["Content-Length", "Trailer", "X-Connection", "Date", "T"] {
+            assert!(!is_hop_by_hop(name.as_bytes()), "{name}");
         }
     }
 
@@ -211,7 +278,7 @@ mod tests {
         for (served, port) in [("h:8443", "8443"), ("h:9000", "9000"), ("h", "80")] {
             cx.original_uri = Some(format!("http://{served}/").parse().unwrap());
             let mut h = HeaderMap::new();
-            forwarded(&cx, &mut h, None);
+            Forwarded::new(&cx, &h, None).insert_into(&mut h);
             assert_eq!(h[X_FORWARDED_PORT], port, "{served}");
             assert_eq!(h[X_FORWARDED_HOST], served);
         }

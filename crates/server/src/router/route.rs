@@ -23,6 +23,9 @@ pub struct Route {
     pub handler: Arc<dyn Handler>,
     /// The route's heap, kept alive as long as the route serves.
     pub heap: Arc<Heap>,
+    /// Whether its handler reads and rewrites no answer field, so that its proxy may pass
+    /// the upstream's fields on as bytes (no route `session`, whose manager may).
+    pub passes_answer_fields: bool,
     /// Its exchanges by status class and latency (kept by name across reloads).
     pub stats: Arc<gatehouse_core::route_stats::RouteStats>,
     /// Lists the route as loaded (for the console) while this version exists.
@@ -90,9 +93,10 @@ impl Route {
             Some(s) => Arc::new(SessionHandler::new(s.0.clone(), handler)),
             None => handler,
         };
+        let passes_answer_fields = handler.passes_answer_fields();
         heap.build_all()?;
         let stats = gatehouse_core::route_stats::for_route(&name);
         let _loaded = stats.loaded(&file, condition.as_ref().map(Expression::source));
-        Ok(Route { name, file, condition, handler, heap, stats, _loaded })
+        Ok(Route { name, file, condition, handler, passes_answer_fields, heap, stats, _loaded })
     }
 }

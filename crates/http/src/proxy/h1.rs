@@ -524,12 +524,38 @@ fn answer_fields(
             continue;
         }
         has_date |= name.len() == 4 && name.eq_ignore_ascii_case(b"date");
-        block.extend(name.iter().map(u8::to_ascii_lowercase));
+        push_lowercase(&mut block, name);
         block.extend_from_slice(b": ");
         block.extend_from_slice(h.value);
         block.extend_from_slice(b"\r\n");
     }
     AnswerFields { block, has_date, length }
+}
+
+/// Appends `name`, a field name (token characters: ASCII), in lower case, eight bytes at a
+/// time: a byte-by-byte loop cost about twelve instructions a byte.
+fn push_lowercase(out: &mut Vec<u8>, name: &[u8]) {
+    /// `word` with its ASCII capitals in lower case, other bytes as they are.
+    fn lower(word: u64) -> u64 {
+        const ONES: u64 = u64::from_ne_bytes([1; 8]);
+        // On each byte's low seven bits (no carry into the next byte), a sum sets the high
+        // bit when the byte is at least `A`, another when it is past `Z`.
+        let low = word & (ONES * 0x7f);
+        let at_least_a = low + ONES * (0x80 - u64::from(b'A'));
+        let past_z = low + ONES * (0x80 - u64::from(b'Z' + 1));
+        let capital = at_least_a & !past_z & !word & (ONES * 0x80);
+        word | (capital >> 2)
+    }
+    let mut chunks = name.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        out.extend_from_slice(&lower(u64::from_ne_bytes(bytes)).to_ne_bytes());
+    }
+    let rest = chunks.remainder();
+    let mut bytes = [0u8; 8];
+    bytes[..rest.len()].copy_from_slice(rest);
+    out.extend_from_slice(&lower(u64::from_ne_bytes(bytes)).to_ne_bytes()[..rest.len()]);
 }
 
 /// The fields of `parsed` for a header map, their values as offsets from `base` (the
@@ -647,6 +673,24 @@ mod tests {
         assert!(a.response.headers().is_empty());
         assert!(matches!(a.framing, Framing::Length(5)) && a.reusable);
         assert_eq!(&a.rest[..], b"hello");
+    }
+
+    #[test]
+    fn names_are_put_in_lower_case_whatever_their_length() {
+        // Every token character, in every position of a word and its tail.
+        let tchars: Vec<u8> = (0x21u8..0x7f).filter(|b| !b"\"(),/:;<=>?@[\\]{}".contains(b)).collect();
+        // Bytes past ASCII (no field name has them) are left as they are.
+        let mut out = Vec::new();
+        push_lowercase(&mut out, "AÀÉZ\u{ff}".as_bytes());
+        assert_eq!(out, "aÀÉz\u{ff}".as_bytes());
+        for start in 0..tchars.len() {
+            for len in 0..=17.min(tchars.len() - start) {
+                let name = &tchars[start..start + len];
+                let mut out = b"x".to_vec();
+                push_lowercase(&mut out, name);
+                assert_eq!(out[1..], name.to_ascii_lowercase()[..], "{}", String::from_utf8_lossy(name));
+            }
+        }
     }
 
     #[test]

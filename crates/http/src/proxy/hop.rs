@@ -33,9 +33,20 @@ fn may_be_hop_by_hop(len: usize) -> bool {
     matches!(len, 2 | 7 | 10 | 16..=19)
 }
 
-/// Whether `name` (as it came, in any case) is one of [`HOP_BY_HOP`].
+/// Whether `name` (as it came, in any case) is one of [`HOP_BY_HOP`] (a test holds the two
+/// to the same names): by its length first, then at most two comparisons.
 pub(crate) fn is_hop_by_hop(name: &[u8]) -> bool {
-    may_be_hop_by_hop(name.len()) && HOP_BY_HOP.iter().any(|h| h.as_str().as_bytes().eq_ignore_ascii_case(name))
+    let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
+    match name.len() {
+        2 => is(b"te"),
+        7 => is(b"upgrade"),
+        10 => is(b"connection") || is(b"keep-alive"),
+        16 => is(b"proxy-connection"),
+        17 => is(b"transfer-encoding"),
+        18 => is(b"proxy-authenticate"),
+        19 => is(b"proxy-authorization"),
+        _ => false,
+    }
 }
 
 /// What of the hop-by-hop headers a request carries that the proxy passes on.
@@ -253,6 +264,10 @@ mod tests {
 
     #[test]
     fn hop_by_hop_names_are_found_in_any_case() {
+        for name in &HOP_BY_HOP {
+            assert!(is_hop_by_hop(name.as_str().as_bytes()), "{name}");
+            assert!(is_hop_by_hop(name.as_str().to_ascii_uppercase().as_bytes()), "{name}");
+        }
         for name in ["Connection", "TE", "transfer-encoding", "Keep-Alive", "PROXY-CONNECTION", "Upgrade"] {
             assert!(is_hop_by_hop(name.as_bytes()), "{name}");
         }

@@ -223,9 +223,12 @@ impl Upstreams {
         out: Outgoing<'_>,
     ) -> Result<(Response<Body>, Option<AnswerFields>), H1Error> {
         let key = authority_key(out.uri);
-        let (head, body) = write_head(&out);
         let retriable = is_idempotent(out.method);
         let (mut pooled, mut buf) = self.checkout(key);
+        // The head is written at the front of the buffer the answer is then read into, and
+        // split off it (shared, not copied): it takes no allocation of its own.
+        let body = write_head(&out, &mut buf);
+        let head = buf.split().freeze();
         loop {
             let reused = pooled.is_some();
             let mut stream = match pooled.take() {
@@ -296,12 +299,13 @@ fn closed_or_spoke(stream: &TcpStream) -> bool {
     !matches!(stream.try_read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
 }
 
-/// The request's head, and its body when it is too large to copy behind the head.
-fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
+/// Writes the request's head into `head` (empty), with its body when that is small; a larger
+/// body is returned, to be written after it.
+fn write_head(out: &Outgoing<'_>, head: &mut BytesMut) -> Option<Bytes> {
     let coalesce = out.body.len() <= COALESCE;
-    let mut head = Vec::with_capacity(256 + out.headers.len() * 48 + if coalesce { out.body.len() } else { 0 });
+    head.reserve(256 + out.headers.len() * 48 + if coalesce { out.body.len() } else { 0 });
     head.extend_from_slice(out.method.as_str().as_bytes());
-    head.push(b' ');
+    head.extend_from_slice(b" ");
     head.extend_from_slice(out.uri.path_and_query().map_or("/", |p| p.as_str()).as_bytes());
     head.extend_from_slice(b" HTTP/1.1\r\n");
     // `Host` is the first field (RFC 9110 section 7.2): the client's with `preserveHost`
@@ -324,13 +328,13 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
         if name == header::HOST || (replaced && Forwarded::replaces(name)) {
             continue;
         }
-        write_field(&mut head, name.as_str(), value);
+        write_field(head, name.as_str(), value);
     }
     for (name, value) in out.forwarded.iter().flat_map(|f| f.fields()) {
-        write_field(&mut head, name.as_str(), value);
+        write_field(head, name.as_str(), value);
     }
     if let Some(via) = out.via {
-        write_field(&mut head, header::VIA.as_str(), via);
+        write_field(head, header::VIA.as_str(), via);
     }
     let expects_body = matches!(*out.method, Method::POST | Method::PUT | Method::PATCH);
     if !out.body.is_empty() || expects_body || had_length {
@@ -341,14 +345,14 @@ fn write_head(out: &Outgoing<'_>) -> (Vec<u8>, Option<Bytes>) {
     head.extend_from_slice(b"\r\n");
     if coalesce {
         head.extend_from_slice(&out.body);
-        (head, None)
+        None
     } else {
-        (head, Some(out.body.clone()))
+        Some(out.body.clone())
     }
 }
 
 /// Writes one field line.
-fn write_field(head: &mut Vec<u8>, name: &str, value: &HeaderValue) {
+fn write_field(head: &mut BytesMut, name: &str, value: &HeaderValue) {
     head.extend_from_slice(name.as_bytes());
     head.extend_from_slice(b": ");
     head.extend_from_slice(value.as_bytes());
@@ -390,8 +394,9 @@ async fn exchange(
     if let Some(body) = body {
         stream.write_all(body).await.map_err(io_failed(false))?;
     }
-    if buf.capacity() == 0 {
-        // A retry: the first attempt's buffer went with it.
+    if buf.capacity() < SPARE_AT_LEAST {
+        // What the head left of the buffer, or a retry's (the first attempt's buffer went
+        // with it): room for a whole answer head, most often.
         buf.reserve(FIRST_READ);
     }
     let mut grown = false;
@@ -765,6 +770,13 @@ mod tests {
         }
     }
 
+    /// The head [`write_head`] writes, and the body it leaves to write after it.
+    fn head_of(out: &Outgoing<'_>) -> (String, Option<Bytes>) {
+        let mut head = BytesMut::new();
+        let rest = write_head(out, &mut head);
+        (String::from_utf8(head.to_vec()).unwrap(), rest)
+    }
+
     #[test]
     fn the_request_head_has_the_host_and_its_own_framing() {
         let uri: Uri = "http://origin:8080/a/b?c=d".parse().unwrap();
@@ -782,19 +794,14 @@ mod tests {
             body,
             as_fields: false,
         };
-        let (head, rest) = write_head(&out(false, Bytes::from_static(b"hi")));
+        let (head, rest) = head_of(&out(false, Bytes::from_static(b"hi")));
         assert!(rest.is_none());
-        assert_eq!(
-            String::from_utf8(head).unwrap(),
-            "POST /a/b?c=d HTTP/1.1\r\nhost: origin:8080\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nhi"
-        );
-        let (head, _) = write_head(&out(true, Bytes::new()));
-        assert!(String::from_utf8(head)
-            .unwrap()
-            .starts_with("POST /a/b?c=d HTTP/1.1\r\nhost: client.example\r\nx-a: 1\r\n"));
+        assert_eq!(head, "POST /a/b?c=d HTTP/1.1\r\nhost: origin:8080\r\nx-a: 1\r\ncontent-length: 2\r\n\r\nhi");
+        let (head, _) = head_of(&out(true, Bytes::new()));
+        assert!(head.starts_with("POST /a/b?c=d HTTP/1.1\r\nhost: client.example\r\nx-a: 1\r\n"));
         let big = Bytes::from(vec![b'x'; COALESCE + 1]);
-        let (head, rest) = write_head(&out(false, big.clone()));
-        assert!(head.ends_with(format!("content-length: {}\r\n\r\n", big.len()).as_bytes()));
+        let (head, rest) = head_of(&out(false, big.clone()));
+        assert!(head.ends_with(&format!("content-length: {}\r\n\r\n", big.len())));
         assert_eq!(rest, Some(big));
     }
 
@@ -832,7 +839,7 @@ mod tests {
             body: Bytes::new(),
             as_fields: false,
         };
-        let head = String::from_utf8(write_head(&out).0).unwrap();
+        let (head, _) = head_of(&out);
         assert_eq!(
             head,
             "GET /a HTTP/1.1\r\nhost: origin\r\nvia: 1.1 earlier\r\nx-forwarded-for: 198.51.100.1, 192.0.2.7\r\n\

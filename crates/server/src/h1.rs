@@ -116,7 +116,7 @@ where
             let mut head_due = None;
             let mut ready = true;
             let parsed = loop {
-                if let Some(parsed) = parse(&mut buf, max_head) {
+                if let Some(parsed) = parse(&mut buf, max_head, lean.client.secure) {
                     break Some(parsed);
                 }
                 // A head (or a head and its body) larger than the first read, if the rest is
@@ -228,10 +228,10 @@ fn head_incomplete(buf: &[u8], max_head: usize) -> bool {
 /// `None`, with `buf` untouched, when it is not a request this path serves (incomplete,
 /// malformed or outside the subset). The target, header values and body are slices of the
 /// bytes read, not copies. With a `Host` that is a valid authority, the URI is absolute
-/// (`http://` + `Host` + target, the effective request URI of RFC 9112 section 3.3, its
-/// authority the `Host` value's bytes), so that the edge takes the authority without
-/// copying it; the edge sets the scheme the connection has.
-fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
+/// (the connection's scheme, `https` when `secure`, + `Host` + target: the effective request
+/// URI of RFC 9112 section 3.3, its authority the `Host` value's bytes), so that the edge
+/// takes it as it is when its path is already normal.
+fn parse(buf: &mut BytesMut, max_head: usize, secure: bool) -> Option<Parsed> {
     // Not initialized first: the parser writes the fields it finds (64 blank fields were
     // 2 KiB of stores per request).
     let mut headers = [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -306,7 +306,7 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
         let uri = match authority {
             Some(authority) => {
                 let mut parts = http::uri::Parts::default();
-                parts.scheme = Some(http::uri::Scheme::HTTP);
+                parts.scheme = Some(if secure { http::uri::Scheme::HTTPS } else { http::uri::Scheme::HTTP });
                 parts.authority = Some(authority);
                 parts.path_and_query = Some(path);
                 Uri::from_parts(parts).ok()?
@@ -336,7 +336,7 @@ fn parse(buf: &mut BytesMut, max_head: usize) -> Option<Parsed> {
 pub(crate) fn parse_for_fuzzing(data: &[u8]) -> (bool, usize) {
     let incomplete = head_incomplete(data, 8192);
     let mut buf = BytesMut::from(data);
-    let served = parse(&mut buf, 8192).is_some();
+    let served = parse(&mut buf, 8192, false).is_some();
     // A head the path waits for is never a request already here.
     assert!(!(served && incomplete), "a whole request was waited for");
     (served, buf.len())
@@ -733,7 +733,7 @@ mod tests {
 
     fn parsed(raw: &str) -> Option<(Parsed, usize)> {
         let mut buf = BytesMut::from(raw.as_bytes());
-        let p = parse(&mut buf, 8192);
+        let p = parse(&mut buf, 8192, false);
         if p.is_none() {
             assert_eq!(&buf[..], raw.as_bytes(), "a request handed over keeps every byte");
         }
@@ -768,6 +768,8 @@ mod tests {
     fn the_uri_is_the_effective_request_uri_when_the_host_is_an_authority() {
         let (p, _) = parsed("GET /a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n").unwrap();
         assert_eq!(p.request.uri(), "http://example.com:8080/a?b=1");
+        let mut tls = BytesMut::from(&b"GET /a HTTP/1.1\r\nHost: example.com\r\n\r\n"[..]);
+        assert_eq!(parse(&mut tls, 8192, true).unwrap().request.uri(), "https://example.com/a", "over TLS");
         // A Host that is not an authority leaves the target as it came (the edge answers 400).
         let (p, _) = parsed("GET /a HTTP/1.1\r\nHost: a b\r\n\r\n").unwrap();
         assert_eq!(p.request.uri(), "/a");

@@ -90,9 +90,12 @@ impl ProxyHandler {
     /// Whether the request still has the URI the gateway served: no `baseURI` chose the
     /// upstream, the client's Host did.
     fn is_client_chosen(&self, cx: &Context, req: &Request) -> bool {
-        cx.original_uri
-            .as_ref()
-            .is_some_and(|served| served.authority() == req.uri().authority() && served.scheme() == req.uri().scheme())
+        // The authority's bytes as they are: a request no `baseURI` rebased has the served
+        // one's very bytes (`Authority`'s own comparison ignores case, byte by byte).
+        cx.original_uri.as_ref().is_some_and(|served| {
+            served.scheme() == req.uri().scheme()
+                && served.authority().map(|a| a.as_str()) == req.uri().authority().map(|a| a.as_str())
+        })
     }
 
     /// An error on the upstream side, or the gateway's own for a `ClientHandler`.

@@ -39,19 +39,23 @@ pub(crate) fn target(parts: &http::request::Parts, client: &ClientInfo, connecto
     }
     let scheme = if client.secure { Scheme::HTTPS } else { Scheme::HTTP };
     let bad = |reason: &str| refuse(StatusCode::BAD_REQUEST, reason);
-    if parts.headers.get_all(header::HOST).iter().count() > 1 {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    let (host, more) = (hosts.next(), hosts.next().is_some());
+    if more {
         return Err(bad("more than one Host header"));
     }
-    let authority = match parts.headers.get(header::HOST) {
-        // The lean parser's URI carries the Host value's own bytes: shared, not copied.
+    // Whether the authority is the URI's own (the lean parser's URI carries the Host value's
+    // bytes): then a URI with the connection's scheme and a path already normal is the
+    // absolute one as it is.
+    let (authority, uri_s_own) = match host {
         Some(h) => match parts.uri.authority() {
-            Some(a) if a.as_str().as_bytes() == h.as_bytes() => a.clone(),
-            _ => Authority::try_from(h.as_bytes()).map_err(|_| bad("invalid Host header"))?,
+            Some(a) if a.as_str().as_bytes() == h.as_bytes() => (a.clone(), true),
+            _ => (Authority::try_from(h.as_bytes()).map_err(|_| bad("invalid Host header"))?, false),
         },
         None => match parts.uri.authority() {
-            Some(a) => a.clone(),
+            Some(a) => (a.clone(), true),
             None if parts.version == Version::HTTP_10 || parts.version == Version::HTTP_09 => {
-                authority_of(client.local_addr).ok_or_else(|| bad("cannot name the local address"))?
+                (authority_of(client.local_addr).ok_or_else(|| bad("cannot name the local address"))?, false)
             }
             None => return Err(bad("missing Host header")),
         },
@@ -59,6 +63,7 @@ pub(crate) fn target(parts: &http::request::Parts, client: &ClientInfo, connecto
     let path = parts.uri.path();
     let path_and_query = match normalize(path, connector.allow_encoded_slash) {
         Err(why) => return Err(bad(&why.to_string())),
+        Ok(None) if uri_s_own && parts.uri.scheme() == Some(&scheme) => return Ok(parts.uri.clone()),
         Ok(None) => parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
         Ok(Some(normal)) => {
             let text = match parts.uri.query() {

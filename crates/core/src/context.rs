@@ -241,6 +241,13 @@ pub struct AnswerFields {
 impl Context {
     /// A fresh context for an exchange on `client`, timed by `clock`.
     pub fn new(request_id: RequestId, client: Arc<ClientInfo>, clock: Clock) -> Self {
+        let started = clock.instant();
+        Context::started_at(request_id, client, clock, started)
+    }
+
+    /// [`Context::new`], for an exchange that started at `started` (by `clock`): the edge
+    /// reads the clock once for the context and the access log's record.
+    pub fn started_at(request_id: RequestId, client: Arc<ClientInfo>, clock: Clock, started: Instant) -> Self {
         Context {
             request_id,
             client,
@@ -254,7 +261,7 @@ impl Context {
             principal: None,
             private_cookies: Vec::new(),
             contexts: Map::new(),
-            started: clock.instant(),
+            started,
             clock,
             answer_fields_allowed: false,
             answer_fields: None,

@@ -86,6 +86,7 @@ impl Edge {
     ) -> (hyper::Response<LoggedBody>, Option<AnswerFields>) {
         let id = RequestId::new(self.id_prefix, self.next_id.fetch_add(1, Ordering::Relaxed));
         let (mut parts, body) = req.into_parts();
+        let started = self.clock.instant();
         let record = Record {
             remote: client.remote_addr.ip(),
             method: parts.method.clone(),
@@ -98,12 +99,12 @@ impl Edge {
             upstream: None,
             user: None,
             id,
-            started: self.clock.instant(),
+            started,
             clock: self.clock.clone(),
         };
         // Dropped unanswered (the client left), it logs 499 and keeps the gauge exact.
         let mut in_flight = InFlight::new(record, self.access_log.clone());
-        let mut cx = Context::new(id, client.clone(), self.clock.clone());
+        let mut cx = Context::started_at(id, client.clone(), self.clock.clone(), started);
         if self.access_log.traced() {
             let incoming = parts.headers.get("traceparent").and_then(|v| v.to_str().ok());
             cx.trace = Some(crate::otlp::Exporter::start_trace(incoming));

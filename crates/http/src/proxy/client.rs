@@ -170,9 +170,11 @@ impl ProxyHandler {
                 }
                 cx.upstream = Some(Arc::from(authority.as_str()));
             }
+            // One clock read for the wait for the answer's head and the pool's idle bookkeeping.
+            let now = Instant::now();
             let head_wait = match (self.config.so_timeout, deadline) {
-                (Some(so), Some(d)) => Some((Instant::now() + so).min(d)),
-                (Some(so), None) => Some(Instant::now() + so),
+                (Some(so), Some(d)) => Some((now + so).min(d)),
+                (Some(so), None) => Some(now + so),
                 (None, d) => d,
             };
             if let Some((lean, body)) = lean {
@@ -185,6 +187,7 @@ impl ProxyHandler {
                     via: hop::via_value(),
                     body,
                     as_fields,
+                    now,
                 };
                 let (resp, fields) =
                     within(head_wait, lean.send(out)).await.ok_or_else(|| self.timed_out())?.map_err(|e| match e {

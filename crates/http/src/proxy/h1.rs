@@ -100,11 +100,11 @@ struct Pool {
 }
 
 impl Pool {
-    /// An idle connection to `key` that still looks usable, if any.
-    fn idle(&mut self, key: &str) -> Option<TcpStream> {
+    /// An idle connection to `key` that still looks usable `now`, if any.
+    fn idle(&mut self, key: &str, now: Instant) -> Option<TcpStream> {
         let (_, idle) = self.upstreams.iter_mut().find(|(k, _)| &**k == key)?;
         while let Some(Idle { stream, since }) = idle.pop() {
-            if since.elapsed() < IDLE_TIMEOUT && !closed_or_spoke(&stream) {
+            if now.duration_since(since) < IDLE_TIMEOUT && !closed_or_spoke(&stream) {
                 return Some(stream);
             }
         }
@@ -136,6 +136,9 @@ pub(crate) struct Outgoing<'a> {
     pub(crate) body: Bytes,
     /// The answer's fields may come back as bytes ([`AnswerFields`]).
     pub(crate) as_fields: bool,
+    /// When the exchange started: it stands for now in the pool's idle bookkeeping (of a
+    /// 60-second timeout, an exchange's milliseconds do not matter), one clock read less.
+    pub(crate) now: Instant,
 }
 
 impl Upstreams {
@@ -158,21 +161,21 @@ impl Upstreams {
     /// A pooled connection to `key` that still looks usable, if any.
     #[cfg(test)]
     pub(crate) fn take(&self, key: &str) -> Option<TcpStream> {
-        self.pool()?.lock().unwrap_or_else(PoisonError::into_inner).idle(key)
+        self.pool()?.lock().unwrap_or_else(PoisonError::into_inner).idle(key, Instant::now())
     }
 
     /// A pooled connection to `key` that still looks usable, if any, and a buffer to read
     /// the answer into (one of the unit's spares, if it has any).
-    fn checkout(&self, key: &str) -> (Option<TcpStream>, BytesMut) {
+    fn checkout(&self, key: &str, now: Instant) -> (Option<TcpStream>, BytesMut) {
         let Some(pool) = self.pool() else { return (None, BytesMut::with_capacity(FIRST_READ)) };
         let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
         let buf = pool.spares.pop().unwrap_or_else(|| BytesMut::with_capacity(FIRST_READ));
-        (pool.idle(key), buf)
+        (pool.idle(key, now), buf)
     }
 
     /// Gives a connection whose exchange ended cleanly back to the current unit's pool, with
     /// what is left of the buffer its answer was read into when that can serve again.
-    pub(crate) fn put(&self, key: &str, stream: TcpStream, spare: Option<BytesMut>) {
+    pub(crate) fn put(&self, key: &str, stream: TcpStream, spare: Option<BytesMut>, now: Instant) {
         let Some(pool) = self.pool() else { return };
         let mut pool = pool.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(spare) = spare.filter(|s| s.is_empty() && s.capacity() >= SPARE_AT_LEAST) {
@@ -180,7 +183,6 @@ impl Upstreams {
                 pool.spares.push(spare);
             }
         }
-        let now = Instant::now();
         let index = match pool.upstreams.iter().position(|(k, _)| &**k == key) {
             Some(i) => i,
             None if pool.upstreams.len() < MAX_UPSTREAMS => {
@@ -224,7 +226,7 @@ impl Upstreams {
     ) -> Result<(Response<Body>, Option<AnswerFields>), H1Error> {
         let key = authority_key(out.uri);
         let retriable = is_idempotent(out.method);
-        let (mut pooled, mut buf) = self.checkout(key);
+        let (mut pooled, mut buf) = self.checkout(key, out.now);
         // The head is written at the front of the buffer the answer is then read into, and
         // split off it (shared, not copied): it takes no allocation of its own.
         let body = write_head(&out, &mut buf);
@@ -238,7 +240,7 @@ impl Upstreams {
             };
             let to_head = out.method == Method::HEAD;
             match exchange(&mut stream, &head, body.as_ref(), to_head, out.as_fields, std::mem::take(&mut buf)).await {
-                Ok(answer) => return Ok(self.respond(key, stream, answer)),
+                Ok(answer) => return Ok(self.respond(key, stream, answer, out.now)),
                 // A reused connection that failed before any answer came: the upstream closed
                 // it meanwhile. Once more on a new one, when the request may be repeated.
                 Err(Failed { error, answered: false }) if reused && retriable => {
@@ -255,6 +257,7 @@ impl Upstreams {
         key: &str,
         stream: TcpStream,
         answer: Answer,
+        now: Instant,
     ) -> (Response<Body>, Option<AnswerFields>) {
         let Answer { mut response, fields, framing, mut rest, reusable, grown } = answer;
         let whole = match framing {
@@ -267,7 +270,7 @@ impl Upstreams {
             // follows the body.
             Some(body) => {
                 if reusable && rest.is_empty() {
-                    self.put(key, stream, (!grown).then_some(rest));
+                    self.put(key, stream, (!grown).then_some(rest), now);
                 }
                 body
             }
@@ -793,6 +796,7 @@ mod tests {
             via: None,
             body,
             as_fields: false,
+            now: Instant::now(),
         };
         let (head, rest) = head_of(&out(false, Bytes::from_static(b"hi")));
         assert!(rest.is_none());
@@ -838,6 +842,7 @@ mod tests {
             via: Some(&via),
             body: Bytes::new(),
             as_fields: false,
+            now: Instant::now(),
         };
         let (head, _) = head_of(&out);
         assert_eq!(

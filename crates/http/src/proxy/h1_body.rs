@@ -105,7 +105,7 @@ impl UpstreamBody {
         let stream = self.stream.take();
         if let (Some((upstreams, key)), Some(stream)) = (self.back.take(), stream) {
             if self.buf.is_empty() {
-                upstreams.put(&key, stream, None);
+                upstreams.put(&key, stream, None, tokio::time::Instant::now());
             }
         }
     }

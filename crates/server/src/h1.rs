@@ -256,8 +256,14 @@ fn parse(buf: &mut BytesMut, max_head: usize, secure: bool) -> Option<Parsed> {
     let method = Method::from_bytes(req.method?.as_bytes()).ok()?;
     let target = range(path.as_bytes());
     let (mut close, mut length, mut host) = (false, None::<usize>, None);
-    let mut fields = Vec::with_capacity(req.headers.len());
-    for h in req.headers.iter() {
+    // Each field's name and value as offsets into the head (the parser's slices borrow the
+    // buffer, which is split below): on the stack, where a Vec cost an allocation and a free.
+    let mut spans = [(0u32, 0u32, 0u32, 0u32); MAX_HEADERS];
+    let offsets = |s: &[u8]| {
+        let r = range(s);
+        Some((u32::try_from(r.start).ok()?, u32::try_from(r.end).ok()?))
+    };
+    for (h, span) in req.headers.iter().zip(spans.iter_mut()) {
         let name = h.name.as_bytes();
         if name.eq_ignore_ascii_case(b"transfer-encoding")
             || name.eq_ignore_ascii_case(b"upgrade")
@@ -281,25 +287,27 @@ fn parse(buf: &mut BytesMut, max_head: usize, secure: bool) -> Option<Parsed> {
             }
             length = Some(digits.iter().fold(0, |n, d| n * 10 + usize::from(d - b'0')));
         }
-        let name = HeaderName::from_bytes(name).ok()?;
-        if name == http::header::HOST && host.is_none() {
+        if host.is_none() && name.eq_ignore_ascii_case(b"host") {
             host = Some(range(h.value));
         }
-        fields.push((name, range(h.value)));
+        let ((name_start, name_end), (value_start, value_end)) = (offsets(name)?, offsets(h.value)?);
+        *span = (name_start, name_end, value_start, value_end);
     }
+    let spans = &spans[..req.headers.len()];
     let length = length.unwrap_or(0);
     if length > MAX_BODY || buf.len() - head_len < length {
         return None;
     }
     let bytes = buf.split_to(head_len + length).freeze();
     let built = (|| {
-        // Room for what a proxy adds (four `X-Forwarded-*` and `Via`), so the map is not
-        // grown (and its index rebuilt) on the way upstream. Not more: a request with one or
-        // two fields then keeps its map's entries under 1 KiB, which malloc serves from its
-        // per-thread cache (room for 12 entries took 1.2 KiB, from the slower general path).
-        let mut map = HeaderMap::with_capacity(fields.len() + 5);
-        for (name, value) in fields {
-            map.append(name, HeaderValue::from_maybe_shared(bytes.slice(value)).ok()?);
+        // Room for one more field. What a proxy adds (`X-Forwarded-*`, `Via`) goes straight
+        // into the head on the lean upstream leg, not into the map (hyper's leg makes room
+        // for it there); a smaller map is a smaller allocation, cheaper to make and to touch.
+        let mut map = HeaderMap::with_capacity(spans.len() + 1);
+        for &(name_start, name_end, value_start, value_end) in spans {
+            let name = HeaderName::from_bytes(&bytes[name_start as usize..name_end as usize]).ok()?;
+            let value = HeaderValue::from_maybe_shared(bytes.slice(value_start as usize..value_end as usize)).ok()?;
+            map.append(name, value);
         }
         let path = http::uri::PathAndQuery::from_maybe_shared(bytes.slice(target)).ok()?;
         let authority = host.and_then(|h| http::uri::Authority::from_maybe_shared(bytes.slice(h)).ok());

@@ -143,6 +143,26 @@ fn an_answer_s_fields_pass_on_in_order_without_hop_by_hop_fields_and_filters_sti
 }
 
 #[test]
+fn a_filter_around_the_router_still_sees_the_answer_s_fields() {
+    // config.json's root is a chain whose filter reads the answers: the router's plain proxy
+    // route must hand them over in a header map, not as bytes the filter cannot see.
+    let origin = Scripted::start();
+    let t = TempInstance::new();
+    t.write(
+        "config/config.json",
+        r#"{ "handler": { "type": "Chain", "config": {
+            "filters": [ { "type": "HeaderFilter", "config": { "messageType": "RESPONSE", "remove": [ "X-Mixed-Case" ] } } ],
+            "handler": { "type": "Router", "config": { "directory": "${openig.configDirectory}/routes" } } } } }"#,
+    );
+    t.route("plain.json", &format!(r#"{{ "baseURI": "{}", "handler": "ReverseProxyHandler" }}"#, origin.url()));
+    let gw = Gateway::start(&t.dir);
+    let r = get(gw.port(), "/fields");
+    assert_eq!(r.body, "ok");
+    assert_eq!(r.header("x-mixed-case"), None, "{:?}", r.headers);
+    assert_eq!(r.header("server"), Some("scripted"));
+}
+
+#[test]
 fn forwarded_headers_are_added_and_host_can_be_preserved() {
     let origin = Origin::start();
     let (_t, gw) = proxy_to(&origin.url(), "");

@@ -457,27 +457,34 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool, as_fields: bool) -> Result<Op
         }
         let version = if parsed.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
         // The framing first (a name's length is compared before its bytes): it decides which
-        // fields pass.
+        // fields pass. Each field's kind is noted for the pass that writes them.
         let (mut length, mut chunked, mut close, mut keep_alive, mut coded, mut names_others) =
             (None::<u64>, false, false, false, false, false);
-        for h in parsed.headers.iter() {
+        let mut kinds = [Kind::Other; MAX_HEADERS];
+        for (h, kind) in parsed.headers.iter().zip(kinds.iter_mut()) {
             let name = h.name.as_bytes();
             if name.len() == 14 && name.eq_ignore_ascii_case(b"content-length") {
+                *kind = Kind::Length;
                 let n = parse_length(h.value).ok_or(H1Error::Protocol("an invalid Content-Length"))?;
                 if length.is_some_and(|l| l != n) {
                     return Err(H1Error::Protocol("conflicting Content-Length fields"));
                 }
                 length = Some(n);
-            } else if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
-                coded = true;
-                // Only the last coding frames the message (RFC 9112 section 6.3).
-                chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
-            } else if name.len() == 10 && name.eq_ignore_ascii_case(b"connection") {
-                for token in h.value.split(|b| *b == b',') {
-                    let token = token.trim_ascii();
-                    let (c, k) = (token.eq_ignore_ascii_case(b"close"), token.eq_ignore_ascii_case(b"keep-alive"));
-                    (close, keep_alive) = (close | c, keep_alive | k);
-                    names_others |= !c && !k && !token.is_empty();
+            } else if name.len() == 4 && name.eq_ignore_ascii_case(b"date") {
+                *kind = Kind::Date;
+            } else if hop::is_hop_by_hop(name) {
+                *kind = Kind::HopByHop;
+                if name.len() == 17 && name.eq_ignore_ascii_case(b"transfer-encoding") {
+                    coded = true;
+                    // Only the last coding frames the message (RFC 9112 section 6.3).
+                    chunked = last_token(h.value).eq_ignore_ascii_case(b"chunked");
+                } else if name.len() == 10 && name.eq_ignore_ascii_case(b"connection") {
+                    for token in h.value.split(|b| *b == b',') {
+                        let token = token.trim_ascii();
+                        let (c, k) = (token.eq_ignore_ascii_case(b"close"), token.eq_ignore_ascii_case(b"keep-alive"));
+                        (close, keep_alive) = (close | c, keep_alive | k);
+                        names_others |= !c && !k && !token.is_empty();
+                    }
                 }
             }
         }
@@ -499,7 +506,7 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool, as_fields: bool) -> Result<Op
             // A length describes the answer's body, which the writer frames itself, except
             // where no body follows (HEAD, 304): there it is passed on as the upstream said.
             let keep_length = to_head || status == StatusCode::NOT_MODIFIED;
-            let fields = answer_fields(&parsed, head_len, keep_length, length);
+            let fields = answer_fields(&parsed, &kinds, head_len, keep_length, length);
             buf.advance(head_len);
             (HeaderMap::new(), Some(fields))
         } else {
@@ -514,25 +521,34 @@ fn parse_answer(buf: &mut BytesMut, to_head: bool, as_fields: bool) -> Result<Op
     }
 }
 
+/// What an answer's field is to the proxy, as its head's first pass found it.
+#[derive(Clone, Copy)]
+enum Kind {
+    Other,
+    Length,
+    Date,
+    HopByHop,
+}
+
 /// The fields of `parsed` a proxy passes on, as bytes: names in lower case (as a header
 /// map writes them), without the hop-by-hop ones and, unless `keep_length`, the length.
 fn answer_fields(
     parsed: &httparse::Response<'_, '_>,
+    kinds: &[Kind],
     head_len: usize,
     keep_length: bool,
     length: Option<u64>,
 ) -> AnswerFields {
     let mut block = Vec::with_capacity(head_len);
     let mut has_date = false;
-    for h in parsed.headers.iter() {
-        let name = h.name.as_bytes();
-        if hop::is_hop_by_hop(name)
-            || (!keep_length && name.len() == 14 && name.eq_ignore_ascii_case(b"content-length"))
-        {
-            continue;
+    for (h, kind) in parsed.headers.iter().zip(kinds) {
+        match kind {
+            Kind::HopByHop => continue,
+            Kind::Length if !keep_length => continue,
+            Kind::Date => has_date = true,
+            Kind::Length | Kind::Other => {}
         }
-        has_date |= name.len() == 4 && name.eq_ignore_ascii_case(b"date");
-        push_lowercase(&mut block, name);
+        push_lowercase(&mut block, h.name.as_bytes());
         block.extend_from_slice(b": ");
         block.extend_from_slice(h.value);
         block.extend_from_slice(b"\r\n");

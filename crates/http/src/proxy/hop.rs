@@ -111,6 +111,14 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
 /// Strips a request's hop-by-hop headers and `Expect` (the gateway answers the expectation
 /// itself), remembering what must be passed on.
 pub(crate) fn strip_request(headers: &mut HeaderMap, upgrade: bool) -> Carried {
+    // Most requests carry none of them: one pass over the few fields present says so, and
+    // then no name is looked up (hashed) at all.
+    let any = headers.keys().any(|k| {
+        matches!(k.as_str().len(), 6 | 2 | 7 | 10 | 16..=19) && (*k == header::EXPECT || HOP_BY_HOP.contains(k))
+    });
+    if !any {
+        return Carried { trailers: false, upgrade: None };
+    }
     let trailers = has_token(headers, &header::TE, "trailers");
     let upgrade = if upgrade { headers.get(header::UPGRADE).cloned() } else { None };
     strip(headers);
@@ -313,6 +321,20 @@ mod tests {
         assert_eq!(h.len(), 2, "{h:?}");
         assert_eq!(h.get(header::TE).unwrap(), "trailers");
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn a_request_without_hop_by_hop_fields_is_left_as_it_is() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("x"));
+        h.insert(header::USER_AGENT, HeaderValue::from_static("curl"));
+        h.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        let carried = strip_request(&mut h, false);
+        assert!(!carried.trailers && carried.upgrade.is_none());
+        assert_eq!(h.len(), 3);
+        h.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+        strip_request(&mut h, false);
+        assert_eq!(h.len(), 3, "Expect goes");
     }
 
     #[test]

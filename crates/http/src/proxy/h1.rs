@@ -827,18 +827,7 @@ mod tests {
 
     #[test]
     fn the_forwarding_fields_and_via_replace_the_client_s_in_the_head() {
-        use gatehouse_core::{ClientInfo, Clock, Context, RequestId};
-        let addr = std::net::SocketAddr::from(([192, 0, 2, 7], 8080));
-        let client = ClientInfo {
-            remote_addr: addr,
-            remote_ip: ClientInfo::ip_value(addr),
-            local_addr: addr,
-            local_port: HeaderValue::from_static("8080"),
-            secure: false,
-            server_name: None,
-            certificates: serde_json::Value::Null,
-        };
-        let mut cx = Context::new(RequestId::new(0, 1), Arc::new(client), Clock::system());
+        let mut cx = hop::tests::context_on(std::net::SocketAddr::from(([192, 0, 2, 7], 8080)));
         cx.original_uri = Some("http://gw.example:8080/a".parse().unwrap());
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("gw.example:8080"));

@@ -260,7 +260,7 @@ fn port_of(authority: &str) -> Option<u16> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -284,20 +284,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn forwarded_port_is_the_served_port_shared_when_it_is_the_connection_s() {
+    /// An exchange's context on a plain connection from and to `addr` (a test's).
+    pub(crate) fn context_on(addr: std::net::SocketAddr) -> Context {
         use gatehouse_core::{ClientInfo, Clock, RequestId};
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 8443));
         let client = ClientInfo {
             remote_addr: addr,
             remote_ip: ClientInfo::ip_value(addr),
             local_addr: addr,
-            local_port: HeaderValue::from_static("8443"),
+            local_port: HeaderValue::from(addr.port()),
             secure: false,
             server_name: None,
             certificates: serde_json::Value::Null,
         };
-        let mut cx = Context::new(RequestId::new(0, 1), std::sync::Arc::new(client), Clock::system());
+        Context::new(RequestId::new(0, 1), std::sync::Arc::new(client), Clock::system())
+    }
+
+    #[test]
+    fn forwarded_port_is_the_served_port_shared_when_it_is_the_connection_s() {
+        let mut cx = context_on(std::net::SocketAddr::from(([127, 0, 0, 1], 8443)));
         for (served, port) in [("h:8443", "8443"), ("h:9000", "9000"), ("h", "80")] {
             cx.original_uri = Some(format!("http://{served}/").parse().unwrap());
             let mut h = HeaderMap::new();

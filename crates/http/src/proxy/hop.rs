@@ -113,9 +113,8 @@ pub(crate) fn strip(headers: &mut HeaderMap) {
 pub(crate) fn strip_request(headers: &mut HeaderMap, upgrade: bool) -> Carried {
     // Most requests carry none of them: one pass over the few fields present says so, and
     // then no name is looked up (hashed) at all.
-    let any = headers.keys().any(|k| {
-        matches!(k.as_str().len(), 6 | 2 | 7 | 10 | 16..=19) && (*k == header::EXPECT || HOP_BY_HOP.contains(k))
-    });
+    let any =
+        headers.keys().any(|k| (may_be_hop_by_hop(k.as_str().len()) && HOP_BY_HOP.contains(k)) || *k == header::EXPECT);
     if !any {
         return Carried { trailers: false, upgrade: None };
     }
@@ -250,7 +249,9 @@ impl Forwarded {
     }
 }
 
-/// The port an authority names (`host:port`, `[v6]:port`), if any.
+/// The port an authority names (`host:port`, `[v6]:port`), if any: what `Authority::port_u16`
+/// gives, found with a byte search from the end (http's own searches char by char: about 300
+/// instructions a request in the profile, where this is about 100).
 fn port_of(authority: &str) -> Option<u16> {
     let (_, port) = authority.rsplit_once(':')?;
     if port.contains(']') {
